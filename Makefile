@@ -1,0 +1,37 @@
+# syncer: the two commands of the README are `make demo` and `make test`.
+GO      ?= go
+BIN     ?= bin/syncer
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/syncer-dev/syncer/syncer.Version=$(VERSION)
+
+.PHONY: build test vet fmt-check cross demo bench bench-quick clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/syncer
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# The agent runs on Windows and macOS nodes too (SPEC.md, Platforms).
+cross:
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/syncer
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/syncer
+
+test: vet fmt-check cross
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+demo: build
+	bash scripts/demo.sh
+
+bench: build
+	bash scripts/bench/run.sh
+
+bench-quick: build
+	QUICK=1 bash scripts/bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,38 @@
+// Package ftpfs is syncer's FTP layer, usable as a library by other Go
+// programs: a server (on ftpserverlib) that runs beside the caller's own
+// work, and a resumable, reconnecting client (on jlaffaye/ftp).
+//
+// # Server
+//
+// NewServer(ServerConfig) builds a server over an archive root; Start listens,
+// Stop shuts down (cutting transfers). Accounts come from a UserDB (a YAML
+// users file with bcrypt hashes, reloaded when it changes); AddUser and
+// RemoveUser change them at run time. Connections returns the live sessions;
+// ServerConfig.OnUpload receives an UploadEvent for every upload that opened,
+// grew or closed.
+//
+// Permissions use pyftpdlib's letters: e cwd, l list, r retrieve, a append,
+// d delete, f rename, m mkdir, w store, M chmod, T set mtime. An agent
+// account (User.Admin false) has its letters only under its home, /NAME/,
+// and nothing outside it. An admin account has its letters everywhere.
+//
+// The archive is protected, because an archive that loses a log is worse than
+// none:
+//   - STOR without REST onto an existing file keeps the old content as a
+//     version named NAME.superseded-YYYYMMDDTHHMMSSZ (UTC; "-2", "-3" are
+//     appended on a collision) and then writes the new file.
+//   - REST beyond the end of a file is refused; REST below the end (rewriting
+//     archived bytes) is refused for agent accounts, which never hold w on
+//     existing files.
+//   - One writer per path: a new upload to a path that is being written
+//     cuts the older transfer and waits for it to close before it starts.
+//
+// # Client
+//
+// Dial(ctx, ClientConfig) opens one control connection; a Client is used by
+// one goroutine at a time. Pool keeps one connection per worker, checks
+// connections with NOOP after errors and redials with capped exponential
+// backoff. Upload resumes from the server's SIZE. Errors at the package
+// boundary are sentinels: ErrNotFound, ErrPermission, ErrLogin,
+// ErrUnreachable, ErrBusy.
+package ftpfs
