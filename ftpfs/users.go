@@ -1,0 +1,43 @@
+package ftpfs
+
+// This file fixes the users API that the server and `syncer user` build on.
+// Its implementation lives in users_db.go.
+
+import "errors"
+
+// Sentinel errors of the users API.
+var (
+	// ErrAuth is returned for an unknown user or a wrong password; the two
+	// are deliberately not told apart.
+	ErrAuth = errors.New("login incorrect")
+	// ErrUserExists is returned by UserDB.Add for a name already taken.
+	ErrUserExists = errors.New("user already exists")
+	// ErrNoUser is returned for an operation on a name that does not exist.
+	ErrNoUser = errors.New("no such user")
+)
+
+// User is one account of the users file. The YAML field names are the file
+// format; PasswordHash is a bcrypt hash, never a plain password.
+type User struct {
+	Name         string `yaml:"name" json:"name"`
+	PasswordHash string `yaml:"password_hash" json:"-"`
+	// Perm holds pyftpdlib permission letters ("elradfmwMT").
+	Perm string `yaml:"perm" json:"perm"`
+	// Admin accounts have their letters on the whole archive; other accounts
+	// only under Home.
+	Admin bool `yaml:"admin,omitempty" json:"admin"`
+	// Home is the absolute archive path an agent account is confined to,
+	// "/NAME" by default; "/" for admins.
+	Home string `yaml:"home" json:"home"`
+	// MaxUploadRate and MaxDownloadRate override the server-wide limits for
+	// this account, in bytes per second; 0 means the server default.
+	MaxUploadRate   Rate `yaml:"max_upload_rate,omitempty" json:"max_upload_rate,omitempty"`
+	MaxDownloadRate Rate `yaml:"max_download_rate,omitempty" json:"max_download_rate,omitempty"`
+}
+
+// Default permission strings. An agent creates directories and files, appends
+// and reads back under its home; it cannot delete, rename, chmod or set times.
+const (
+	DefaultAgentPerm = "elramw"
+	DefaultAdminPerm = "elradfmwMT"
+)
