@@ -1,3 +1,5 @@
+//go:build interop_pending
+
 package ftpfs_test
 
 // Interoperability: real third-party FTP clients (curl, lftp, Python's
