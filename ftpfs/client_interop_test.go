@@ -1,0 +1,720 @@
+package ftpfs_test
+
+// Interoperability of our client with third-party servers: pyftpdlib and
+// vsftpd (Debian packages), each started by the test on a loopback port in
+// a temporary directory. A test skips, saying why, when its server is not
+// installed; CI installs both (.ci/run).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+)
+
+// Debian's python3 has pyftpdlib; the python3 first on PATH may not.
+const debianPython = "/usr/bin/python3"
+
+const pyftpdScript = `
+import os, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+
+root, user = sys.argv[1], sys.argv[2]
+port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+cert = os.environ.get("FTP_TEST_CERT", "")
+auth = DummyAuthorizer()
+# The password comes from the environment, not argv: never in process lists.
+auth.add_user(user, os.environ["FTP_TEST_PASSWORD"], root, perm="elradfmwMT")
+handler = TLS_FTPHandler if cert else FTPHandler
+handler.authorizer = auth
+handler.auth_failed_timeout = 0.1
+handler.permit_foreign_addresses = False
+if cert:
+    handler.certfile = cert
+    handler.tls_control_required = True
+    handler.tls_data_required = True
+server = FTPServer(("127.0.0.1", port), handler)
+print(server.socket.getsockname()[1], flush=True)
+server.serve_forever()
+`
+
+// ftpTarget is a running third-party server with one account that may
+// write under Dir ("/" unless the server confines uploads to a subtree).
+type ftpTarget struct {
+	Name     string
+	URL      string
+	User     string
+	Password string
+	Root     string // local directory the server serves
+	Dir      string // FTP directory the account may write in
+	// Stop stops the server; Start starts it again on the same port.
+	Stop  func()
+	Start func(t *testing.T)
+	// WrongLogin is a ClientConfig whose login the server refuses.
+	WrongLogin ftpfs.ClientConfig
+}
+
+func (tg *ftpTarget) config() ftpfs.ClientConfig {
+	return ftpfs.ClientConfig{
+		Server:      tg.URL,
+		User:        tg.User,
+		Password:    tg.Password,
+		DialTimeout: 5 * time.Second,
+		IOTimeout:   10 * time.Second,
+	}
+}
+
+// local maps an FTP path under the target to the file the server wrote.
+func (tg *ftpTarget) local(p string) string {
+	return filepath.Join(tg.Root, filepath.FromSlash(p))
+}
+
+// startPyftpd starts pyftpdlib serving a temporary directory; with cert it
+// speaks explicit TLS only.
+func startPyftpd(t *testing.T, cert string) *ftpTarget {
+	t.Helper()
+	if _, err := os.Stat(debianPython); err != nil {
+		t.Skipf("pyftpdlib test needs %s with python3-pyftpdlib: %v", debianPython, err)
+	}
+	if out, err := exec.Command(debianPython, "-c", "import pyftpdlib").CombinedOutput(); err != nil {
+		t.Skipf("python3-pyftpdlib is not installed: %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "pyftpd.py")
+	if err := os.WriteFile(script, []byte(pyftpdScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tg := &ftpTarget{Name: "pyftpdlib", User: "agent", Password: "pw-" + rand.Text()[:12], Root: root, Dir: "/"}
+	var (
+		mu     sync.Mutex
+		cmd    *exec.Cmd
+		stderr = &lockedBuffer{}
+	)
+	start := func(t *testing.T, port int) int {
+		t.Helper()
+		args := []string{script, root, tg.User}
+		if port != 0 {
+			args = append(args, strconv.Itoa(port))
+		}
+		c := exec.Command(debianPython, args...)
+		c.Env = append(os.Environ(), "FTP_TEST_PASSWORD="+tg.Password, "FTP_TEST_CERT="+cert)
+		c.Stderr = stderr
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatalf("start pyftpdlib: %v", err)
+		}
+		mu.Lock()
+		cmd = c
+		mu.Unlock()
+		got := readPort(t, stdout, c)
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		return got
+	}
+	stop := func() {
+		mu.Lock()
+		c := cmd
+		cmd = nil
+		mu.Unlock()
+		if c != nil {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}
+	port := start(t, 0)
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("pyftpdlib stderr:\n%s", stderr.String())
+		}
+	})
+	scheme := "ftp"
+	if cert != "" {
+		scheme = "ftps"
+	}
+	tg.URL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
+	tg.Stop = stop
+	tg.Start = func(t *testing.T) {
+		t.Helper()
+		waitPortFree(t, port)
+		start(t, port)
+	}
+	tg.WrongLogin = tg.config()
+	tg.WrongLogin.Password = "wrong-" + tg.Password
+	return tg
+}
+
+// readPort reads the port number the server prints on its first line.
+func readPort(t *testing.T, r io.Reader, c *exec.Cmd) int {
+	t.Helper()
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case res := <-ch:
+		port, err := strconv.Atoi(strings.TrimSpace(res.line))
+		if err != nil {
+			_ = c.Process.Kill()
+			t.Fatalf("server did not print its port: %q, %v", res.line, res.err)
+		}
+		return port
+	case <-time.After(20 * time.Second):
+		_ = c.Process.Kill()
+		t.Fatal("server did not start within 20s")
+	}
+	return 0
+}
+
+// waitPortFree waits until nothing listens on port any more, so a restart
+// can bind it again.
+func waitPortFree(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			_ = ln.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("port %d still in use after 10s", port)
+}
+
+// waitListening waits until something accepts on addr.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after 10s", addr)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects a server's stderr, shown when a test fails.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startVsftpd starts vsftpd on a free loopback port with anonymous access,
+// uploads allowed in a temporary directory. It touches nothing outside its
+// temporary directory. vsftpd needs a system setup to run normally; as root
+// the test instead starts it with run_as_launching_user, where it neither
+// chroots nor drops privileges, so anonymous users could write wherever
+// the launching user can: that is why it is launched as "nobody", who may
+// write only in the test's upload directory.
+func startVsftpd(t *testing.T) *ftpTarget {
+	t.Helper()
+	bin, err := exec.LookPath("vsftpd")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/vsftpd"); serr != nil {
+			t.Skip("vsftpd is not installed (Debian package vsftpd)")
+		}
+		bin = "/usr/sbin/vsftpd"
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the vsftpd test needs root to start vsftpd as user nobody without a system configuration")
+	}
+	uid, gid := uint32(65534), uint32(65534)
+	if u, err := user.Lookup("nobody"); err == nil {
+		if n, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			uid = uint32(n)
+		}
+		if n, err := strconv.ParseUint(u.Gid, 10, 32); err == nil {
+			gid = uint32(n)
+		}
+	}
+	dir := t.TempDir()
+	// nobody must reach the directory: open the temporary directories
+	// for traversal (not writing).
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	pub := filepath.Join(root, "pub")
+	empty := filepath.Join(dir, "empty")
+	for _, d := range []string{root, pub, empty} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(pub, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	conf := filepath.Join(dir, "vsftpd.conf")
+	cfg := fmt.Sprintf(`listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=%d
+background=NO
+run_as_launching_user=YES
+seccomp_sandbox=NO
+anonymous_enable=YES
+local_enable=NO
+no_anon_password=YES
+write_enable=YES
+anon_root=%s
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_world_readable_only=NO
+anon_umask=022
+pasv_enable=YES
+pasv_address=127.0.0.1
+connect_from_port_20=NO
+secure_chroot_dir=%s
+delay_failed_login=0
+xferlog_enable=NO
+syslog_enable=NO
+`, port, root, empty)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// vsftpd insists that its configuration belongs to the user it runs as.
+	if err := os.Chown(conf, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		cmd    *exec.Cmd
+		stderr = &lockedBuffer{}
+	)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	start := func(t *testing.T) {
+		t.Helper()
+		c := exec.Command(bin, conf)
+		c.Stdout, c.Stderr = stderr, stderr
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		if err := c.Start(); err != nil {
+			t.Fatalf("start vsftpd: %v", err)
+		}
+		mu.Lock()
+		cmd = c
+		mu.Unlock()
+		waitListening(t, addr)
+	}
+	stop := func() {
+		mu.Lock()
+		c := cmd
+		cmd = nil
+		mu.Unlock()
+		if c != nil {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("vsftpd output:\n%s", stderr.String())
+		}
+	})
+	start(t)
+	tg := &ftpTarget{
+		Name: "vsftpd", URL: "ftp://" + addr, User: "anonymous", Password: "agent@example.org",
+		// Without a chroot vsftpd's paths are the real ones.
+		Root: "/", Dir: filepath.ToSlash(pub), Stop: stop,
+		Start: func(t *testing.T) {
+			t.Helper()
+			waitPortFree(t, port)
+			start(t)
+		},
+	}
+	// vsftpd is configured anonymous-only: any other user is refused.
+	tg.WrongLogin = tg.config()
+	tg.WrongLogin.User = "no-such-user"
+	return tg
+}
+
+func TestClientPyftpdlib(t *testing.T) { runClientSuite(t, startPyftpd(t, "")) }
+func TestClientVsftpd(t *testing.T)    { runClientSuite(t, startVsftpd(t)) }
+
+// runClientSuite is the one suite every third-party server passes.
+func runClientSuite(t *testing.T, tg *ftpTarget) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dial := func(t *testing.T) *ftpfs.Client {
+		t.Helper()
+		c, err := ftpfs.Dial(ctx, tg.config())
+		if err != nil {
+			t.Fatalf("dial %s: %v", tg.Name, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+
+	t.Run("DialNoop", func(t *testing.T) {
+		c := dial(t)
+		if err := c.Noop(ctx); err != nil {
+			t.Fatalf("noop: %v", err)
+		}
+	})
+
+	t.Run("WrongLogin", func(t *testing.T) {
+		c, err := ftpfs.Dial(ctx, tg.WrongLogin)
+		if err == nil {
+			_ = c.Close()
+			t.Fatal("dial with a wrong login succeeded")
+		}
+		if !errors.Is(err, ftpfs.ErrLogin) {
+			t.Fatalf("wrong login: got %v, want ErrLogin", err)
+		}
+		if ftpfs.IsTransient(err) {
+			t.Errorf("a refused login must not count as transient: %v", err)
+		}
+		if pw := tg.WrongLogin.Password; strings.Contains(err.Error(), pw) {
+			t.Errorf("error text contains the password: %v", err)
+		}
+	})
+
+	t.Run("MkdirAll", func(t *testing.T) {
+		c := dial(t)
+		deep := path.Join(tg.Dir, "mk/a/b/c/d")
+		if err := c.MkdirAll(ctx, deep); err != nil {
+			t.Fatalf("mkdirall %s: %v", deep, err)
+		}
+		if fi, err := os.Stat(tg.local(deep)); err != nil || !fi.IsDir() {
+			t.Fatalf("server did not create %s: %v", deep, err)
+		}
+		// Cached, and a second client finds it made by someone else.
+		if err := c.MkdirAll(ctx, deep); err != nil {
+			t.Fatalf("mkdirall again: %v", err)
+		}
+		other := dial(t)
+		if err := other.MkdirAll(ctx, path.Join(deep, "e")); err != nil {
+			t.Fatalf("mkdirall below a directory another client made: %v", err)
+		}
+		if err := other.MkdirAll(ctx, path.Join(tg.Dir, "mk/a/b")); err != nil {
+			t.Fatalf("mkdirall of an existing directory: %v", err)
+		}
+	})
+
+	t.Run("UploadNewGrowCut", func(t *testing.T) {
+		c := dial(t)
+		dir := path.Join(tg.Dir, "up/x")
+		if err := c.MkdirAll(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		data := randomBytes(t, 3*ftpfs.UploadBufferSize+1234)
+		p := path.Join(dir, "grow.log")
+
+		// A new file.
+		first := int64(100_000)
+		res, err := c.Upload(ctx, p, bytes.NewReader(data), first)
+		if err != nil {
+			t.Fatalf("upload new: %v", err)
+		}
+		if res.Offset != 0 || res.Sent != first {
+			t.Fatalf("upload new: got %+v, want offset 0, sent %d", res, first)
+		}
+		assertSameFile(t, tg.local(p), data[:first])
+
+		// The source grew: only the growth is sent.
+		size := int64(len(data))
+		res, err = c.Upload(ctx, p, bytes.NewReader(data), size)
+		if err != nil {
+			t.Fatalf("upload grown: %v", err)
+		}
+		if res.Offset != first || res.Sent != size-first {
+			t.Fatalf("upload grown: got %+v, want offset %d, sent %d", res, first, size-first)
+		}
+		assertSameFile(t, tg.local(p), data)
+
+		// Unchanged: nothing is sent.
+		res, err = c.Upload(ctx, p, bytes.NewReader(data), size)
+		if err != nil || res.Sent != 0 || res.Offset != size {
+			t.Fatalf("upload unchanged: got %+v, %v; want nothing sent", res, err)
+		}
+
+		// The source shrank: refused, nothing sent.
+		res, err = c.Upload(ctx, p, bytes.NewReader(data), first)
+		if !errors.Is(err, ftpfs.ErrRemoteLarger) || res.Sent != 0 {
+			t.Fatalf("upload of a shorter source: got %+v, %v; want ErrRemoteLarger", res, err)
+		}
+
+		// Cut halfway by a failing reader, then resumed.
+		cutPath := path.Join(dir, "cut.log")
+		cut := int64(len(data) / 2)
+		res1, err := c.Upload(ctx, cutPath, &cutReaderAt{data: data, cut: cut}, size)
+		if err == nil {
+			t.Fatal("upload from a reader that fails halfway succeeded")
+		}
+		if !errors.Is(err, errCut) {
+			t.Errorf("cut upload: error does not wrap the reader's error: %v", err)
+		}
+		if ftpfs.IsTransient(err) {
+			t.Errorf("a failing source must not count as transient: %v", err)
+		}
+		// The connection itself is fine after a local read error.
+		if err := c.Noop(ctx); err != nil {
+			t.Fatalf("noop after a cut upload: %v", err)
+		}
+		res2, err := c.Upload(ctx, cutPath, bytes.NewReader(data), size)
+		if err != nil {
+			t.Fatalf("resume after cut: %v", err)
+		}
+		if res2.Offset == 0 || res2.Offset > cut {
+			t.Errorf("resume after cut: offset %d, want in (0, %d]", res2.Offset, cut)
+		}
+		if res2.Offset+res2.Sent != size {
+			t.Errorf("resume after cut: offset %d + sent %d != size %d", res2.Offset, res2.Sent, size)
+		}
+		if resent := res1.Sent + res2.Sent - size; resent < 0 || resent > ftpfs.UploadBufferSize {
+			t.Errorf("bytes sent again after the cut: %d, want 0..%d", resent, ftpfs.UploadBufferSize)
+		}
+		assertSameFile(t, tg.local(cutPath), data)
+
+		// An empty source makes an empty file.
+		emptyPath := path.Join(dir, "empty.log")
+		if res, err := c.Upload(ctx, emptyPath, bytes.NewReader(nil), 0); err != nil || res.Sent != 0 {
+			t.Fatalf("upload empty: %+v, %v", res, err)
+		}
+		assertSameFile(t, tg.local(emptyPath), nil)
+	})
+
+	t.Run("SizeMissing", func(t *testing.T) {
+		c := dial(t)
+		_, err := c.Size(ctx, path.Join(tg.Dir, "no/such/file.log"))
+		if !errors.Is(err, ftpfs.ErrNotFound) {
+			t.Fatalf("size of a missing file: got %v, want ErrNotFound", err)
+		}
+		// A reply error leaves the connection usable.
+		if err := c.Noop(ctx); err != nil {
+			t.Fatalf("noop after 550: %v", err)
+		}
+	})
+
+	t.Run("RetrieveList", func(t *testing.T) {
+		c := dial(t)
+		dir := path.Join(tg.Dir, "rl")
+		if err := c.MkdirAll(ctx, path.Join(dir, "sub")); err != nil {
+			t.Fatal(err)
+		}
+		data := randomBytes(t, 70_000)
+		p := path.Join(dir, "f.log")
+		if _, err := c.Store(ctx, p, bytes.NewReader(data), 0); err != nil {
+			t.Fatalf("store: %v", err)
+		}
+		for _, off := range []int64{0, 1, 12345, int64(len(data))} {
+			var buf bytes.Buffer
+			n, err := c.Retrieve(ctx, p, &buf, off)
+			if err != nil {
+				t.Fatalf("retrieve from %d: %v", off, err)
+			}
+			if n != int64(len(data))-off || !bytes.Equal(buf.Bytes(), data[off:]) {
+				t.Fatalf("retrieve from %d: got %d bytes, want data[%d:] (%d bytes)", off, n, off, len(data)-int(off))
+			}
+		}
+		if _, err := c.Retrieve(ctx, path.Join(dir, "missing"), io.Discard, 0); !errors.Is(err, ftpfs.ErrNotFound) {
+			t.Errorf("retrieve missing: got %v, want ErrNotFound", err)
+		}
+		entries, err := c.List(ctx, dir)
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		got := map[string]ftpfs.Entry{}
+		for _, e := range entries {
+			got[e.Name] = e
+		}
+		if e, ok := got["f.log"]; !ok || e.Dir || e.Size != int64(len(data)) {
+			t.Errorf("list: f.log = %+v (present %v), want a file of %d bytes", e, ok, len(data))
+		}
+		if e, ok := got["sub"]; !ok || !e.Dir {
+			t.Errorf("list: sub = %+v (present %v), want a directory", e, ok)
+		}
+		if len(got) != 2 {
+			t.Errorf("list: got %d entries %v, want 2", len(got), entries)
+		}
+	})
+
+	t.Run("PoolConcurrent", func(t *testing.T) {
+		pool := ftpfs.NewPool(tg.config(), 4)
+		defer pool.Close()
+		dir := path.Join(tg.Dir, "pool")
+		const files = 50
+		contents := make([][]byte, files)
+		for i := range contents {
+			contents[i] = randomBytes(t, 1000+i*997)
+		}
+		jobs := make(chan int)
+		errs := make(chan error, files)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range jobs {
+					errs <- poolUpload(ctx, pool, path.Join(dir, fmt.Sprintf("d%d", i%5)), fmt.Sprintf("f%02d.log", i), contents[i])
+				}
+			}()
+		}
+		for i := range files {
+			jobs <- i
+		}
+		close(jobs)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		for i := range files {
+			assertSameFile(t, tg.local(path.Join(dir, fmt.Sprintf("d%d", i%5), fmt.Sprintf("f%02d.log", i))), contents[i])
+		}
+	})
+
+	t.Run("PoolReconnect", func(t *testing.T) {
+		pool := ftpfs.NewPool(tg.config(), 1)
+		pool.MinBackoff, pool.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
+		defer pool.Close()
+		dir := path.Join(tg.Dir, "reconnect")
+		data := randomBytes(t, 50_000)
+		if err := poolUpload(ctx, pool, dir, "before.log", data); err != nil {
+			t.Fatal(err)
+		}
+
+		// The server goes away while the pool holds an idle connection,
+		// and comes back while Get is retrying.
+		tg.Stop()
+		got := make(chan error, 1)
+		go func() {
+			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			got <- poolUpload(gctx, pool, dir, "after.log", data)
+		}()
+		time.Sleep(300 * time.Millisecond) // let a few dials fail first
+		tg.Start(t)
+		if err := <-got; err != nil {
+			t.Fatalf("upload after the server restarted: %v", err)
+		}
+		assertSameFile(t, tg.local(path.Join(dir, "after.log")), data)
+	})
+}
+
+// poolUpload is what an agent worker does: get a client, upload, put it
+// back with the error; transient errors are retried with a fresh client.
+func poolUpload(ctx context.Context, pool *ftpfs.Pool, dir, name string, data []byte) error {
+	for attempt := 1; ; attempt++ {
+		c, err := pool.Get(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.MkdirAll(ctx, dir)
+		if err == nil {
+			_, err = c.Upload(ctx, path.Join(dir, name), bytes.NewReader(data), int64(len(data)))
+		}
+		pool.Put(c, err)
+		if err == nil || !ftpfs.IsTransient(err) || attempt == 5 {
+			return err
+		}
+	}
+}
+
+var errCut = errors.New("source cut")
+
+// cutReaderAt serves data up to cut, then fails: an agent killed or a disk
+// failing halfway through a file.
+type cutReaderAt struct {
+	data []byte
+	cut  int64
+}
+
+func (r *cutReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.cut {
+		return 0, errCut
+	}
+	n := copy(p, r.data[off:r.cut])
+	if n < len(p) {
+		return n, errCut
+	}
+	return n, nil
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// assertSameFile compares the file the server wrote with want by SHA-256.
+func assertSameFile(t *testing.T, local string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatalf("read what the server stored: %v", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(want) {
+		t.Fatalf("%s: stored %d bytes differ from the source's %d (sha256)", local, len(got), len(want))
+	}
+}

@@ -1,0 +1,274 @@
+package ftpfs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/textproto"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Backoff of Pool.Get between failed dials: doubling from the minimum,
+// capped, with jitter so that many agents do not redial in step after the
+// historian restarts.
+const (
+	DefaultMinBackoff = 250 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
+	// idleCheckAfter is how long a pooled client may sit idle before Get
+	// checks it with NOOP: servers drop idle control connections.
+	idleCheckAfter = 15 * time.Second
+)
+
+// ErrPoolClosed is returned by Get after Close.
+var ErrPoolClosed = errors.New("ftp pool closed")
+
+// Pool hands out logged-in Clients, at most size at a time, one per
+// worker. It is safe for concurrent use.
+type Pool struct {
+	cfg   ClientConfig
+	log   *slog.Logger
+	slots chan struct{}
+
+	// MinBackoff and MaxBackoff bound the wait between failed dials; set
+	// them before the first Get. Zero means the defaults.
+	MinBackoff, MaxBackoff time.Duration
+
+	mu     sync.Mutex
+	idle   []pooled
+	closed bool
+}
+
+type pooled struct {
+	c     *Client
+	since time.Time
+}
+
+// NewPool returns a pool of at most size clients (size < 1 means 1) for
+// cfg. It dials lazily, in Get.
+func NewPool(cfg ClientConfig, size int) *Pool {
+	if size < 1 {
+		size = 1
+	}
+	cfg = cfg.withDefaults()
+	return &Pool{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, size)}
+}
+
+// Get returns a client for the caller's exclusive use until Put. It waits
+// while size clients are out, reuses an idle client (checking with NOOP one
+// that idled a while), or dials. Dial failures that may pass (unreachable,
+// busy, timeouts, 4xx) are retried with capped exponential backoff and
+// jitter until ctx is done; then the error wraps both ctx's error and the
+// last dial error. A refused login, a rejected certificate or any other
+// permanent failure is returned at once.
+func (p *Pool) Get(ctx context.Context) (*Client, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("get ftp connection: %w", ctx.Err())
+	}
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			p.release()
+			return nil, ErrPoolClosed
+		}
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
+		it := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if time.Since(it.since) < idleCheckAfter || p.check(it.c) {
+			return it.c, nil
+		}
+		_ = it.c.Close()
+	}
+	c, err := p.dial(ctx)
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	return c, nil
+}
+
+// check reports whether c answers NOOP within IOTimeout.
+func (p *Pool) check(c *Client) bool {
+	if !c.usable() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.IOTimeout)
+	defer cancel()
+	return c.Noop(ctx) == nil
+}
+
+func (p *Pool) dial(ctx context.Context) (*Client, error) {
+	minB, maxB := p.MinBackoff, p.MaxBackoff
+	if minB <= 0 {
+		minB = DefaultMinBackoff
+	}
+	if maxB < minB {
+		maxB = max(DefaultMaxBackoff, minB)
+	}
+	delay := minB
+	for attempt := 1; ; attempt++ {
+		c, err := Dial(ctx, p.cfg)
+		if err == nil {
+			if attempt > 1 {
+				p.log.Info("ftp connected after retries", "server", p.cfg.Server, "attempts", attempt)
+			}
+			return c, nil
+		}
+		if ctx.Err() != nil || !retryDial(err) {
+			return nil, err
+		}
+		// Full jitter over the upper half: never less than half the delay,
+		// so a flapping server is not hammered.
+		wait := delay/2 + rand.N(delay/2+1)
+		p.log.Warn("ftp connect failed, retrying", "server", p.cfg.Server, "attempt", attempt, "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("connect to %s: %w; last error: %w", p.cfg.Server, ctx.Err(), err)
+		}
+		delay = min(delay*2, maxB)
+	}
+}
+
+func retryDial(err error) bool {
+	if errors.Is(err, ErrLogin) || isVerifyErr(err) {
+		return false
+	}
+	return errors.Is(err, ErrUnreachable) || IsTransient(err)
+}
+
+// Put gives back a client from Get. err is the error of the caller's last
+// operation: after one, the client is checked with NOOP and dropped if it
+// does not answer. A broken client is always dropped. Each client is Put
+// exactly once.
+func (p *Pool) Put(c *Client, err error) {
+	if c == nil {
+		return
+	}
+	keep := c.usable()
+	if keep && err != nil {
+		keep = p.check(c)
+	}
+	p.mu.Lock()
+	if keep && !p.closed {
+		p.idle = append(p.idle, pooled{c: c, since: time.Now()})
+		c = nil
+	}
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+	p.release()
+}
+
+func (p *Pool) release() {
+	select {
+	case <-p.slots:
+	default:
+	}
+}
+
+// Close closes the idle clients; clients still out are closed when Put.
+// Get fails with ErrPoolClosed afterwards.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, it := range idle {
+		errs = append(errs, it.c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// IsTransient reports whether retrying the operation that failed with err
+// may succeed: FTP 4xx replies (421 closing, 425 no data connection, 426
+// transfer aborted, 450 busy...), ErrBusy, ErrUnreachable, timeouts, resets
+// and dropped connections. Never a cancelled or expired context, a refused
+// login or permission (530, 550...), a rejected certificate, or a failure
+// of the caller's own reader or writer.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var le *localError
+	if errors.As(err, &le) || isVerifyErr(err) {
+		return false
+	}
+	for _, permanent := range []error{ErrLogin, ErrPermission, ErrNotFound, ErrExists, ErrRemoteLarger, ErrSizeMismatch} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	var tp *textproto.Error
+	if errors.As(err, &tp) {
+		return tp.Code >= 400 && tp.Code < 500
+	}
+	if errors.Is(err, ErrBusy) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrClientClosed) {
+		return true
+	}
+	return isConnErr(err)
+}
+
+// isConnErr reports a failure of the connection itself (as opposed to a
+// server reply or the caller's reader/writer): after one, the FTP
+// conversation is out of step and the client must be redialed.
+func isConnErr(err error) bool {
+	if err == nil {
+		return false
+	}
+	var le *localError
+	if errors.As(err, &le) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || isVerifyErr(err) {
+		return true
+	}
+	var (
+		alert tls.AlertError
+		rec   tls.RecordHeaderError
+	)
+	return errors.As(err, &alert) || errors.As(err, &rec) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED)
+}
+
+// isVerifyErr reports a rejected server certificate: retrying will not
+// help, the operator must fix the CA file or fingerprint.
+func isVerifyErr(err error) bool {
+	var (
+		cv   *tls.CertificateVerificationError
+		ua   x509.UnknownAuthorityError
+		hn   x509.HostnameError
+		ci   x509.CertificateInvalidError
+		alrt tls.AlertError
+	)
+	if errors.As(err, &alrt) && (alrt == 42 || alrt == 43 || alrt == 44 || alrt == 45 || alrt == 48) {
+		// The server rejected our side of the handshake over certificates.
+		return false
+	}
+	return errors.Is(err, errFingerprint) || errors.As(err, &cv) || errors.As(err, &ua) ||
+		errors.As(err, &hn) || errors.As(err, &ci)
+}
