@@ -1,0 +1,470 @@
+package ftpfs
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+)
+
+// Defaults of ServerConfig, applied when a field is left at its zero value.
+const (
+	DefaultListenAddr     = "127.0.0.1:2121"
+	DefaultLoginFailDelay = time.Second
+	DefaultBanAfter       = 5
+	DefaultBanWindow      = 10 * time.Minute
+	DefaultBanFor         = 15 * time.Minute
+)
+
+// ServerConfig configures a Server. Zero values mean "the default" unless a
+// field says otherwise.
+type ServerConfig struct {
+	// Root is the archive directory; it must exist. Nothing outside it is
+	// ever read or written on behalf of a client.
+	Root string
+	// StateDir holds the self-signed certificate (TLSSelfSigned); required
+	// only then.
+	StateDir string
+	// Users are the accounts; nil means a new, empty, in-memory UserDB.
+	Users *UserDB
+	// ListenAddr is the control connection's address, DefaultListenAddr if
+	// empty; port 0 picks a free port (see Server.Addr).
+	ListenAddr string
+	// PassivePorts restricts passive data connections to a port range; the
+	// zero value lets the system choose.
+	PassivePorts PortRange
+	// PublicHost is the IPv4 address announced in PASV replies (behind NAT);
+	// empty means the address the client connected to.
+	PublicHost string
+	// TLSCertFile and TLSKeyFile enable explicit FTPS (AUTH TLS) with this
+	// certificate. TLSSelfSigned instead generates a certificate once and
+	// keeps it in StateDir. At most one of the two ways may be used.
+	TLSCertFile, TLSKeyFile string
+	TLSSelfSigned           bool
+	// TLSRequired refuses USER/PASS before AUTH TLS and unprotected data
+	// connections. It needs a certificate.
+	TLSRequired bool
+	// MaxUploadRate and MaxDownloadRate limit each account's bandwidth, in
+	// bytes per second, shared by all its connections; 0 is unlimited. A
+	// user's own MaxUploadRate/MaxDownloadRate overrides them.
+	MaxUploadRate, MaxDownloadRate Rate
+	// MaxConns limits connections in total, MaxConnsPerUser logged-in
+	// sessions per account; 0 is unlimited. Refusals are FTP 421.
+	MaxConns, MaxConnsPerUser int
+	// IdleTimeout closes a control connection silent for this long (not
+	// during a transfer); 0 means 15 minutes.
+	IdleTimeout time.Duration
+	// LoginFailDelay delays the answer to a failed login; 0 means
+	// DefaultLoginFailDelay, a negative value disables the delay.
+	LoginFailDelay time.Duration
+	// BanAfter failed logins from one IP address within BanWindow ban that
+	// address for BanFor: its connections are refused at once. 0 means the
+	// defaults (5 within 10 minutes, banned for 15 minutes); a negative
+	// BanAfter disables bans.
+	BanAfter          int
+	BanWindow, BanFor time.Duration
+	// Logger receives the server's log; nil discards it. Passwords are
+	// never logged.
+	Logger *slog.Logger
+	// OnUpload, if set, receives every UploadEvent. It is called
+	// synchronously from the transfer's goroutine, so it must return
+	// quickly (hand work to another goroutine) and must not call back into
+	// the transfer.
+	OnUpload func(UploadEvent)
+}
+
+// PortRange is an inclusive range of TCP ports; the zero value means "not set".
+type PortRange struct {
+	Lo, Hi int
+}
+
+// IsZero reports whether the range is unset.
+func (r PortRange) IsZero() bool { return r.Lo == 0 && r.Hi == 0 }
+
+// String formats the range as "LO-HI", or "" when unset.
+func (r PortRange) String() string {
+	if r.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}
+
+// Set parses "LO-HI" (pflag.Value); "" unsets the range.
+func (r *PortRange) Set(s string) error {
+	p, err := ParsePortRange(s)
+	if err != nil {
+		return err
+	}
+	*r = p
+	return nil
+}
+
+// Type names the flag's value type for help texts (pflag.Value).
+func (r *PortRange) Type() string { return "LO-HI" }
+
+// ParsePortRange parses "LO-HI" with 1 <= LO <= HI <= 65535; "" is the zero range.
+func ParsePortRange(s string) (PortRange, error) {
+	if s == "" {
+		return PortRange{}, nil
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return PortRange{}, fmt.Errorf("port range %q: want LO-HI, e.g. 50000-50100", s)
+	}
+	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("port range %q: want two port numbers LO-HI", s)
+	}
+	r := PortRange{Lo: l, Hi: h}
+	return r, r.validate()
+}
+
+func (r PortRange) validate() error {
+	if r.IsZero() {
+		return nil
+	}
+	if r.Lo < 1 || r.Hi > 65535 || r.Lo > r.Hi {
+		return fmt.Errorf("port range %d-%d: want 1 <= LO <= HI <= 65535", r.Lo, r.Hi)
+	}
+	return nil
+}
+
+// Server is an FTP server over one archive directory. Create it with
+// NewServer, then Start it once and Stop it once. Its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg      ServerConfig
+	log      *slog.Logger
+	users    *UserDB
+	root     *os.Root // the archive; every file operation goes through it
+	rootPath string
+	tlsConf  *tls.Config
+	tlsFP    string
+	settings *ftpserver.Settings
+
+	reg      registry
+	writers  writerTable
+	guard    *loginGuard
+	limiters limiterSet
+	loginMu  sync.Mutex // makes the per-account connection count and the login one step
+
+	mu        sync.Mutex
+	ftp       *ftpserver.FtpServer
+	ln        *trackingListener
+	started   bool
+	stopped   bool
+	serveDone chan struct{}
+	sessions  sync.WaitGroup // sessions handed to ftpserverlib and not yet gone
+	transfers sync.WaitGroup // open transfer handles
+}
+
+// NewServer checks cfg and prepares a server; it does not listen yet. Errors
+// name the bad field and value. A self-signed certificate is created (or
+// loaded) here, so TLSFingerprint is known before Start.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if err := cfg.fillAndValidate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		users:     cfg.Users,
+		serveDone: make(chan struct{}),
+		guard:     newLoginGuard(cfg.BanAfter, cfg.BanWindow, cfg.BanFor),
+	}
+	s.reg.init()
+	s.writers.init()
+	s.limiters.init()
+	abs, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
+	}
+	s.rootPath = abs
+	if s.tlsConf, s.tlsFP, err = loadTLS(cfg); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
+	}
+	s.root = root
+	s.settings = s.buildSettings()
+	return s, nil
+}
+
+// fillAndValidate applies defaults and checks every field.
+func (c *ServerConfig) fillAndValidate() error {
+	bad := func(field string, value any, why string) error {
+		return fmt.Errorf("ftpfs: ServerConfig.%s %v: %s", field, value, why)
+	}
+	if c.Root == "" {
+		return bad("Root", `""`, "the archive directory is required")
+	}
+	if st, err := os.Stat(c.Root); err != nil {
+		return bad("Root", strconv.Quote(c.Root), err.Error())
+	} else if !st.IsDir() {
+		return bad("Root", strconv.Quote(c.Root), "not a directory")
+	}
+	if c.Users == nil {
+		c.Users = NewUserDB()
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return bad("ListenAddr", strconv.Quote(c.ListenAddr), "want HOST:PORT")
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return bad("ListenAddr", strconv.Quote(c.ListenAddr), "bad port")
+	}
+	if err := c.PassivePorts.validate(); err != nil {
+		return bad("PassivePorts", c.PassivePorts.String(), err.Error())
+	}
+	if c.PublicHost != "" {
+		// ftpserverlib announces passive addresses in PASV's IPv4 format.
+		if ip := net.ParseIP(c.PublicHost); ip == nil || ip.To4() == nil {
+			return bad("PublicHost", strconv.Quote(c.PublicHost), "want an IPv4 address")
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return bad("TLSCertFile", strconv.Quote(c.TLSCertFile), "TLSCertFile and TLSKeyFile go together")
+	}
+	if c.TLSCertFile != "" && c.TLSSelfSigned {
+		return bad("TLSSelfSigned", true, "choose either a certificate file or a self-signed certificate")
+	}
+	if c.TLSSelfSigned && c.StateDir == "" {
+		return bad("StateDir", `""`, "required to keep the self-signed certificate")
+	}
+	if c.TLSRequired && c.TLSCertFile == "" && !c.TLSSelfSigned {
+		return bad("TLSRequired", true, "needs TLSCertFile/TLSKeyFile or TLSSelfSigned")
+	}
+	if c.MaxUploadRate < 0 {
+		return bad("MaxUploadRate", int64(c.MaxUploadRate), "must not be negative")
+	}
+	if c.MaxDownloadRate < 0 {
+		return bad("MaxDownloadRate", int64(c.MaxDownloadRate), "must not be negative")
+	}
+	if c.MaxConns < 0 {
+		return bad("MaxConns", c.MaxConns, "must not be negative")
+	}
+	if c.MaxConnsPerUser < 0 {
+		return bad("MaxConnsPerUser", c.MaxConnsPerUser, "must not be negative")
+	}
+	if c.IdleTimeout < 0 {
+		return bad("IdleTimeout", c.IdleTimeout, "must not be negative")
+	}
+	if c.LoginFailDelay == 0 {
+		c.LoginFailDelay = DefaultLoginFailDelay
+	}
+	if c.BanAfter == 0 {
+		c.BanAfter = DefaultBanAfter
+	}
+	if c.BanWindow == 0 {
+		c.BanWindow = DefaultBanWindow
+	}
+	if c.BanFor == 0 {
+		c.BanFor = DefaultBanFor
+	}
+	if c.BanWindow < 0 {
+		return bad("BanWindow", c.BanWindow, "must not be negative")
+	}
+	if c.BanFor < 0 {
+		return bad("BanFor", c.BanFor, "must not be negative")
+	}
+	return nil
+}
+
+// buildSettings translates the config into ftpserverlib's settings.
+func (s *Server) buildSettings() *ftpserver.Settings {
+	st := &ftpserver.Settings{
+		PublicHost: s.cfg.PublicHost,
+		Banner:     "syncer FTP server",
+		// Binary by default, and no line-ending conversion even after
+		// TYPE A: an archive must store exactly the bytes it was sent.
+		DefaultTransferType:    ftpserver.TransferTypeBinary,
+		DisableASCIIConversion: true,
+		// Active mode stays available, but the data connection must go to
+		// (PORT) or come from (PASV) the control connection's address, so
+		// the server cannot be used to bounce connections to third hosts
+		// or have its data connections hijacked.
+		ActiveConnectionsCheck: ftpserver.IPMatchRequired,
+		PasvConnectionsCheck:   ftpserver.IPMatchRequired,
+		// Binding local port 20 would need root.
+		ActiveTransferPortNon20: true,
+		// Hashing would read files outside the permission and rate checks.
+		EnableHASH: false,
+		EnableCOMB: false,
+	}
+	if !s.cfg.PassivePorts.IsZero() {
+		st.PassiveTransferPortRange = ftpserver.PortRange{Start: s.cfg.PassivePorts.Lo, End: s.cfg.PassivePorts.Hi}
+	}
+	if s.cfg.IdleTimeout > 0 {
+		st.IdleTimeout = int((s.cfg.IdleTimeout + time.Second - 1) / time.Second)
+	}
+	if s.cfg.TLSRequired {
+		st.TLSRequired = ftpserver.MandatoryEncryption
+	}
+	return st
+}
+
+// Start listens on ListenAddr and serves in the background until Stop.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("ftpfs: server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("ftpfs: listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	s.ln = &trackingListener{Listener: ln, s: s}
+	s.settings.Listener = s.ln
+	s.ftp = ftpserver.NewFtpServer(&mainDriver{s: s})
+	s.ftp.Logger = s.log.With("component", "ftpserverlib")
+	if err := s.ftp.Listen(); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("ftpfs: start: %w", err)
+	}
+	s.started = true
+	go func() {
+		defer close(s.serveDone)
+		if err := s.ftp.Serve(); err != nil {
+			s.log.Error("ftp server stopped accepting connections", "err", err)
+		}
+	}()
+	attrs := []any{"addr", ln.Addr().String(), "root", s.rootPath}
+	if s.tlsFP != "" {
+		attrs = append(attrs, "tls_fingerprint", s.tlsFP, "tls_required", s.cfg.TLSRequired)
+	}
+	s.log.Info("ftp server listening", attrs...)
+	return nil
+}
+
+// Addr is the listening address after Start, nil before.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// TLSFingerprint is "sha256:" and the hex SHA-256 of the certificate (DER),
+// or "" without TLS. Clients can pin it.
+func (s *Server) TLSFingerprint() string { return s.tlsFP }
+
+// Stop closes the listener, cuts every transfer and connection, and waits
+// until they are gone or ctx ends (then it returns ctx's error). Stopping a
+// server that was never started only releases its resources.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return s.root.Close()
+	}
+	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+		s.log.Warn("closing ftp listener", "err", err)
+	}
+	for _, sess := range s.reg.all() {
+		sess.cancelTransfers(errors.New("server stopping"))
+		sess.kill()
+	}
+	done := make(chan struct{})
+	go func() {
+		<-s.serveDone
+		s.sessions.Wait()
+		s.transfers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("ftpfs: stop: %w", ctx.Err())
+	}
+	s.log.Info("ftp server stopped")
+	return s.root.Close()
+}
+
+// AddUser adds an account at run time (to the UserDB, so a users file
+// keeps it). Errors: ErrUserExists, or the UserDB's validation error.
+func (s *Server) AddUser(u User, password string) error {
+	if err := s.users.Add(u, password); err != nil {
+		return fmt.Errorf("add user %q: %w", u.Name, err)
+	}
+	s.log.Info("user added", "user", u.Name, "admin", u.Admin)
+	return nil
+}
+
+// RemoveUser removes an account and disconnects its sessions, cutting their
+// transfers. Errors: ErrNoUser.
+func (s *Server) RemoveUser(name string) error {
+	if err := s.users.Remove(name); err != nil {
+		return fmt.Errorf("remove user %q: %w", name, err)
+	}
+	n := s.disconnectUser(name, "account removed")
+	s.log.Info("user removed", "user", name, "sessions_closed", n)
+	return nil
+}
+
+// UsersChanged re-applies the UserDB after it changed outside the server
+// (a reloaded users file): sessions of accounts that no longer exist are
+// disconnected. Permissions and rate limits are looked up on every
+// operation, so they apply at once anyway.
+func (s *Server) UsersChanged() {
+	for _, sess := range s.reg.all() {
+		name := sess.userName()
+		if name == "" {
+			continue
+		}
+		if _, ok := s.users.Lookup(name); !ok {
+			s.disconnectUser(name, "account removed from users file")
+		}
+	}
+}
+
+func (s *Server) disconnectUser(name, reason string) int {
+	n := 0
+	for _, sess := range s.reg.all() {
+		if sess.userName() == name {
+			sess.cancelTransfers(errors.New(reason))
+			sess.kill()
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Info("sessions disconnected", "user", name, "reason", reason, "count", n)
+	}
+	return n
+}
+
+// Connections lists the live connections, logged in or not.
+func (s *Server) Connections() []ConnInfo { return s.reg.snapshot() }
+
+// emit delivers an upload event to OnUpload.
+func (s *Server) emit(ev UploadEvent) {
+	if s.cfg.OnUpload != nil {
+		s.cfg.OnUpload(ev)
+	}
+}

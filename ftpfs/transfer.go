@@ -1,0 +1,555 @@
+package ftpfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"golang.org/x/time/rate"
+)
+
+// UploadKind says what happened to an upload.
+type UploadKind int
+
+// Upload event kinds, in the order a transfer produces them: Superseded
+// (only when a STOR replaced an existing file), Opened, Progress (at most
+// about four per second), then Closed or Failed.
+const (
+	UploadOpened UploadKind = iota + 1
+	UploadProgress
+	UploadClosed
+	UploadFailed
+	UploadSuperseded
+)
+
+func (k UploadKind) String() string {
+	switch k {
+	case UploadOpened:
+		return "opened"
+	case UploadProgress:
+		return "progress"
+	case UploadClosed:
+		return "closed"
+	case UploadFailed:
+		return "failed"
+	case UploadSuperseded:
+		return "superseded"
+	}
+	return fmt.Sprintf("UploadKind(%d)", int(k))
+}
+
+// UploadEvent reports on one upload; see ServerConfig.OnUpload.
+type UploadEvent struct {
+	Time time.Time
+	User string
+	// Path is the archive path, e.g. "/node1/app/a.log".
+	Path string
+	// Offset is where this transfer started writing in the file.
+	Offset int64
+	// Written is the number of bytes this transfer has written so far.
+	Written int64
+	// Size is the file's size now.
+	Size int64
+	Kind UploadKind
+	// VersionPath is the archive path the previous content was kept
+	// under (UploadSuperseded only).
+	VersionPath string
+	// Err says why an upload failed (UploadFailed only).
+	Err error
+}
+
+// Timing of transfers.
+const (
+	progressEvery = 250 * time.Millisecond
+	// cutWait bounds how long a new upload waits for the transfer it cut
+	// to let go of the path.
+	cutWait = 10 * time.Second
+)
+
+// transfer is the FileTransfer handle of one upload or download. It does
+// not implement io.ReaderFrom or io.WriterTo: io.Copy must call Read and
+// Write, where the rate limit and the cut check are.
+type transfer struct {
+	s      *Server
+	sess   *session
+	user   string
+	path   string
+	upload bool
+	f      *os.File
+	offset int64
+	// openSize is the file's size when the upload opened (0 after STOR).
+	openSize int64
+	started  time.Time
+	lim      *rate.Limiter
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	written atomic.Int64
+
+	// mu is held around each write to the file: once cut has taken it and
+	// set cutErr, no further byte of this transfer reaches the file.
+	mu       sync.Mutex
+	cutErr   error
+	xferErr  error
+	lastProg time.Time
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+var (
+	_ ftpserver.FileTransfer      = (*transfer)(nil)
+	_ ftpserver.FileTransferError = (*transfer)(nil)
+)
+
+// writerTable enforces one writer per archive path.
+type writerTable struct {
+	mu sync.Mutex
+	m  map[string]*transfer
+}
+
+func (w *writerTable) init() { w.m = map[string]*transfer{} }
+
+// acquire makes t the writer of its path. A transfer already writing the
+// path is cut and acquire waits until it has closed, so that the caller
+// reads the file's size only after the last byte of the older transfer
+// has landed.
+func (w *writerTable) acquire(t *transfer) error {
+	deadline := time.NewTimer(cutWait)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		old := w.m[t.path]
+		if old == nil {
+			w.m[t.path] = t
+			w.mu.Unlock()
+			return nil
+		}
+		w.mu.Unlock()
+		t.s.log.Warn("upload cut by a newer upload of the same path", "path", t.path,
+			"old_user", old.user, "old_remote", old.sess.conn.RemoteAddr().String(),
+			"new_user", t.user, "new_remote", t.sess.conn.RemoteAddr().String())
+		old.cut(fmt.Errorf("cut by a newer upload of %s: %w", t.path, ErrBusy))
+		// The old client may be blocked reading a silent data connection;
+		// only closing its session ends that read.
+		old.sess.kill()
+		select {
+		case <-old.done:
+		case <-deadline.C:
+			return fmt.Errorf("upload %s: an older transfer of this path did not stop: %w", t.path, ErrBusy)
+		}
+	}
+}
+
+func (w *writerTable) release(t *transfer) {
+	w.mu.Lock()
+	if w.m[t.path] == t {
+		delete(w.m, t.path)
+	}
+	w.mu.Unlock()
+}
+
+func (w *writerTable) busy(p string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.m[p] != nil
+}
+
+// busyUnder reports whether p or anything below it is being written.
+func (w *writerTable) busyUnder(p string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for q := range w.m {
+		if pathWithin(q, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// GetHandle opens a download (flags O_RDONLY, needs r) or an upload:
+// STOR (O_TRUNC, needs w) keeps an existing file as a version first; APPE
+// (O_APPEND, needs a) appends; REST N + STOR (needs w and a) continues at
+// N, which must not be beyond the end of the file and, for agent
+// accounts, not below it.
+func (h *handler) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return h.openDownload(name, offset)
+	}
+	return h.openUpload(name, flags, offset)
+}
+
+func (h *handler) newTransfer(p string, upload bool, offset int64) *transfer {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &transfer{
+		s: h.s, sess: h.sess, user: h.name, path: p, upload: upload,
+		offset: offset, started: time.Now(), ctx: ctx, cancel: cancel,
+		done: make(chan struct{}),
+	}
+	return t
+}
+
+// rateFor is the account's current limit for one direction.
+func (h *handler) rateFor(u User, upload bool) Rate {
+	if upload {
+		if u.MaxUploadRate > 0 {
+			return u.MaxUploadRate
+		}
+		return h.s.cfg.MaxUploadRate
+	}
+	if u.MaxDownloadRate > 0 {
+		return u.MaxDownloadRate
+	}
+	return h.s.cfg.MaxDownloadRate
+}
+
+func (h *handler) openDownload(name string, offset int64) (ftpserver.FileTransfer, error) {
+	rel, p, err := h.resolve(name, permRead)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.account()
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.root.Open(rel)
+	if err != nil {
+		return nil, fsError("read", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fsError("read", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("read %s: not a regular file", p)
+	}
+	if offset < 0 || offset > fi.Size() {
+		_ = f.Close()
+		return nil, fmt.Errorf("read %s: restart offset %d is beyond the end of the file (%d bytes): %w", p, offset, fi.Size(), ErrOffset)
+	}
+	t := h.newTransfer(p, false, offset)
+	t.f = f
+	t.lim = h.s.limiters.get(u.Name, false, h.rateFor(u, false))
+	h.s.transfers.Add(1)
+	h.sess.addTransfer(t)
+	return t, nil
+}
+
+func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	appendMode := flags&os.O_APPEND != 0
+	letters := []byte{permWrite}
+	switch {
+	case appendMode:
+		letters = []byte{permAppend}
+	case offset > 0:
+		letters = []byte{permWrite, permAppend}
+	}
+	var rel, p string
+	var err error
+	for _, l := range letters {
+		if rel, p, err = h.resolve(name, l); err != nil {
+			return nil, err
+		}
+	}
+	if rel == "." {
+		return nil, fmt.Errorf("upload %s: is a directory", p)
+	}
+	if strings.HasSuffix(name, "/") {
+		return nil, fmt.Errorf("upload %s: is a directory", p)
+	}
+	u, err := h.account()
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("upload %s: negative restart offset: %w", p, ErrOffset)
+	}
+	t := h.newTransfer(p, true, 0)
+	if err := h.s.writers.acquire(t); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			h.s.writers.release(t)
+			t.cancel()
+		}
+	}()
+	// Only now, with any older writer of the path gone, is the size final.
+	var size int64
+	exists := false
+	fi, err := h.root.Stat(rel)
+	switch {
+	case err == nil:
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("upload %s: not a regular file", p)
+		}
+		exists, size = true, fi.Size()
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return nil, fsError("upload", p, err)
+	}
+
+	var f *os.File
+	var version string
+	switch {
+	case appendMode:
+		f, err = h.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		t.offset, t.openSize = size, size
+	case offset > 0:
+		if offset > size {
+			return nil, fmt.Errorf("upload %s: restart offset %d is beyond the end of the file (%d bytes); ask SIZE and resume from there: %w", p, offset, size, ErrOffset)
+		}
+		if offset < size && !u.Admin {
+			// Rewriting archived bytes is an admin's business: an agent
+			// may only add to what the archive holds.
+			return nil, fmt.Errorf("upload %s: restart offset %d is below the end of the file (%d bytes); archived bytes cannot be rewritten: %w", p, offset, size, ErrOffset)
+		}
+		if offset == size {
+			f, err = h.root.OpenFile(rel, os.O_WRONLY|os.O_APPEND, 0)
+		} else {
+			f, err = h.root.OpenFile(rel, os.O_WRONLY, 0)
+			if err == nil {
+				if _, err = f.Seek(offset, io.SeekStart); err != nil {
+					_ = f.Close()
+				}
+			}
+		}
+		t.offset, t.openSize = offset, size
+	default:
+		if exists && size > 0 {
+			// Archive, not mirror: the old content stays, under a name
+			// that says when it was superseded. An empty file holds
+			// nothing to keep.
+			if version, err = h.keepVersion(rel, p); err != nil {
+				return nil, err
+			}
+		}
+		f, err = h.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		t.offset = 0
+	}
+	if err != nil {
+		return nil, fsError("upload", p, err)
+	}
+	t.f = f
+	t.lim = h.s.limiters.get(u.Name, true, h.rateFor(u, true))
+	ok = true
+	h.s.transfers.Add(1)
+	h.sess.addTransfer(t)
+	if version != "" {
+		h.s.log.Info("file superseded", "path", p, "version", version, "user", u.Name)
+		t.event(UploadSuperseded, size, func(ev *UploadEvent) { ev.VersionPath = version })
+	}
+	t.lastProg = time.Now()
+	t.event(UploadOpened, t.size(), nil)
+	return t, nil
+}
+
+// versionSuffix is the layout of a superseded version's suffix (UTC).
+const versionSuffix = ".superseded-20060102T150405Z"
+
+// keepVersion moves the file at rel aside as NAME.superseded-<UTC time>
+// ("-2", "-3"... on a collision) and returns the version's archive path.
+// It links before it removes, so an existing version is never replaced.
+func (h *handler) keepVersion(rel, p string) (string, error) {
+	stamp := time.Now().UTC().Format(versionSuffix)
+	for i := 1; i < 1000; i++ {
+		suffix := stamp
+		if i > 1 {
+			suffix = fmt.Sprintf("%s-%d", stamp, i)
+		}
+		vrel, vp := rel+suffix, p+suffix
+		err := h.root.Link(rel, vrel)
+		if err == nil {
+			if err := h.root.Remove(rel); err != nil {
+				return "", fsError("keep version of", p, err)
+			}
+			return vp, nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		// No hard links on this file system: check, then rename.
+		if _, lerr := h.root.Lstat(vrel); lerr == nil {
+			continue
+		}
+		if err := h.root.Rename(rel, vrel); err != nil {
+			return "", fsError("keep version of", p, err)
+		}
+		return vp, nil
+	}
+	return "", fmt.Errorf("keep version of %s: too many versions in the same second: %w", p, ErrBusy)
+}
+
+// event reports an upload event with the transfer's state.
+func (t *transfer) event(kind UploadKind, size int64, fill func(*UploadEvent)) {
+	ev := UploadEvent{
+		Time: time.Now(), User: t.user, Path: t.path, Offset: t.offset,
+		Written: t.written.Load(), Size: size, Kind: kind,
+	}
+	if fill != nil {
+		fill(&ev)
+	}
+	t.s.emit(ev)
+}
+
+// cut stops the transfer: its next write fails and a wait on the rate
+// limiter ends. When cut returns, no write of t is in progress.
+func (t *transfer) cut(cause error) {
+	t.cancel()
+	t.mu.Lock()
+	if t.cutErr == nil {
+		t.cutErr = cause
+	}
+	t.mu.Unlock()
+}
+
+// Read implements io.Reader for downloads, at the account's rate.
+func (t *transfer) Read(p []byte) (int, error) {
+	if t.upload {
+		return 0, errors.New("read from an upload")
+	}
+	if t.lim != nil && len(p) > t.lim.Burst() {
+		p = p[:t.lim.Burst()]
+	}
+	t.mu.Lock()
+	cutErr := t.cutErr
+	t.mu.Unlock()
+	if cutErr != nil {
+		return 0, cutErr
+	}
+	n, err := t.f.Read(p)
+	if n > 0 {
+		t.written.Add(int64(n))
+		t.sess.bytesOut.Add(int64(n))
+		if t.lim != nil {
+			if werr := waitN(t.ctx, t.lim, n); werr != nil && err == nil {
+				err = t.stopReason(werr)
+			}
+		}
+	}
+	return n, err
+}
+
+// Write implements io.Writer for uploads, at the account's rate.
+func (t *transfer) Write(p []byte) (int, error) {
+	if !t.upload {
+		return 0, errors.New("write to a download")
+	}
+	total := 0
+	for len(p) > 0 {
+		chunk := p
+		if t.lim != nil {
+			chunk = p[:min(len(p), t.lim.Burst())]
+			if err := waitN(t.ctx, t.lim, len(chunk)); err != nil {
+				return total, t.stopReason(err)
+			}
+		}
+		t.mu.Lock()
+		if t.cutErr != nil {
+			err := t.cutErr
+			t.mu.Unlock()
+			return total, err
+		}
+		n, err := t.f.Write(chunk)
+		t.mu.Unlock()
+		total += n
+		t.written.Add(int64(n))
+		t.sess.bytesIn.Add(int64(n))
+		if err != nil {
+			return total, fsError("write", t.path, err)
+		}
+		p = p[n:]
+	}
+	if now := time.Now(); now.Sub(t.lastProg) >= progressEvery {
+		t.lastProg = now
+		t.event(UploadProgress, t.size(), nil)
+	}
+	return total, nil
+}
+
+// stopReason prefers the cut's cause to the limiter's context error.
+func (t *transfer) stopReason(err error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cutErr != nil {
+		return t.cutErr
+	}
+	return err
+}
+
+// Seek implements io.Seeker. ftpserverlib seeks to the REST offset that
+// GetHandle already validated and applied; an upload refuses any other
+// position.
+func (t *transfer) Seek(offset int64, whence int) (int64, error) {
+	if t.upload {
+		if whence != io.SeekStart || offset != t.offset {
+			return 0, fmt.Errorf("upload %s: seek to %d refused: %w", t.path, offset, ErrOffset)
+		}
+		return offset, nil
+	}
+	return t.f.Seek(offset, whence)
+}
+
+// TransferError records that ftpserverlib saw the transfer fail.
+func (t *transfer) TransferError(err error) {
+	t.mu.Lock()
+	if t.xferErr == nil {
+		t.xferErr = err
+	}
+	t.mu.Unlock()
+}
+
+// Close closes the file, frees the path for the next writer and reports
+// the upload as closed or failed.
+func (t *transfer) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		err = t.f.Close()
+		t.cancel()
+		t.sess.removeTransfer(t)
+		if t.upload {
+			t.s.writers.release(t)
+			t.mu.Lock()
+			failure := t.cutErr
+			if failure == nil {
+				failure = t.xferErr
+			}
+			t.mu.Unlock()
+			if failure == nil && err != nil {
+				failure = fsError("close", t.path, err)
+			}
+			size := t.size()
+			if failure != nil {
+				t.s.log.Warn("upload failed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "err", failure)
+				t.event(UploadFailed, size, func(ev *UploadEvent) { ev.Err = failure })
+			} else {
+				t.s.log.Info("upload closed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "size", size)
+				t.event(UploadClosed, size, nil)
+			}
+		}
+		close(t.done)
+		t.s.transfers.Done()
+		if err != nil {
+			err = fsError("close", t.path, err)
+		}
+	})
+	return err
+}
+
+// size is the uploaded file's size now: only this transfer writes it.
+func (t *transfer) size() int64 { return max(t.openSize, t.offset+t.written.Load()) }
+
+func (t *transfer) info() TransferInfo {
+	return TransferInfo{Path: t.path, Upload: t.upload, Offset: t.offset, Bytes: t.written.Load(), Started: t.started}
+}
