@@ -468,3 +468,24 @@ func (s *Server) emit(ev UploadEvent) {
 		s.cfg.OnUpload(ev)
 	}
 }
+
+// StateLockFile is the file in the state directory that LockStateDir locks.
+const StateLockFile = "serve.lock"
+
+// LockStateDir takes an exclusive lock on a server's state directory, so
+// that two servers never share one (certificate, users file, index). The
+// lock is released by release or, on Unix and Windows, when the process
+// dies. A directory locked by someone else gives an error wrapping ErrBusy.
+func LockStateDir(dir string) (release func(), err error) {
+	unlock, err := lockFile(filepath.Join(dir, StateLockFile), 0)
+	if err != nil {
+		if _, statErr := os.Stat(dir); statErr != nil {
+			return nil, fmt.Errorf("lock state directory: %w", statErr)
+		}
+		if !strings.Contains(err.Error(), "held by another process") && !strings.Contains(err.Error(), " exists ") {
+			return nil, fmt.Errorf("lock state directory %s: %v", dir, err)
+		}
+		return nil, fmt.Errorf("state directory %s is in use by another syncer serve (lock %s): %w", dir, StateLockFile, ErrBusy)
+	}
+	return unlock, nil
+}
