@@ -16,7 +16,7 @@ import (
 // from SYNCER_<FLAG> and from the YAML file. Precedence: command line, then
 // environment, then file, then the flag's default.
 func addConfigFlag(cmd *cobra.Command) {
-	cmd.Flags().String("config", "", "YAML file whose keys are flag names (e.g. `server: ftp://h:2121`)")
+	cmd.Flags().String("config", "", "read flags from the YAML `FILE` (keys are flag names, e.g. max-conns: 100)")
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
 		if err := applyEnvAndConfig(c.Flags()); err != nil {
