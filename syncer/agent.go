@@ -1,0 +1,232 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/syncer-dev/syncer/store"
+)
+
+// Options configures an Agent.
+type Options struct {
+	// AgentID names the agent's tree on the server: files go to
+	// /<AgentID>/<path relative to Dir>.
+	AgentID string
+	// RemoteRoot is the server directory that holds the agents' trees, "/"
+	// when empty (the syncer server). Other servers may need a writable
+	// subdirectory.
+	RemoteRoot string
+	// Dir is the log directory that is scanned.
+	Dir string
+	// Include and Exclude select files (see Matcher); Include defaults to
+	// DefaultInclude.
+	Include, Exclude []string
+	// FollowSymlinks makes the scan follow symbolic links to files and
+	// directories; by default they are skipped.
+	FollowSymlinks bool
+	// Parallel is the number of upload workers, each with its own
+	// connection (default 4).
+	Parallel int
+	// DryRun scans and prints what would be sent to DryRunOut; it sends
+	// nothing and changes nothing in the manifest.
+	DryRun    bool
+	DryRunOut io.Writer
+	// Interval is the watch interval, recorded in the agent description.
+	Interval time.Duration
+	// Heartbeat uploads the agent description on the first push even when
+	// nothing was archived (watch sets it; push does not, so that a push
+	// that finds nothing changed stores nothing).
+	Heartbeat bool
+	// StateDir holds the manifest and the commit record being written.
+	StateDir string
+	// Logger receives progress and per-file failures; nil discards.
+	Logger *slog.Logger
+	// Progress, if set, is told about the work as it goes (a progress bar).
+	Progress Progress
+}
+
+// Progress receives the progress of a push. Calls come from several
+// goroutines at once.
+type Progress interface {
+	// Planned adds files and bytes found to be sent (the total grows while
+	// the scan runs).
+	Planned(files int, bytes int64)
+	// Sent reports n more bytes written to the server.
+	Sent(n int64)
+	// FileDone reports one planned file finished (archived or failed).
+	FileDone()
+}
+
+// FileError is one file that could not be archived in a push.
+type FileError struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// Summary is the result of a push; its JSON form is the `push --json`
+// output fixed by SPEC.md (extra fields: files_rotated, files_gone).
+type Summary struct {
+	Agent          string      `json:"agent"`
+	FilesScanned   int64       `json:"files_scanned"`
+	FilesNew       int64       `json:"files_new"`
+	FilesAppended  int64       `json:"files_appended"`
+	FilesRewritten int64       `json:"files_rewritten"`
+	FilesUnchanged int64       `json:"files_unchanged"`
+	FilesRotated   int64       `json:"files_rotated"`
+	FilesGone      int64       `json:"files_gone"`
+	FilesFailed    int64       `json:"files_failed"`
+	BytesSent      int64       `json:"bytes_sent"`
+	DurationMs     int64       `json:"duration_ms"`
+	DryRun         bool        `json:"dry_run,omitempty"`
+	Errors         []FileError `json:"errors"`
+	// Archived counts files whose bytes were confirmed this run; it decides
+	// whether a commit record is written.
+	Archived int64 `json:"-"`
+}
+
+// ErrManifest wraps failures of the manifest database itself: they end the
+// push (nothing more can be recorded), unlike per-file failures.
+var ErrManifest = errors.New("manifest failure")
+
+// Agent pushes one log directory to one server tree. Push may be called
+// repeatedly (watch) but not concurrently.
+type Agent struct {
+	opts     Options
+	match    *Matcher
+	manifest *store.Manifest
+	log      *slog.Logger
+	// described is set once agent.json was uploaded by this process.
+	described bool
+}
+
+// NewAgent checks opts and returns an agent over manifest m (which the
+// caller opens and closes, see store.Dir). Bad patterns fail with
+// ErrBadPattern.
+func NewAgent(opts Options, m *store.Manifest) (*Agent, error) {
+	if opts.AgentID == "" || strings.ContainsAny(opts.AgentID, "/\\\x00\r\n") || opts.AgentID == "." || opts.AgentID == ".." {
+		// The id is a directory name on the server: it must not climb out
+		// of or reach across the agents' trees.
+		return nil, fmt.Errorf("agent id %q: must be one path segment", opts.AgentID)
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("log directory is empty")
+	}
+	match, err := NewMatcher(opts.Include, opts.Exclude)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Parallel < 1 {
+		opts.Parallel = 4
+	}
+	if len(opts.Include) == 0 {
+		opts.Include = []string{DefaultInclude}
+	}
+	if opts.DryRunOut == nil {
+		opts.DryRunOut = io.Discard
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{opts: opts, match: match, manifest: m, log: log}, nil
+}
+
+// run is the shared state of one Push.
+type run struct {
+	a     *Agent
+	conns Conns
+	sum   *Summary
+	mu    sync.Mutex // guards sum.Errors and the counters below via add
+	sent  atomic.Int64
+	rec   *commitLog
+	start time.Time
+	// onFatal ends the push with err (set by execute).
+	onFatal func(err error)
+}
+
+// Push scans the log directory, sends what changed over conns (nil only in
+// a dry run) and records it in the manifest. Files that fail are listed in
+// the summary and do not stop the push; the error is non-nil only when the
+// push as a whole failed (context cancelled, the manifest failed, the
+// directory cannot be read). A cancelled push cuts transfers where they are:
+// the manifest holds only what the server confirmed, and the next push
+// resumes from the server's size.
+func (a *Agent) Push(ctx context.Context, conns Conns) (Summary, error) {
+	start := time.Now()
+	sum := &Summary{Agent: a.opts.AgentID, DryRun: a.opts.DryRun, Errors: []FileError{}}
+	if fi, err := os.Stat(a.opts.Dir); err != nil {
+		return *sum, fmt.Errorf("log directory: %w", err)
+	} else if !fi.IsDir() {
+		return *sum, fmt.Errorf("log directory %s: not a directory", a.opts.Dir)
+	}
+	if conns == nil && !a.opts.DryRun {
+		return *sum, errors.New("push: no connections")
+	}
+	r := &run{a: a, conns: conns, sum: sum, start: start}
+	if !a.opts.DryRun {
+		var err error
+		if r.rec, err = newCommitLog(a.opts.StateDir, a.opts.AgentID); err != nil {
+			return *sum, err
+		}
+		defer r.rec.discard()
+	}
+	err := r.execute(ctx)
+	sum.BytesSent = r.sent.Load()
+	sum.DurationMs = time.Since(start).Milliseconds()
+	if err != nil {
+		return *sum, err
+	}
+	if !a.opts.DryRun {
+		if serr := a.manifest.Sync(); serr != nil {
+			return *sum, fmt.Errorf("%w: %w", ErrManifest, serr)
+		}
+		if merr := r.publish(ctx); merr != nil {
+			// The log bytes are archived and recorded; only the metadata
+			// failed. It is sent again with the next push that archives.
+			a.log.Warn("upload of agent metadata failed", "err", merr)
+			if ctx.Err() != nil {
+				return *sum, ctx.Err()
+			}
+		}
+	}
+	sum.DurationMs = time.Since(start).Milliseconds()
+	return *sum, nil
+}
+
+// fail records a failed file.
+func (r *run) fail(rel string, err error) {
+	r.mu.Lock()
+	r.sum.FilesFailed++
+	r.sum.Errors = append(r.sum.Errors, FileError{Path: rel, Error: err.Error()})
+	r.mu.Unlock()
+	r.a.log.Warn("file not archived", "path", rel, "err", err)
+}
+
+// count adds one file to a summary counter.
+func (r *run) count(field *int64) {
+	r.mu.Lock()
+	*field++
+	r.mu.Unlock()
+}
+
+// remotePath is the server path of rel (relative to the agent's tree).
+func (r *run) remotePath(rel string) string {
+	return r.a.treeRoot() + "/" + rel
+}
+
+// treeRoot is the server directory of the agent's tree.
+func (a *Agent) treeRoot() string {
+	return strings.TrimSuffix(path.Join("/", a.opts.RemoteRoot), "/") + "/" + a.opts.AgentID
+}
+
+// metaDir is the agent's metadata directory on the server.
+func (r *run) metaDir() string { return r.a.treeRoot() + "/.syncer" }

@@ -1,0 +1,428 @@
+package syncer_test
+
+import (
+	"bufio"
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/syncer"
+)
+
+// target is a running FTP server the agent pushes to.
+type target struct {
+	name       string
+	url        string
+	user, pass string
+	// remoteRoot is the server directory holding agents' trees; tree is the
+	// local directory where the server stores the tree of agent "node1".
+	remoteRoot string
+	tree       string
+	// versions: the server keeps superseded versions (only ours does).
+	versions bool
+}
+
+const testAgent = "node1"
+
+// startSyncerServer runs the ftpfs server in-process with an agent account.
+func startSyncerServer(t *testing.T, mod func(*ftpfs.ServerConfig)) *target {
+	t.Helper()
+	root := t.TempDir()
+	cfg := ftpfs.ServerConfig{Root: root, StateDir: t.TempDir(), Users: ftpfs.NewUserDB(), ListenAddr: "127.0.0.1:0", LoginFailDelay: -1}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := ftpfs.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := "pw-" + crand.Text()[:10]
+	if err := s.AddUser(ftpfs.User{Name: testAgent}, pass); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Stop(ctx)
+	})
+	return &target{name: "syncer", url: "ftp://" + s.Addr().String(), user: testAgent, pass: pass,
+		remoteRoot: "/", tree: filepath.Join(root, testAgent), versions: true}
+}
+
+// Debian's python3 has pyftpdlib; the python3 first on PATH may not.
+const debianPython = "/usr/bin/python3"
+
+// The handler decodes names with surrogateescape so that file names are
+// bytes end to end, as FTP allows.
+const pyftpdScript = `
+import os, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+root, user = sys.argv[1], sys.argv[2]
+auth = DummyAuthorizer()
+auth.add_user(user, os.environ["FTP_TEST_PASSWORD"], root, perm="elradfmwMT")
+FTPHandler.authorizer = auth
+FTPHandler.unicode_errors = "surrogateescape"
+FTPHandler.auth_failed_timeout = 0.01
+server = FTPServer(("127.0.0.1", 0), FTPHandler)
+print(server.socket.getsockname()[1], flush=True)
+server.serve_forever()
+`
+
+func startPyftpdlib(t *testing.T) *target {
+	t.Helper()
+	if _, err := os.Stat(debianPython); err != nil {
+		t.Skipf("needs %s with python3-pyftpdlib: %v", debianPython, err)
+	}
+	if out, err := exec.Command(debianPython, "-c", "import pyftpdlib").CombinedOutput(); err != nil {
+		t.Skipf("python3-pyftpdlib is not installed: %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "pyftpd.py")
+	if err := os.WriteFile(script, []byte(pyftpdScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pass := "pw-" + crand.Text()[:10]
+	cmd := exec.Command(debianPython, script, root, "agent")
+	// The password goes through the environment, never argv.
+	cmd.Env = append(os.Environ(), "FTP_TEST_PASSWORD="+pass)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	port := readPort(t, stdout)
+	return &target{name: "pyftpdlib", url: fmt.Sprintf("ftp://127.0.0.1:%d", port), user: "agent", pass: pass,
+		remoteRoot: "/", tree: filepath.Join(root, testAgent)}
+}
+
+func readPort(t *testing.T, r io.Reader) int {
+	t.Helper()
+	ch := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		ch <- line
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case line := <-ch:
+		port, err := strconv.Atoi(strings.TrimSpace(line))
+		if err != nil {
+			t.Fatalf("server did not print its port: %q", line)
+		}
+		return port
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not start within 20s")
+	}
+	return 0
+}
+
+// startVsftpd runs vsftpd as user nobody with anonymous uploads into a
+// temporary directory (it needs root for that; without a system setup it
+// cannot run otherwise). Paths are real ones: it does not chroot.
+func startVsftpd(t *testing.T) *target {
+	t.Helper()
+	bin, err := exec.LookPath("vsftpd")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/vsftpd"); serr != nil {
+			t.Skip("vsftpd is not installed (Debian package vsftpd)")
+		}
+		bin = "/usr/sbin/vsftpd"
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the vsftpd test needs root to start vsftpd as user nobody without a system configuration")
+	}
+	uid, gid := 65534, 65534
+	if u, err := user.Lookup("nobody"); err == nil {
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, pub, empty := filepath.Join(dir, "root"), filepath.Join(dir, "root", "pub"), filepath.Join(dir, "empty")
+	for _, d := range []string{root, pub, empty} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(pub, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	conf := filepath.Join(dir, "vsftpd.conf")
+	cfg := fmt.Sprintf(`listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=%d
+background=NO
+run_as_launching_user=YES
+seccomp_sandbox=NO
+anonymous_enable=YES
+local_enable=NO
+no_anon_password=YES
+write_enable=YES
+anon_root=%s
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_world_readable_only=NO
+anon_umask=022
+pasv_enable=YES
+pasv_address=127.0.0.1
+connect_from_port_20=NO
+secure_chroot_dir=%s
+delay_failed_login=0
+xferlog_enable=NO
+syslog_enable=NO
+`, port, root, empty)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(conf, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start vsftpd: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vsftpd does not listen on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &target{name: "vsftpd", url: "ftp://" + addr, user: "anonymous", pass: "agent@example.org",
+		remoteRoot: filepath.ToSlash(pub), tree: filepath.Join(pub, testAgent)}
+}
+
+// agentEnv is one agent: a log directory, a state directory, a target.
+type agentEnv struct {
+	t     *testing.T
+	tg    *target
+	dir   string
+	state string
+	opts  syncer.Options
+}
+
+func newEnv(t *testing.T, tg *target) *agentEnv {
+	t.Helper()
+	e := &agentEnv{t: t, tg: tg, dir: t.TempDir(), state: t.TempDir()}
+	e.opts = syncer.Options{AgentID: testAgent, Dir: e.dir, StateDir: e.state, Parallel: 3, RemoteRoot: tg.remoteRoot}
+	return e
+}
+
+// push runs one push with a fresh agent and manifest, as a new process would.
+func (e *agentEnv) push() syncer.Summary {
+	e.t.Helper()
+	sum, err := e.tryPush()
+	if err != nil {
+		e.t.Fatalf("push: %v", err)
+	}
+	return sum
+}
+
+func (e *agentEnv) tryPush() (syncer.Summary, error) {
+	e.t.Helper()
+	m, err := store.Open(store.Dir(e.state, testAgent))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer m.Close()
+	a, err := syncer.NewAgent(e.opts, m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var conns syncer.Conns
+	if !e.opts.DryRun {
+		conns, err = syncer.Connect(ctx, ftpfs.ClientConfig{Server: e.tg.url, User: e.tg.user, Password: e.tg.pass,
+			DialTimeout: 5 * time.Second, IOTimeout: 20 * time.Second}, e.opts.Parallel)
+		if err != nil {
+			return syncer.Summary{}, err
+		}
+		defer conns.Close()
+	}
+	return a.Push(ctx, conns)
+}
+
+// entry reads the manifest entry of rel.
+func (e *agentEnv) entry(rel string) (store.Entry, error) {
+	e.t.Helper()
+	m, err := store.Open(store.Dir(e.state, testAgent))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer m.Close()
+	return m.Get([]byte(rel))
+}
+
+func (e *agentEnv) write(rel string, data []byte) {
+	e.t.Helper()
+	p := filepath.Join(e.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *agentEnv) appendTo(rel string, data []byte) {
+	e.t.Helper()
+	f, err := os.OpenFile(filepath.Join(e.dir, filepath.FromSlash(rel)), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// logLines makes n bytes of log-like text from a seeded generator.
+func logLines(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	levels := []string{"INFO", "WARN", "ERROR", "DEBUG"}
+	var b strings.Builder
+	ts := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	for b.Len() < n {
+		ts = ts.Add(time.Duration(r.IntN(5000)) * time.Millisecond)
+		fmt.Fprintf(&b, "%s %-5s req=%08x took=%dms %s\n", ts.Format(time.RFC3339Nano), levels[r.IntN(4)], r.Uint32(), r.IntN(900), strings.Repeat("x", r.IntN(60)))
+	}
+	return []byte(b.String()[:n])
+}
+
+// makeTree writes n log files of assorted sizes (and a few non-log files)
+// and returns their relative paths.
+func (e *agentEnv) makeTree(n int) []string {
+	e.t.Helper()
+	var paths []string
+	for i := 0; i < n; i++ {
+		rel := fmt.Sprintf("app%d/2026-11-%02d/part-%03d.log", i%3, 1+i%5, i)
+		size := []int{0, 1, 100, 4095, 4096, 4097, 70_000, 300_000}[i%8]
+		e.write(rel, logLines(uint64(i), size))
+		paths = append(paths, rel)
+	}
+	e.write("app0/notes.txt", []byte("not a log\n"))
+	return paths
+}
+
+// snapshot maps every file under root (relative slash path) to "size sha256".
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		out[filepath.ToSlash(rel)] = fileSum(t, p)
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func fileSum(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%d %s", n, hex.EncodeToString(h.Sum(nil)))
+}
+
+// logFiles keeps the entries of a snapshot that are log files (not the
+// agent's .syncer metadata, not superseded versions).
+func logFiles(snap map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range snap {
+		if strings.HasPrefix(k, ".syncer/") || strings.Contains(k, ".superseded-") {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// wantSameTree fails unless the server's copy of the agent's log files
+// equals the local log files (.log files only: the default pattern).
+func (e *agentEnv) wantSameTree() {
+	e.t.Helper()
+	local := map[string]string{}
+	for k, v := range snapshot(e.t, e.dir) {
+		if strings.HasSuffix(k, ".log") {
+			local[k] = v
+		}
+	}
+	remote := logFiles(snapshot(e.t, e.tg.tree))
+	for k, v := range local {
+		if remote[k] != v {
+			e.t.Errorf("%s: server has %q, local %q", k, remote[k], v)
+		}
+	}
+	for k := range remote {
+		if _, ok := local[k]; !ok {
+			e.t.Errorf("%s: on the server but not local", k)
+		}
+	}
+}
+
+

@@ -1,0 +1,333 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/syncer-dev/syncer/store"
+)
+
+// jobKind says what the scan found out about a file before opening it.
+type jobKind int
+
+const (
+	// jobNew: the manifest does not know the path.
+	jobNew jobKind = iota
+	// jobCheck: the manifest knows the path and the quick check failed (or
+	// an upload of it is unfinished).
+	jobCheck
+	// jobRotate: a path the manifest does not know whose inode was
+	// archived under another name that now holds another file or none:
+	// a log renamed by rotation.
+	jobRotate
+)
+
+// job is one file for a worker.
+type job struct {
+	kind  jobKind
+	rel   string
+	entry *store.Entry // manifest entry of rel; nil for jobNew and jobRotate
+	// from and fromEntry name the old path of a rotated file; fromGone says
+	// that nothing is at the old path any more (its entry moves to rel).
+	from      string
+	fromEntry store.Entry
+	fromGone  bool
+	wg        *sync.WaitGroup
+}
+
+// scanned is what the scan remembers of a file whose fate depends on other
+// files (rotation); everything else goes to the workers at once, so that
+// memory stays flat on large trees.
+type scanned struct {
+	rel   string
+	entry store.Entry
+	// from, fromEntry: for a rotation candidate, the path its inode had.
+	from      string
+	fromEntry store.Entry
+}
+
+// execute runs the scan, the workers and the deferred phases of one push.
+//
+// The walk visits paths in the manifest's key order, so the diff is a merge
+// of two sorted streams: the directory walk and a manifest iterator. Files
+// whose stat matches their entry cost that one lstat. Files that need work
+// are queued to the workers while the walk goes on. Only files whose
+// identity changed (new inode, gone, new path with a known inode) wait for
+// the walk to end: a rotation (app.log -> app.log.1, new app.log) shows up
+// as two of those, and the rotated file's tail must reach the archived copy
+// of app.log before the new app.log supersedes it on the server.
+func (r *run) execute(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var fatalOnce sync.Once
+	var fatal error
+	r.onFatal = func(err error) {
+		fatalOnce.Do(func() { fatal = err; cancel(err) })
+	}
+
+	jobs := make(chan job, 4*r.a.opts.Parallel)
+	var workers sync.WaitGroup
+	for range r.a.opts.Parallel {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range jobs {
+				r.do(ctx, j)
+				j.wg.Done()
+			}
+		}()
+	}
+	var streamed sync.WaitGroup
+	send := func(j job, wg *sync.WaitGroup) {
+		j.wg = wg
+		wg.Add(1)
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			wg.Done()
+		}
+	}
+
+	var rotCands, idChanged, notSeen []scanned
+	it, err := r.a.manifest.Files()
+	if err != nil {
+		close(jobs)
+		workers.Wait()
+		return fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	drainTo := func(rel []byte) {
+		for it.Valid() && (rel == nil || store.ComparePaths(it.Path(), rel) < 0) {
+			if e, err := it.Entry(); err != nil {
+				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
+			} else if e.Status != store.StatusGone {
+				notSeen = append(notSeen, scanned{rel: string(it.Path()), entry: e})
+			}
+			it.Next()
+		}
+	}
+	visit := func(rel string, fi fs.FileInfo, visitErr error) {
+		relb := []byte(rel)
+		drainTo(relb)
+		var entry *store.Entry
+		if it.Valid() && store.ComparePaths(it.Path(), relb) == 0 {
+			e, err := it.Entry()
+			if err != nil {
+				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
+			}
+			entry = &e
+			it.Next()
+		}
+		r.count(&r.sum.FilesScanned)
+		if visitErr != nil {
+			r.fail(rel, visitErr)
+			return
+		}
+		dev, ino := fileID(fi)
+		size, mtime := fi.Size(), fi.ModTime().UnixNano()
+		switch {
+		case entry == nil:
+			if from, fe, err := r.a.manifest.LookupInode(dev, ino); err == nil && string(from) != rel {
+				rotCands = append(rotCands, scanned{rel: rel, from: string(from), fromEntry: fe})
+				return
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
+				return
+			}
+			r.plan(size)
+			send(job{kind: jobNew, rel: rel}, &streamed)
+		case (entry.Status == store.StatusArchived || entry.Status == store.StatusRotated) &&
+			entry.Size == size && entry.MtimeNs == mtime && entry.Dev == dev && entry.Ino == ino:
+			r.count(&r.sum.FilesUnchanged)
+		case entry.Ino != 0 && ino != 0 && (entry.Dev != dev || entry.Ino != ino) &&
+			entry.Status != store.StatusPartial && entry.Status != store.StatusRewritePending:
+			idChanged = append(idChanged, scanned{rel: rel, entry: *entry})
+		default:
+			r.plan(size - entry.Archived)
+			send(job{kind: jobCheck, rel: rel, entry: entry}, &streamed)
+		}
+	}
+	walkErr := r.walk(ctx, visit)
+	if walkErr == nil && ctx.Err() == nil {
+		drainTo(nil)
+	}
+	if err := it.Close(); err != nil && walkErr == nil {
+		walkErr = fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+
+	if walkErr == nil && ctx.Err() == nil {
+		// Phase A: rotations. A candidate whose old path still holds the
+		// same inode is a hard link, not a rotation: it is a new file.
+		sources := make(map[string]bool, len(idChanged)+len(notSeen))
+		for _, s := range idChanged {
+			sources[s.rel] = false
+		}
+		for _, s := range notSeen {
+			sources[s.rel] = true // true: nothing is at the old path now
+		}
+		claimed := map[string]bool{}
+		var rotations sync.WaitGroup
+		for _, c := range rotCands {
+			gone, ok := sources[c.from]
+			if ok && !claimed[c.from] {
+				claimed[c.from] = true
+				r.plan(0)
+				send(job{kind: jobRotate, rel: c.rel, from: c.from, fromEntry: c.fromEntry, fromGone: gone}, &rotations)
+				continue
+			}
+			r.plan(0)
+			send(job{kind: jobNew, rel: c.rel}, &streamed)
+		}
+		rotations.Wait()
+		// Phase B: files whose inode changed; then what disappeared.
+		for _, s := range idChanged {
+			e := s.entry
+			r.plan(0)
+			send(job{kind: jobCheck, rel: s.rel, entry: &e}, &streamed)
+		}
+		for _, s := range notSeen {
+			if claimed[s.rel] || ctx.Err() != nil {
+				continue
+			}
+			r.markGone(s.rel, s.entry)
+		}
+	}
+	streamed.Wait()
+	close(jobs)
+	workers.Wait()
+	if fatal != nil {
+		return fatal
+	}
+	if walkErr != nil {
+		return walkErr
+	}
+	return ctx.Err()
+}
+
+// plan tells the progress display about one more file to work on.
+func (r *run) plan(bytes int64) {
+	if p := r.a.opts.Progress; p != nil {
+		p.Planned(1, max(bytes, 0))
+	}
+}
+
+// markGone records that rel is no longer in the log directory. Its archived
+// copy stays on the server: the archive never deletes.
+func (r *run) markGone(rel string, e store.Entry) {
+	r.count(&r.sum.FilesGone)
+	if r.a.opts.DryRun {
+		fmt.Fprintf(r.a.opts.DryRunOut, "gone      %s (stays archived)\n", rel)
+		return
+	}
+	e.Status = store.StatusGone
+	e.UpdatedNs = nowNs()
+	if err := r.a.manifest.Put([]byte(rel), e, false); err != nil {
+		r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
+	}
+	r.a.log.Info("file gone from the log directory, kept in the archive", "path", rel)
+}
+
+// walk visits the regular files under the log directory that the matcher
+// selects, in store.ComparePaths order: os.ReadDir sorts each directory by
+// name and a directory's children are visited right after its name. A file
+// that cannot be examined is visited with an error; a directory that
+// cannot be read is reported as a failure and skipped.
+func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, err error)) error {
+	root := r.a.opts.Dir
+	rootFi, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("log directory: %w", err)
+	}
+	// Directories on the current path, to stop symlink loops.
+	onPath := map[[2]uint64]bool{}
+	var walkDir func(abs, prefix string, fi fs.FileInfo) error
+	walkDir = func(abs, prefix string, fi fs.FileInfo) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if dev, ino := fileID(fi); ino != 0 {
+			k := [2]uint64{dev, ino}
+			if onPath[k] {
+				r.a.log.Warn("symlink loop skipped", "dir", prefix)
+				return nil
+			}
+			onPath[k] = true
+			defer delete(onPath, k)
+		}
+		entries, err := os.ReadDir(abs)
+		if err != nil {
+			if prefix == "" {
+				return fmt.Errorf("read log directory: %w", err)
+			}
+			r.count(&r.sum.FilesScanned)
+			r.fail(prefix, fmt.Errorf("read directory: %w", unwrapPath(err)))
+			return nil
+		}
+		for _, de := range entries {
+			rel := de.Name()
+			if prefix != "" {
+				rel = prefix + "/" + rel
+			}
+			child := filepath.Join(abs, de.Name())
+			t := de.Type()
+			var cfi fs.FileInfo
+			if t&fs.ModeSymlink != 0 {
+				if !r.a.opts.FollowSymlinks {
+					continue
+				}
+				cfi, err = os.Stat(child)
+				if err != nil {
+					if r.a.match.Match(rel) {
+						visit(rel, nil, fmt.Errorf("follow symlink: %w", unwrapPath(err)))
+					}
+					continue
+				}
+				t = cfi.Mode().Type()
+			}
+			if t.IsDir() {
+				if r.a.match.Excluded(rel) {
+					continue
+				}
+				if cfi == nil {
+					if cfi, err = de.Info(); err != nil {
+						continue // vanished
+					}
+				}
+				if err := walkDir(child, rel, cfi); err != nil {
+					return err
+				}
+				continue
+			}
+			if !r.a.match.Match(rel) {
+				continue
+			}
+			if cfi == nil {
+				if cfi, err = de.Info(); err != nil {
+					visit(rel, nil, fmt.Errorf("stat: %w", unwrapPath(err)))
+					continue
+				}
+			}
+			if !cfi.Mode().IsRegular() {
+				visit(rel, nil, fmt.Errorf("not a regular file (%s)", cfi.Mode().Type()))
+				continue
+			}
+			visit(rel, cfi, nil)
+		}
+		return nil
+	}
+	return walkDir(root, "", rootFi)
+}
+
+// unwrapPath drops the absolute path from a *fs.PathError: errors name the
+// file relative to the log directory, which the caller adds.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
