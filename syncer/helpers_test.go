@@ -424,5 +424,3 @@ func (e *agentEnv) wantSameTree() {
 		}
 	}
 }
-
-
