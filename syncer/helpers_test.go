@@ -37,6 +37,8 @@ type target struct {
 	tree       string
 	// versions: the server keeps superseded versions (only ours does).
 	versions bool
+	// byteNames: the server stores names that are not UTF-8 byte-exact.
+	byteNames bool
 }
 
 const testAgent = "node1"
@@ -238,7 +240,7 @@ syslog_enable=NO
 		time.Sleep(50 * time.Millisecond)
 	}
 	return &target{name: "vsftpd", url: "ftp://" + addr, user: "anonymous", pass: "agent@example.org",
-		remoteRoot: filepath.ToSlash(pub), tree: filepath.Join(pub, testAgent)}
+		remoteRoot: filepath.ToSlash(pub), tree: filepath.Join(pub, testAgent), byteNames: true}
 }
 
 // agentEnv is one agent: a log directory, a state directory, a target.

@@ -39,7 +39,8 @@ type CommitFile struct {
 // commitLog collects the files archived by one push in a temporary file
 // under the state directory, so that memory stays flat however many files
 // a push archives. The record is uploaded as
-// /<agent>/.syncer/commits/<UTC time>-<seq>.json:
+// /<agent>/.syncer/commits/<UTC time, ns>-<seq>.json (the time keeps names
+// unique when a lost manifest restarts seq):
 //
 //	{"agent": ID, "seq": N, "time": RFC3339, "files": [CommitFile...]}
 type commitLog struct {
@@ -156,7 +157,7 @@ func (r *run) publishWith(ctx context.Context, c Conn) error {
 		if err := c.MkdirAll(ctx, dir); err != nil {
 			return fmt.Errorf("commit record: %w", err)
 		}
-		name := path.Join(dir, fmt.Sprintf("%s-%06d.json", now.Format("20060102T150405Z"), seq))
+		name := path.Join(dir, fmt.Sprintf("%s-%06d.json", now.Format("20060102T150405.000000000Z"), seq))
 		body := io.MultiReader(stringsReader(head), io.NewSectionReader(l.f, 0, 1<<62))
 		if _, err := c.Store(ctx, name, body, 0); err != nil {
 			return fmt.Errorf("commit record: %w", err)

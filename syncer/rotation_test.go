@@ -1,0 +1,99 @@
+package syncer_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/syncer-dev/syncer/store"
+)
+
+// TestRotationByRename: app.log -> app.log.1 and a new app.log. The rotated
+// file's archived bytes are not sent again, the tail written just before
+// the rename is, and the server ends with the complete old log (as the
+// superseded version of app.log) and the new app.log.
+func TestRotationByRename(t *testing.T) {
+	for _, newFile := range []bool{true, false} {
+		name := "rename and create"
+		if !newFile {
+			name = "rename only"
+		}
+		t.Run(name, func(t *testing.T) {
+			tg := startSyncerServer(t, nil)
+			e := newEnv(t, tg)
+			e.opts.Include = []string{"**/*.log", "**/*.log.[0-9]"}
+			first := logLines(1, 50_000)
+			e.write("svc/app.log", first)
+			e.write("svc/other.log", logLines(2, 1000))
+			if s := e.push(); s.FilesNew != 2 {
+				t.Fatalf("initial push: %+v", s)
+			}
+			tail := logLines(3, 1234)
+			e.appendTo("svc/app.log", tail)
+			if err := os.Rename(filepath.Join(e.dir, "svc/app.log"), filepath.Join(e.dir, "svc/app.log.1")); err != nil {
+				t.Fatal(err)
+			}
+			fresh := logLines(4, 300)
+			if newFile {
+				e.write("svc/app.log", fresh)
+			}
+			s := e.push()
+			wantSent := int64(len(tail))
+			if newFile {
+				wantSent += int64(len(fresh))
+			}
+			if s.BytesSent != wantSent || s.FilesRotated != 1 || s.FilesFailed != 0 {
+				t.Fatalf("rotation push: sent %d (want %d = tail + new file), rotated %d, summary %+v", s.BytesSent, wantSent, s.FilesRotated, s)
+			}
+			full := append(append([]byte{}, first...), tail...)
+			if _, err := os.Stat(filepath.Join(tg.tree, "svc/app.log.1")); !os.IsNotExist(err) {
+				t.Errorf("app.log.1 was uploaded under its own name: %v", err)
+			}
+			if newFile {
+				got, _ := os.ReadFile(filepath.Join(tg.tree, "svc/app.log"))
+				if !bytes.Equal(got, fresh) {
+					t.Errorf("server app.log is not the new file (%d bytes)", len(got))
+				}
+				vs, _ := filepath.Glob(filepath.Join(tg.tree, "svc/app.log.superseded-*"))
+				if len(vs) != 1 {
+					t.Fatalf("superseded versions of app.log: %v, want 1", vs)
+				}
+				old, _ := os.ReadFile(vs[0])
+				if !bytes.Equal(old, full) {
+					t.Errorf("superseded app.log has %d bytes, want the rotated log with its tail (%d)", len(old), len(full))
+				}
+			} else {
+				got, _ := os.ReadFile(filepath.Join(tg.tree, "svc/app.log"))
+				if !bytes.Equal(got, full) {
+					t.Errorf("server app.log has %d bytes, want the rotated log with its tail (%d)", len(got), len(full))
+				}
+			}
+			ent, err := e.entry("svc/app.log.1")
+			if err != nil || ent.Status != store.StatusRotated || string(ent.Remote) != "svc/app.log" || ent.Archived != int64(len(full)) {
+				t.Errorf("manifest of app.log.1: %+v %v", ent, err)
+			}
+			// Nothing more to send; a later rotation step (app.log.1 ->
+			// app.log.2) moves the entry without sending either.
+			if s := e.push(); s.BytesSent != 0 || s.FilesUnchanged != int64(2+btoi(newFile)) {
+				t.Errorf("push after rotation: %+v", s)
+			}
+			if err := os.Rename(filepath.Join(e.dir, "svc/app.log.1"), filepath.Join(e.dir, "svc/app.log.2")); err != nil {
+				t.Fatal(err)
+			}
+			if s := e.push(); s.BytesSent != 0 || s.FilesRotated != 1 {
+				t.Errorf("second rotation step: %+v", s)
+			}
+			if ent, err := e.entry("svc/app.log.2"); err != nil || string(ent.Remote) != "svc/app.log" {
+				t.Errorf("manifest of app.log.2: %+v %v", ent, err)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
