@@ -9,11 +9,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -61,12 +68,14 @@ server.serve_forever()
 // ftpTarget is a running third-party server with one account that may
 // write under Dir ("/" unless the server confines uploads to a subtree).
 type ftpTarget struct {
-	Name     string
-	URL      string
-	User     string
-	Password string
-	Root     string // local directory the server serves
-	Dir      string // FTP directory the account may write in
+	Name        string
+	URL         string
+	User        string
+	Password    string
+	CAFile      string
+	Fingerprint string
+	Root        string // local directory the server serves
+	Dir         string // FTP directory the account may write in
 	// Stop stops the server; Start starts it again on the same port.
 	Stop  func()
 	Start func(t *testing.T)
@@ -79,6 +88,8 @@ func (tg *ftpTarget) config() ftpfs.ClientConfig {
 		Server:      tg.URL,
 		User:        tg.User,
 		Password:    tg.Password,
+		CAFile:      tg.CAFile,
+		Fingerprint: tg.Fingerprint,
 		DialTimeout: 5 * time.Second,
 		IOTimeout:   10 * time.Second,
 	}
@@ -395,6 +406,198 @@ syslog_enable=NO
 
 func TestClientPyftpdlib(t *testing.T) { runClientSuite(t, startPyftpd(t, "")) }
 func TestClientVsftpd(t *testing.T)    { runClientSuite(t, startVsftpd(t)) }
+func TestClientOwnServer(t *testing.T) { runClientSuite(t, startOwnServer(t, false)) }
+
+// TestClientPyftpdlibTLS runs the suite over explicit TLS (control and
+// data connections protected), verifying pyftpdlib's certificate with a CA
+// file, then checks pinning.
+func TestClientPyftpdlibTLS(t *testing.T) {
+	if err := exec.Command(debianPython, "-c", "import OpenSSL").Run(); err != nil {
+		t.Skipf("pyftpdlib's TLS needs python3-openssl (import OpenSSL: %v)", err)
+	}
+	certPEM, keyPEM, fp := selfSignedCert(t)
+	dir := t.TempDir()
+	combined := filepath.Join(dir, "server.pem")
+	if err := os.WriteFile(combined, append(append([]byte{}, certPEM...), keyPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg := startPyftpd(t, combined)
+	tg.CAFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(tg.CAFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg.WrongLogin.CAFile = tg.CAFile
+	runClientSuite(t, tg)
+	testTLSVerification(t, tg, fp)
+}
+
+// TestClientOwnServerTLS pins the fingerprint our server prints at start.
+func TestClientOwnServerTLS(t *testing.T) {
+	tg := startOwnServer(t, true)
+	runClientSuite(t, tg)
+	testTLSVerification(t, tg, tg.Fingerprint)
+}
+
+// testTLSVerification: the right pin or CA connects; a wrong pin, or no CA
+// for a self-signed certificate, is refused for good (not transient).
+func testTLSVerification(t *testing.T, tg *ftpTarget, fingerprint string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := tg.config()
+	base.CAFile, base.Fingerprint = "", ""
+	wrong := strings.Repeat("ab", 32)
+	tests := []struct {
+		name        string
+		ca, pin     string
+		wantRefused bool
+	}{
+		{name: "pinned", pin: fingerprint},
+		{name: "pinned with colons", pin: colonHex(fingerprint)},
+		{name: "wrong pin", pin: "sha256:" + wrong, wantRefused: true},
+		{name: "wrong pin beats a good CA", ca: tg.CAFile, pin: "sha256:" + wrong, wantRefused: true},
+		{name: "system roots", wantRefused: true},
+	}
+	if tg.CAFile != "" {
+		tests = append(tests, struct {
+			name        string
+			ca, pin     string
+			wantRefused bool
+		}{name: "ca file", ca: tg.CAFile})
+	}
+	for _, tt := range tests {
+		t.Run("TLS/"+tt.name, func(t *testing.T) {
+			cfg := base
+			cfg.CAFile, cfg.Fingerprint = tt.ca, tt.pin
+			c, err := ftpfs.Dial(ctx, cfg)
+			if !tt.wantRefused {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				defer c.Close()
+				// A data connection, so its TLS is exercised too.
+				if _, err := c.List(ctx, tg.Dir); err != nil {
+					t.Fatalf("list over tls: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				_ = c.Close()
+				t.Fatal("dial succeeded with a certificate that should be refused")
+			}
+			if !errors.Is(err, ftpfs.ErrUnreachable) || ftpfs.IsTransient(err) {
+				t.Fatalf("refused certificate: got %v, want ErrUnreachable, not transient", err)
+			}
+		})
+	}
+}
+
+// colonHex turns "sha256:abcd..." into "sha256:AB:CD:...".
+func colonHex(fp string) string {
+	h := strings.TrimPrefix(fp, "sha256:")
+	var parts []string
+	for i := 0; i+1 < len(h); i += 2 {
+		parts = append(parts, strings.ToUpper(h[i:i+2]))
+	}
+	return "sha256:" + strings.Join(parts, ":")
+}
+
+// selfSignedCert makes a CA-capable certificate for 127.0.0.1 and returns
+// it and its key as PEM, and its fingerprint.
+func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte, fingerprint string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "ftpfs test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
+		"sha256:" + hex.EncodeToString(sum[:])
+}
+
+// startOwnServer runs our server in process with an agent account, which
+// the suite uses confined to its home, /node1.
+func startOwnServer(t *testing.T, withTLS bool) *ftpTarget {
+	t.Helper()
+	root := t.TempDir()
+	state := t.TempDir()
+	const agent = "node1"
+	tg := &ftpTarget{Name: "ftpfs", User: agent, Password: "pw-" + rand.Text()[:12], Root: root, Dir: "/" + agent}
+	var (
+		mu   sync.Mutex
+		srv  *ftpfs.Server
+		addr = "127.0.0.1:0"
+	)
+	start := func(t *testing.T) {
+		t.Helper()
+		s, err := ftpfs.NewServer(ftpfs.ServerConfig{
+			Root: root, StateDir: state, ListenAddr: addr, TLSSelfSigned: withTLS,
+			LoginFailDelay: -1, BanAfter: -1,
+		})
+		if err != nil {
+			t.Fatalf("new server: %v", err)
+		}
+		// The account exists before the port opens: a client redialing
+		// a restarting server must never see it without.
+		if err := s.AddUser(ftpfs.User{Name: agent}, tg.Password); err != nil {
+			t.Fatalf("add user: %v", err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatalf("start server: %v", err)
+		}
+		mu.Lock()
+		srv, addr = s, s.Addr().String()
+		mu.Unlock()
+	}
+	stop := func() {
+		mu.Lock()
+		s := srv
+		srv = nil
+		mu.Unlock()
+		if s != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = s.Stop(ctx)
+		}
+	}
+	start(t)
+	t.Cleanup(stop)
+	scheme := "ftp"
+	if withTLS {
+		scheme = "ftps"
+		tg.Fingerprint = srv.TLSFingerprint()
+	}
+	tg.URL = scheme + "://" + addr
+	tg.Stop = stop
+	tg.Start = func(t *testing.T) {
+		t.Helper()
+		port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
+		waitPortFree(t, port)
+		start(t)
+	}
+	tg.WrongLogin = tg.config()
+	tg.WrongLogin.Password = "wrong-" + tg.Password
+	return tg
+}
 
 // runClientSuite is the one suite every third-party server passes.
 func runClientSuite(t *testing.T, tg *ftpTarget) {
