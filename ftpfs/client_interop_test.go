@@ -78,7 +78,7 @@ type ftpTarget struct {
 	Dir         string // FTP directory the account may write in
 	// Stop stops the server; Start starts it again on the same port.
 	Stop  func()
-	Start func(t *testing.T)
+	Start func(t testing.TB)
 	// WrongLogin is a ClientConfig whose login the server refuses.
 	WrongLogin ftpfs.ClientConfig
 }
@@ -102,7 +102,7 @@ func (tg *ftpTarget) local(p string) string {
 
 // startPyftpd starts pyftpdlib serving a temporary directory; with cert it
 // speaks explicit TLS only.
-func startPyftpd(t *testing.T, cert string) *ftpTarget {
+func startPyftpd(t testing.TB, cert string) *ftpTarget {
 	t.Helper()
 	if _, err := os.Stat(debianPython); err != nil {
 		t.Skipf("pyftpdlib test needs %s with python3-pyftpdlib: %v", debianPython, err)
@@ -125,7 +125,7 @@ func startPyftpd(t *testing.T, cert string) *ftpTarget {
 		cmd    *exec.Cmd
 		stderr = &lockedBuffer{}
 	)
-	start := func(t *testing.T, port int) int {
+	start := func(t testing.TB, port int) int {
 		t.Helper()
 		args := []string{script, root, tg.User}
 		if port != 0 {
@@ -171,7 +171,7 @@ func startPyftpd(t *testing.T, cert string) *ftpTarget {
 	}
 	tg.URL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 	tg.Stop = stop
-	tg.Start = func(t *testing.T) {
+	tg.Start = func(t testing.TB) {
 		t.Helper()
 		waitPortFree(t, port)
 		start(t, port)
@@ -182,7 +182,7 @@ func startPyftpd(t *testing.T, cert string) *ftpTarget {
 }
 
 // readPort reads the port number the server prints on its first line.
-func readPort(t *testing.T, r io.Reader, c *exec.Cmd) int {
+func readPort(t testing.TB, r io.Reader, c *exec.Cmd) int {
 	t.Helper()
 	type result struct {
 		line string
@@ -210,7 +210,7 @@ func readPort(t *testing.T, r io.Reader, c *exec.Cmd) int {
 
 // waitPortFree waits until nothing listens on port any more, so a restart
 // can bind it again.
-func waitPortFree(t *testing.T, port int) {
+func waitPortFree(t testing.TB, port int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -225,7 +225,7 @@ func waitPortFree(t *testing.T, port int) {
 }
 
 // waitListening waits until something accepts on addr.
-func waitListening(t *testing.T, addr string) {
+func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -240,7 +240,7 @@ func waitListening(t *testing.T, addr string) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -278,7 +278,7 @@ func (b *lockedBuffer) String() string {
 // chroots nor drops privileges, so anonymous users could write wherever
 // the launching user can: that is why it is launched as "nobody", who may
 // write only in the test's upload directory.
-func startVsftpd(t *testing.T) *ftpTarget {
+func startVsftpd(t testing.TB) *ftpTarget {
 	t.Helper()
 	bin, err := exec.LookPath("vsftpd")
 	if err != nil {
@@ -358,7 +358,7 @@ syslog_enable=NO
 		stderr = &lockedBuffer{}
 	)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	start := func(t *testing.T) {
+	start := func(t testing.TB) {
 		t.Helper()
 		c := exec.Command(bin, conf)
 		c.Stdout, c.Stderr = stderr, stderr
@@ -392,7 +392,7 @@ syslog_enable=NO
 		Name: "vsftpd", URL: "ftp://" + addr, User: "anonymous", Password: "agent@example.org",
 		// Without a chroot vsftpd's paths are the real ones.
 		Root: "/", Dir: filepath.ToSlash(pub), Stop: stop,
-		Start: func(t *testing.T) {
+		Start: func(t testing.TB) {
 			t.Helper()
 			waitPortFree(t, port)
 			start(t)
@@ -503,7 +503,7 @@ func colonHex(fp string) string {
 
 // selfSignedCert makes a CA-capable certificate for 127.0.0.1 and returns
 // it and its key as PEM, and its fingerprint.
-func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte, fingerprint string) {
+func selfSignedCert(t testing.TB) (certPEM, keyPEM []byte, fingerprint string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -536,7 +536,7 @@ func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte, fingerprint string) {
 
 // startOwnServer runs our server in process with an agent account, which
 // the suite uses confined to its home, /node1.
-func startOwnServer(t *testing.T, withTLS bool) *ftpTarget {
+func startOwnServer(t testing.TB, withTLS bool) *ftpTarget {
 	t.Helper()
 	root := t.TempDir()
 	state := t.TempDir()
@@ -547,7 +547,7 @@ func startOwnServer(t *testing.T, withTLS bool) *ftpTarget {
 		srv  *ftpfs.Server
 		addr = "127.0.0.1:0"
 	)
-	start := func(t *testing.T) {
+	start := func(t testing.TB) {
 		t.Helper()
 		s, err := ftpfs.NewServer(ftpfs.ServerConfig{
 			Root: root, StateDir: state, ListenAddr: addr, TLSSelfSigned: withTLS,
@@ -588,7 +588,7 @@ func startOwnServer(t *testing.T, withTLS bool) *ftpTarget {
 	}
 	tg.URL = scheme + "://" + addr
 	tg.Stop = stop
-	tg.Start = func(t *testing.T) {
+	tg.Start = func(t testing.TB) {
 		t.Helper()
 		port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
 		waitPortFree(t, port)
@@ -901,7 +901,7 @@ func (r *cutReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -911,7 +911,7 @@ func randomBytes(t *testing.T, n int) []byte {
 }
 
 // assertSameFile compares the file the server wrote with want by SHA-256.
-func assertSameFile(t *testing.T, local string, want []byte) {
+func assertSameFile(t testing.TB, local string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(local)
 	if err != nil {
