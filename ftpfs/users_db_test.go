@@ -509,7 +509,11 @@ func TestUserDBConcurrentAdds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := len(db.List()); n != dbs*perDB {
-		t.Fatalf("file has %d users, want %d: %+v", n, dbs*perDB, db.List())
+		var names []string
+		for _, u := range db.List() {
+			names = append(names, u.Name)
+		}
+		t.Fatalf("file has %d users, want %d: %v", n, dbs*perDB, names)
 	}
 	for i := 0; i < dbs; i++ {
 		for j := 0; j < perDB; j++ {
