@@ -127,7 +127,7 @@ func (r *run) publish(ctx context.Context) error {
 	if r.sum.Archived == 0 && (a.described || !a.opts.Heartbeat) {
 		return nil
 	}
-	c, err := r.conns.Get(ctx)
+	c, err := r.getConn(ctx)
 	if err != nil {
 		return err
 	}

@@ -136,9 +136,9 @@ func (r *run) process(ctx context.Context, j job) error {
 		return nil
 	}
 
-	c, err := r.conns.Get(ctx)
+	c, err := r.getConn(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	t := &transfer{r: r, c: c, loc: loc, rel: j.rel, remote: remote, entry: e}
 	err = t.run(ctx, p)
@@ -148,6 +148,21 @@ func (r *run) process(ctx context.Context, j job) error {
 	}
 	r.countPlan(t.outcome)
 	return nil
+}
+
+// connWait bounds the wait for a connection: while the server is down the
+// pool keeps redialling, and a file should fail (and be retried by the next
+// push) rather than hang the push.
+const connWait = 30 * time.Second
+
+func (r *run) getConn(ctx context.Context) (Conn, error) {
+	gctx, cancel := context.WithTimeout(ctx, connWait)
+	defer cancel()
+	c, err := r.conns.Get(gctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return c, nil
 }
 
 func (r *run) countPlan(p plan) {
@@ -527,9 +542,9 @@ func (r *run) rotate(ctx context.Context, j job, loc *local) error {
 		return nil
 	}
 	if loc.size > fe.Archived {
-		c, err := r.conns.Get(ctx)
+		c, err := r.getConn(ctx)
 		if err != nil {
-			return fmt.Errorf("connect: %w", err)
+			return err
 		}
 		t.c = c
 		err = t.runRotated(ctx)

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/syncer"
+)
+
+func init() { registerCommand(newPushCommand) }
+
+// pushOptions are the flags of `syncer push`; `syncer watch` has them all.
+type pushOptions struct {
+	Server         string
+	User           string
+	PasswordFile   string
+	AgentID        string
+	Dir            string
+	Include        []string
+	Exclude        []string
+	State          string
+	Parallel       int
+	DryRun         bool
+	JSON           bool
+	TLSCA          string
+	TLSFingerprint string
+	FollowSymlinks bool
+	RemoteRoot     string
+	// Interval is watch's only extra flag.
+	Interval time.Duration
+}
+
+const pushExamples = `  # One push of /var/log/app to the historian (password from a file)
+  syncer push --server ftp://historian:2121 --user node17 \
+      --password-file /etc/syncer/password --dir /var/log/app
+
+  # Only some files, password from the environment, machine-readable result
+  SYNCER_PASSWORD=... syncer push --server ftps://historian:2121 --user node17 \
+      --dir /var/log --include 'nginx/**/*.log' --include '{app,db}/*.log' \
+      --exclude '**/debug-*.log' --tls-ca /etc/syncer/ca.pem --json
+
+  # What would be sent, without sending anything
+  syncer push --config /etc/syncer/agent.yaml --dry-run`
+
+func newPushCommand() *cobra.Command {
+	var opts pushOptions
+	cmd := &cobra.Command{
+		Use:   "push --server URL --user NAME --dir DIR",
+		Short: "Push new and appended log bytes to the historian once",
+		Long: `Push scans --dir for files matching --include (default '**/*.log') and no
+--exclude, compares them with the manifest in --state and sends only what
+changed: new files, the appended tail of grown files, and a new version of
+rewritten or truncated files (the historian keeps the old one). Files go to
+/<agent-id>/<path relative to --dir> on the server. Deleted files stay
+archived. A rotated log (app.log renamed to app.log.1) is recognised by its
+inode: its bytes are not sent again.
+
+The password comes from --password-file or the SYNCER_PASSWORD environment
+variable, never from the command line. The manifest lives in
+--state/manifest-<agent-id>/ (default state directory: $XDG_STATE_HOME/syncer
+or ~/.local/state/syncer on Linux, the user config directory elsewhere).
+
+Exit codes: 0 all done; 1 some files failed (the rest were archived); 2 usage
+or configuration error; 3 could not reach or log in to the server.`,
+		Example: pushExamples,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPush(cmd.Context(), opts, args)
+		},
+	}
+	addPushFlags(cmd, &opts)
+	addConfigFlag(cmd)
+	return cmd
+}
+
+// addPushFlags defines the flags shared by push and watch.
+func addPushFlags(cmd *cobra.Command, o *pushOptions) {
+	host, _ := os.Hostname()
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "historian `URL`: ftp://HOST:PORT or ftps://HOST:PORT")
+	f.StringVar(&o.User, "user", "", "account `NAME` on the historian")
+	f.StringVar(&o.PasswordFile, "password-file", "", "read the password from `FILE` (else $SYNCER_PASSWORD)")
+	f.StringVar(&o.AgentID, "agent-id", host, "`ID` naming this agent's tree on the server")
+	f.StringVar(&o.Dir, "dir", "", "log `DIR`ectory to archive")
+	f.StringArrayVar(&o.Include, "include", nil, "archive files matching `GLOB` (repeatable; default '**/*.log')")
+	f.StringArrayVar(&o.Exclude, "exclude", nil, "skip files matching `GLOB` (repeatable)")
+	f.StringVar(&o.State, "state", syncer.DefaultStateDir(), "state `DIR`ectory holding the manifest")
+	f.IntVar(&o.Parallel, "parallel", 4, "upload `N` files at once, one connection each")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be sent; send nothing, change nothing")
+	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object on stdout")
+	f.StringVar(&o.TLSCA, "tls-ca", "", "PEM `FILE` of the CA that signed the ftps server's certificate")
+	f.StringVar(&o.TLSFingerprint, "tls-fingerprint", "", "pin the ftps server certificate: sha256:`HEX`")
+	f.BoolVar(&o.FollowSymlinks, "follow-symlinks", false, "follow symbolic links (default: skip them)")
+	f.StringVar(&o.RemoteRoot, "remote-root", "/", "server `DIR`ectory that holds the agents' trees (for third-party servers)")
+}
+
+// prepared is what push and watch build from their flags.
+type prepared struct {
+	agent    *syncer.Agent
+	manifest *store.Manifest
+	client   ftpfs.ClientConfig
+	log      *slog.Logger
+	bar      *syncer.Bar
+}
+
+func (p *prepared) close() {
+	if p.manifest != nil {
+		if err := p.manifest.Close(); err != nil {
+			p.log.Error("closing manifest", "err", err)
+		}
+	}
+}
+
+// prepare checks the options (usage errors, exit 2), reads the password and
+// opens the manifest.
+func prepare(o pushOptions, watch bool) (*prepared, error) {
+	var missing []string
+	if o.Dir == "" {
+		missing = append(missing, "--dir")
+	}
+	if !o.DryRun && o.Server == "" {
+		missing = append(missing, "--server")
+	}
+	if !o.DryRun && o.User == "" {
+		missing = append(missing, "--user")
+	}
+	if len(missing) > 0 {
+		return nil, usageErrorf("missing %s", strings.Join(missing, ", "))
+	}
+	if o.Parallel < 1 || o.Parallel > 64 {
+		return nil, usageErrorf("--parallel %d: want 1 to 64", o.Parallel)
+	}
+	if fi, err := os.Stat(o.Dir); err != nil {
+		return nil, usageErrorf("--dir %s: %v", o.Dir, errors.Unwrap(err))
+	} else if !fi.IsDir() {
+		return nil, usageErrorf("--dir %s: not a directory", o.Dir)
+	}
+	if o.State == "" {
+		return nil, usageErrorf("--state: no default state directory on this system; set one")
+	}
+	if _, err := syncer.NewMatcher(o.Include, o.Exclude); err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	var cfg ftpfs.ClientConfig
+	if !o.DryRun {
+		if _, _, _, err := ftpfs.ParseServerURL(o.Server); err != nil {
+			return nil, usageErrorf("--server: %v", err)
+		}
+		pw, err := readPassword(o.PasswordFile)
+		if err != nil {
+			return nil, withCode(exitUsage, err)
+		}
+		cfg = ftpfs.ClientConfig{Server: o.Server, User: o.User, Password: pw, CAFile: o.TLSCA, Fingerprint: o.TLSFingerprint}
+	}
+
+	level := slog.LevelInfo
+	var bar *syncer.Bar
+	interactive := !watch && term.IsTerminal(int(os.Stderr.Fd()))
+	if interactive {
+		// The bar shows progress; only warnings are printed beside it.
+		level = slog.LevelWarn
+		bar = syncer.NewBar(os.Stderr)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log.With("component", "ftp")
+
+	m, err := store.Open(store.Dir(o.State, o.AgentID))
+	if err != nil {
+		return nil, usageErrorf("--state %s: %v (is another syncer push or watch running for agent %q?)", o.State, err, o.AgentID)
+	}
+	dryOut := io.Writer(os.Stdout)
+	if o.JSON {
+		dryOut = os.Stderr
+	}
+	sopts := syncer.Options{
+		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
+		FollowSymlinks: o.FollowSymlinks, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
+		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, Heartbeat: watch,
+	}
+	if watch {
+		sopts.Interval = o.Interval
+	}
+	if bar != nil {
+		sopts.Progress = bar
+	}
+	a, err := syncer.NewAgent(sopts, m)
+	if err != nil {
+		m.Close()
+		return nil, withCode(exitUsage, err)
+	}
+	return &prepared{agent: a, manifest: m, client: cfg, log: log, bar: bar}, nil
+}
+
+// readPassword reads the password from file, else from SYNCER_PASSWORD. It
+// never comes from a flag: flags show in process lists.
+func readPassword(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--password-file: %w", errors.Unwrap(err))
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if pw, ok := os.LookupEnv("SYNCER_PASSWORD"); ok {
+		return pw, nil
+	}
+	return "", errors.New("no password: use --password-file FILE or the SYNCER_PASSWORD environment variable")
+}
+
+func runPush(ctx context.Context, o pushOptions, _ []string) error {
+	p, err := prepare(o, false)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	var conns syncer.Conns
+	if !o.DryRun {
+		if conns, err = syncer.Connect(ctx, p.client, o.Parallel); err != nil {
+			return withCode(exitUnreachable, err)
+		}
+		defer conns.Close()
+	}
+	sum, err := p.agent.Push(ctx, conns)
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+	if err != nil {
+		if syncer.IsConnectError(err) {
+			return withCode(exitUnreachable, err)
+		}
+		return withCode(exitPartial, err)
+	}
+	if err := printSummary(o, sum); err != nil {
+		return err
+	}
+	if sum.FilesFailed > 0 {
+		return withCode(exitPartial, fmt.Errorf("%d of %d files failed, the rest were archived", sum.FilesFailed, sum.FilesScanned))
+	}
+	return nil
+}
+
+// printSummary writes the --json object to stdout, or a log line.
+func printSummary(o pushOptions, sum syncer.Summary) error {
+	if o.JSON {
+		enc := json.NewEncoder(os.Stdout)
+		if err := enc.Encode(sum); err != nil {
+			return fmt.Errorf("write summary: %w", err)
+		}
+		return nil
+	}
+	attrs := []any{"agent", sum.Agent, "scanned", sum.FilesScanned, "new", sum.FilesNew, "appended", sum.FilesAppended,
+		"rewritten", sum.FilesRewritten, "rotated", sum.FilesRotated, "unchanged", sum.FilesUnchanged,
+		"gone", sum.FilesGone, "failed", sum.FilesFailed, "bytes_sent", sum.BytesSent, "duration_ms", sum.DurationMs}
+	msg := "push done"
+	if o.DryRun {
+		msg = "dry run done, nothing sent"
+	}
+	// The summary is printed even when the bar raised the log level.
+	// Printed at info level even when the progress bar raised log's level.
+	slog.New(slog.NewTextHandler(os.Stderr, nil)).Info(msg, attrs...)
+	return nil
+}
