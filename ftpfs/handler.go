@@ -8,7 +8,6 @@ import (
 	"path"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -156,16 +155,14 @@ func (e *badNameError) Is(target error) bool {
 	return target == ErrBadName || target == ftpserver.ErrFileNameNotAllowed
 }
 
-// checkName refuses names that FTP or the archive's viewers cannot carry
-// faithfully: CR and LF would end or forge FTP replies and listing lines,
-// NUL truncates names in system calls, and invalid UTF-8 cannot be shown
-// or searched by the web viewer.
+// checkName refuses names that FTP cannot carry faithfully: CR and LF
+// would end or forge FTP replies and listing lines, and NUL truncates names
+// in system calls. Names that are not UTF-8 are accepted and stored
+// byte-exact: log files on the nodes have such names, and an archive that
+// refused them would lose those logs (the viewers escape them for display).
 func checkName(name string) error {
 	if i := strings.IndexAny(name, "\x00\r\n"); i >= 0 {
 		return &badNameError{name: name, why: "NUL, CR and LF are not allowed in names"}
-	}
-	if !utf8.ValidString(name) {
-		return &badNameError{name: name, why: "names must be valid UTF-8"}
 	}
 	return nil
 }

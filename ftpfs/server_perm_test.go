@@ -232,12 +232,12 @@ func TestServerConfinement(t *testing.T) {
 	}
 }
 
-// TestServerBadNames: names with NUL, CR or invalid UTF-8 are refused (LF
-// cannot be sent inside a command line at all).
+// TestServerBadNames: names with NUL or CR are refused (LF cannot be sent
+// inside a command line at all).
 func TestServerBadNames(t *testing.T) {
 	e := srvStart(t, nil)
 	r := e.rawLogin(srvAgent)
-	for _, name := range []string{"bad\rname.log", "bad\x00name.log", "bad\xffname.log"} {
+	for _, name := range []string{"bad\rname.log", "bad\x00name.log"} {
 		dc := r.epsv()
 		code, msg := r.cmd("STOR /node1/%s", name)
 		_ = dc.Close()
@@ -257,6 +257,23 @@ func TestServerBadNames(t *testing.T) {
 	}
 	if len(entries) != 0 {
 		t.Errorf("home holds %v after refused names", entries)
+	}
+}
+
+// TestServerNonUTF8Name: a name that is not UTF-8 is stored byte-exact.
+func TestServerNonUTF8Name(t *testing.T) {
+	e := srvStart(t, nil)
+	c := e.dial(srvAgent, srvPassword)
+	name := "/node1/caf\xe9-\xff.log"
+	if err := c.Stor(name, strings.NewReader("latin-1 name")); err != nil {
+		t.Fatalf("STOR %q: %v", name, err)
+	}
+	if got := e.read(name); string(got) != "latin-1 name" {
+		t.Fatalf("stored %q under %q", got, name)
+	}
+	size, err := c.FileSize(name)
+	if err != nil || size != int64(len("latin-1 name")) {
+		t.Fatalf("SIZE %q = %d, %v", name, size, err)
 	}
 }
 

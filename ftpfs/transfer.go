@@ -515,7 +515,15 @@ func (t *transfer) TransferError(err error) {
 func (t *transfer) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
-		err = t.f.Close()
+		if t.upload {
+			// The 226 reply goes out after Close: the bytes must be on
+			// stable storage by then, because the agent advances its
+			// manifest on that reply and never sends them again.
+			err = t.f.Sync()
+		}
+		if cerr := t.f.Close(); err == nil {
+			err = cerr
+		}
 		t.cancel()
 		t.sess.removeTransfer(t)
 		if t.upload {
