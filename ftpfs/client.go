@@ -742,8 +742,9 @@ func opError(op, p string, err error) error {
 }
 
 // sentinelFor maps an FTP reply to a sentinel, or nil. 550 is "not
-// available" in RFC 959 and servers use it for both missing files and
-// refused access, so the reply text decides, then the operation.
+// available" in RFC 959 and servers use it for missing files, refused
+// access and refused restart offsets alike, so the reply text decides,
+// then the operation.
 func sentinelFor(op string, tp *textproto.Error) error {
 	msg := strings.ToLower(tp.Msg)
 	has := func(words ...string) bool {
@@ -761,6 +762,8 @@ func sentinelFor(op string, tp *textproto.Error) error {
 		return ErrBusy
 	case ftp.StatusFileUnavailable, ftp.StatusBadFileName, ftp.StatusPageTypeUnknown: // 550, 553, 551
 		switch {
+		case has("restart offset", "rest parameter", "invalid rest"):
+			return ErrOffset
 		case has("permission", "denied", "not allowed", "forbidden", "access is", "refused", "read-only", "read only"):
 			return ErrPermission
 		case has("no such", "not found", "does not exist", "doesn't exist", "not exist", "cannot find", "can't find"):

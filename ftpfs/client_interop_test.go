@@ -408,6 +408,58 @@ func TestClientPyftpdlib(t *testing.T) { runClientSuite(t, startPyftpd(t, "")) }
 func TestClientVsftpd(t *testing.T)    { runClientSuite(t, startVsftpd(t)) }
 func TestClientOwnServer(t *testing.T) { runClientSuite(t, startOwnServer(t, false)) }
 
+// TestClientOwnServerRefusals: what an agent account meets at the
+// boundaries of our archive arrives as the package's sentinels.
+func TestClientOwnServerRefusals(t *testing.T) {
+	tg := startOwnServer(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := ftpfs.Dial(ctx, tg.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := path.Join(tg.Dir, "r.log")
+	if _, err := c.Store(ctx, p, strings.NewReader("abc"), 0); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"rest beyond the end", func() error {
+			_, err := c.Store(ctx, p, strings.NewReader("x"), 9)
+			return err
+		}, ftpfs.ErrOffset},
+		{"store outside home", func() error {
+			_, err := c.Store(ctx, "/node2/x.log", strings.NewReader("x"), 0)
+			return err
+		}, ftpfs.ErrPermission},
+		{"mkdir outside home", func() error { return c.MkdirAll(ctx, "/node2/d") }, ftpfs.ErrPermission},
+		{"size outside home", func() error {
+			_, err := c.Size(ctx, "/node2/x.log")
+			return err
+		}, ftpfs.ErrPermission},
+		{"size missing in home", func() error {
+			_, err := c.Size(ctx, path.Join(tg.Dir, "nope.log"))
+			return err
+		}, ftpfs.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if !errors.Is(err, tt.want) || ftpfs.IsTransient(err) {
+				t.Fatalf("got %v, want %v (not transient)", err, tt.want)
+			}
+			if err := c.Noop(ctx); err != nil {
+				t.Fatalf("connection unusable after a refusal: %v", err)
+			}
+		})
+	}
+	assertSameFile(t, tg.local(p), []byte("abc"))
+}
+
 // TestClientPyftpdlibTLS runs the suite over explicit TLS (control and
 // data connections protected), verifying pyftpdlib's certificate with a CA
 // file, then checks pinning.

@@ -93,6 +93,8 @@ func TestOpErrorSentinels(t *testing.T) {
 		{"stor", 550, "No such file or directory.", ErrNotFound},
 		{"mkdir", 550, "Create directory operation failed.", ErrPermission},
 		{"mkdir", 550, "File exists.", ErrExists},
+		{"stor", 550, "Invalid REST parameter.", ErrOffset},
+		{"stor", 551, "upload /a: restart offset 9 is beyond the end of the file (3 bytes): bad restart offset", ErrOffset},
 		{"login", 530, "Login incorrect.", ErrLogin},
 		{"stor", 450, "File busy.", ErrBusy},
 		{"stor", 421, "Too many connections.", ErrBusy},
@@ -109,7 +111,7 @@ func TestOpErrorSentinels(t *testing.T) {
 			if !errors.As(err, &tp) || tp.Code != tt.code {
 				t.Errorf("error %q does not wrap the reply", err)
 			}
-			for _, s := range []error{ErrNotFound, ErrPermission, ErrLogin, ErrBusy, ErrExists} {
+			for _, s := range []error{ErrNotFound, ErrPermission, ErrLogin, ErrBusy, ErrExists, ErrOffset} {
 				if got := errors.Is(err, s); got != (s == tt.want) {
 					t.Errorf("errors.Is(%q, %v) = %v", err, s, got)
 				}

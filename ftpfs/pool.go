@@ -214,7 +214,7 @@ func IsTransient(err error) bool {
 	if errors.As(err, &le) || isVerifyErr(err) {
 		return false
 	}
-	for _, permanent := range []error{ErrLogin, ErrPermission, ErrNotFound, ErrExists, ErrRemoteLarger, ErrSizeMismatch} {
+	for _, permanent := range []error{ErrLogin, ErrPermission, ErrNotFound, ErrExists, ErrOffset, ErrBadName, ErrRemoteLarger, ErrSizeMismatch} {
 		if errors.Is(err, permanent) {
 			return false
 		}
@@ -259,16 +259,11 @@ func isConnErr(err error) bool {
 // help, the operator must fix the CA file or fingerprint.
 func isVerifyErr(err error) bool {
 	var (
-		cv   *tls.CertificateVerificationError
-		ua   x509.UnknownAuthorityError
-		hn   x509.HostnameError
-		ci   x509.CertificateInvalidError
-		alrt tls.AlertError
+		cv *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		hn x509.HostnameError
+		ci x509.CertificateInvalidError
 	)
-	if errors.As(err, &alrt) && (alrt == 42 || alrt == 43 || alrt == 44 || alrt == 45 || alrt == 48) {
-		// The server rejected our side of the handshake over certificates.
-		return false
-	}
 	return errors.Is(err, errFingerprint) || errors.As(err, &cv) || errors.As(err, &ua) ||
 		errors.As(err, &hn) || errors.As(err, &ci)
 }
