@@ -1,6 +1,7 @@
 package ftpfs
 
 import (
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -77,3 +78,71 @@ func (c *idleConn) Close() error {
 	})
 	return c.closeErr
 }
+
+// countingSource feeds StorFrom. io.Copy uses its WriteTo, so the copy
+// goes through one buffer of UploadBufferSize and n counts exactly the
+// bytes the data connection accepted.
+type countingSource struct {
+	r io.Reader
+	n int64
+}
+
+func (s *countingSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err != nil && err != io.EOF {
+		err = &localError{op: "read source", err: err}
+	}
+	return n, err
+}
+
+func (s *countingSource) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, UploadBufferSize)
+	var total int64
+	for {
+		n, rerr := s.r.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			s.n += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+			if m != n {
+				return total, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, &localError{op: "read source", err: rerr}
+		}
+	}
+}
+
+// countingSink counts what Retrieve delivered and marks the writer's errors
+// as local.
+type countingSink struct {
+	w io.Writer
+	n int64
+}
+
+func (s *countingSink) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	if err != nil {
+		err = &localError{op: "write destination", err: err}
+	}
+	return n, err
+}
+
+// localError is a failure of the caller's reader or writer, not of the
+// connection: it is never transient and does not break the client.
+type localError struct {
+	op  string
+	err error
+}
+
+func (e *localError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }

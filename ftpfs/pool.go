@@ -11,9 +11,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/textproto"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jlaffaye/ftp"
 )
 
 // Backoff of Pool.Get between failed dials: doubling from the minimum,
@@ -266,4 +269,81 @@ func isVerifyErr(err error) bool {
 	)
 	return errors.Is(err, errFingerprint) || errors.As(err, &cv) || errors.As(err, &ua) ||
 		errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+// opError names the operation and path and translates the server's reply
+// to a package sentinel, keeping the reply text in the message:
+// "size /a/b: not found (server: 550 No such file or directory.)".
+func opError(op, p string, err error) error {
+	what := op
+	if p != "" {
+		what += " " + p
+	}
+	if errors.Is(err, ErrClientClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var tp *textproto.Error
+	if errors.As(err, &tp) {
+		if s := sentinelFor(op, tp); s != nil {
+			return fmt.Errorf("%s: %w (server: %w)", what, s, err)
+		}
+		return fmt.Errorf("%s: server: %w", what, err)
+	}
+	var le *localError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if isConnErr(err) {
+		return fmt.Errorf("%s: connection lost: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// sentinelFor maps an FTP reply to a sentinel, or nil. 550 is "not
+// available" in RFC 959 and servers use it for missing files, refused
+// access and refused restart offsets alike, so the reply text decides,
+// then the operation.
+func sentinelFor(op string, tp *textproto.Error) error {
+	msg := strings.ToLower(tp.Msg)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(msg, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch tp.Code {
+	case ftp.StatusNotLoggedIn: // 530
+		return ErrLogin
+	case ftp.StatusNotAvailable, ftp.StatusFileActionIgnored: // 421, 450
+		return ErrBusy
+	case ftp.StatusFileUnavailable, ftp.StatusBadFileName, ftp.StatusPageTypeUnknown: // 550, 553, 551
+		switch {
+		case has("restart offset", "rest parameter", "invalid rest"):
+			return ErrOffset
+		case has("permission", "denied", "not allowed", "forbidden", "access is", "refused", "read-only", "read only"):
+			return ErrPermission
+		case has("no such", "not found", "does not exist", "doesn't exist", "not exist", "cannot find", "can't find"):
+			return ErrNotFound
+		case has("exists"):
+			return ErrExists
+		}
+		if tp.Code == ftp.StatusBadFileName {
+			return ErrPermission
+		}
+		switch op {
+		case "size", "retr", "list", "cwd":
+			return ErrNotFound
+		case "stor", "mkdir":
+			return ErrPermission
+		}
+	}
+	return nil
+}
+
+// isProtoErr reports an FTP reply error (the connection is still in step).
+func isProtoErr(err error) bool {
+	var tp *textproto.Error
+	return errors.As(err, &tp)
 }
