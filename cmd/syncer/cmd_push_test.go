@@ -67,6 +67,16 @@ type historian struct {
 
 func startHistorian(t *testing.T, root, addr string, rate ftpfs.Rate) *historian {
 	t.Helper()
+	return newHistorian(t, root, addr, rate, "pw-"+rand.Text()[:12])
+}
+
+func startHistorianWithPassword(t *testing.T, root, addr, pass string) *historian {
+	t.Helper()
+	return newHistorian(t, root, addr, 0, pass)
+}
+
+func newHistorian(t *testing.T, root, addr string, rate ftpfs.Rate, pass string) *historian {
+	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -75,7 +85,7 @@ func startHistorian(t *testing.T, root, addr string, rate ftpfs.Rate) *historian
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &historian{srv: s, root: root, pass: "pw-" + rand.Text()[:12]}
+	h := &historian{srv: s, root: root, pass: pass}
 	if err := s.AddUser(ftpfs.User{Name: "node1"}, h.pass); err != nil {
 		t.Fatal(err)
 	}
