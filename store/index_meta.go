@@ -1,0 +1,264 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// The agents' metadata, as the agent (package syncer, meta.go) uploads it:
+//
+//	/<agent>/.syncer/agent.json              agentInfo
+//	/<agent>/.syncer/commits/<UTC>-<seq>.json commitRecord
+//
+// store may not import syncer, so the shapes are restated here with only
+// the fields the index reads.
+
+type agentInfo struct {
+	ID       string          `json:"id"`
+	Host     string          `json:"host"`
+	IPs      []string        `json:"ips"`
+	Version  string          `json:"version"`
+	Dir      string          `json:"dir"`
+	Include  []string        `json:"include"`
+	Exclude  []string        `json:"exclude"`
+	Interval string          `json:"interval"`
+	LastPush json.RawMessage `json:"last_push"`
+	Time     time.Time       `json:"time"`
+}
+
+type commitRecord struct {
+	Agent string       `json:"agent"`
+	Seq   int64        `json:"seq"`
+	Time  time.Time    `json:"time"`
+	Files []commitFile `json:"files"`
+}
+
+type commitFile struct {
+	Path    string `json:"path"`
+	PathB64 string `json:"path_b64"`
+	Remote  string `json:"remote"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+}
+
+// Size limits of metadata files: larger ones are refused (an agent
+// account could otherwise make the historian read gigabytes into memory).
+const (
+	maxAgentJSON  = 1 << 20
+	maxCommitJSON = 512 << 20
+)
+
+// applyMeta reads a metadata file an agent just uploaded (rel is below
+// .syncer/).
+func (ix *Index) applyMeta(w *ixWriter, agent, rel string) error {
+	switch {
+	case rel == "agent.json":
+		return ix.readAgentInfo(w, agent)
+	case strings.HasPrefix(rel, "commits/") && strings.HasSuffix(rel, ".json") && !strings.Contains(rel[len("commits/"):], "/"):
+		return ix.applyCommitFile(w, agent, rel[len("commits/"):])
+	}
+	return nil
+}
+
+func (ix *Index) readMeta(agent, rel string, limit int64) ([]byte, fs.FileInfo, error) {
+	f, err := ix.root.Open(agent + "/" + metaDir + "/" + rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s/%s/%s: not a regular file", agent, metaDir, rel)
+	}
+	if fi.Size() > limit {
+		return nil, nil, fmt.Errorf("%s/%s/%s: %d bytes is over the limit of %d", agent, metaDir, rel, fi.Size(), limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit))
+	return b, fi, err
+}
+
+// readAgentInfo updates the agent record from .syncer/agent.json.
+func (ix *Index) readAgentInfo(w *ixWriter, agent string) error {
+	b, fi, err := ix.readMeta(agent, "agent.json", maxAgentJSON)
+	if err != nil {
+		return fmt.Errorf("agent description: %w", err)
+	}
+	var info agentInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return fmt.Errorf("agent description %s/%s/agent.json: %w", agent, metaDir, err)
+	}
+	a := w.agent(agent)
+	a.Host, a.IPs, a.Version, a.Dir = info.Host, info.IPs, info.Version, info.Dir
+	a.Include, a.Exclude, a.Interval = info.Include, info.Exclude, info.Interval
+	a.LastPush = bytes.Clone(info.LastPush)
+	a.DescribedAt = info.Time.UTC()
+	a.MetaMtimeNs = fi.ModTime().UnixNano()
+	w.seen(agent, info.Time, "")
+	return nil
+}
+
+// applyCommitFile applies commit record name (under .syncer/commits/) once.
+func (ix *Index) applyCommitFile(w *ixWriter, agent, name string) error {
+	key := ixCommitKey(agent, name)
+	if _, closer, err := w.b.Get(key); err == nil {
+		closer.Close()
+		return nil
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	b, _, err := ix.readMeta(agent, "commits/"+name, maxCommitJSON)
+	if err != nil {
+		return fmt.Errorf("commit record: %w", err)
+	}
+	var rec commitRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("commit record %s/%s/commits/%s: %w", agent, metaDir, name, err)
+	}
+	for _, cf := range rec.Files {
+		if err := ix.applyCommitEntry(w, agent, rec.Time, cf); err != nil {
+			ix.log.Warn("index: commit record entry not applied", "agent", agent, "commit", name, "path", cf.Path, "err", err)
+		}
+	}
+	w.seen(agent, rec.Time, "")
+	return w.b.Set(key, nil, nil)
+}
+
+// applyCommitEntry sets the expectation of one committed file on the entry
+// that holds the content the agent described, and checks it.
+func (ix *Index) applyCommitEntry(w *ixWriter, agent string, at time.Time, cf commitFile) error {
+	rel := cf.Path
+	if cf.PathB64 != "" {
+		raw, err := base64.StdEncoding.DecodeString(cf.PathB64)
+		if err != nil {
+			return fmt.Errorf("path_b64: %w", err)
+		}
+		rel = string(raw)
+	}
+	if cf.Remote != "" {
+		rel = cf.Remote
+	}
+	if !validRel(rel) || rel == "" || rel == metaDir || strings.HasPrefix(rel, metaDir+"/") {
+		return fmt.Errorf("path %q: not a path in the agent's tree", rel)
+	}
+	sum, err := hex.DecodeString(cf.SHA256)
+	if err != nil || len(sum) != 32 || cf.Size < 0 {
+		return fmt.Errorf("bad size or sha256 %q", cf.SHA256)
+	}
+	e, old, err := ix.commitTarget(w, agent, rel, at, cf.Size, sum)
+	if err != nil || e == nil {
+		return err
+	}
+	e.HasExpected, e.ExpectedSize, e.CommitNs, e.check = true, cf.Size, at.UnixNano(), checkNone
+	copy(e.ExpectedSHA256[:], sum)
+	switch {
+	case e.Hashed == e.ExpectedSize:
+		ix.setCheck(e, e.SHA256)
+	case e.Hashed > e.ExpectedSize:
+		// The file grew since the push committed it: hash the prefix.
+		if err := ix.checkPrefix(e); err != nil {
+			return err
+		}
+	}
+	return w.put(&old, e)
+}
+
+// commitTarget finds the entry holding what a commit made at time at
+// described as rel: rel itself, or one of its versions superseded after
+// the commit (rel was rewritten since). Among candidates of the recorded
+// size, one whose hash matches wins. Versions are named to the second, so
+// a version of the same second as the commit is a candidate too.
+func (ix *Index) commitTarget(w *ixWriter, agent, rel string, at time.Time, size int64, sum []byte) (*IndexEntry, IndexEntry, error) {
+	var cands []IndexEntry
+	prefix := ixFileKey(agent, rel+VersionMarker)
+	it, err := w.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, IndexEntry{}, err
+	}
+	dir, base := splitRel(rel)
+	dp := ixDirPrefix(agent, dir)
+	floor := at.UTC().Truncate(time.Second)
+	for it.First(); it.Valid(); it.Next() {
+		name := string(it.Key()[len(dp):])
+		b, t, ok := VersionOf(name)
+		if !ok || b != base || t.Before(floor) {
+			continue
+		}
+		e, err := decodeIndexEntry(agent, joinRel(dir, name), it.Value())
+		if err != nil || e.Dir {
+			continue
+		}
+		cands = append(cands, e)
+	}
+	if err := it.Close(); err != nil {
+		return nil, IndexEntry{}, err
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		_, ti, _ := VersionOf(cands[i].Name())
+		_, tj, _ := VersionOf(cands[j].Name())
+		return ti.Before(tj)
+	})
+	if e, ok, err := w.get(agent, rel); err != nil {
+		return nil, IndexEntry{}, err
+	} else if ok && !e.Dir {
+		cands = append(cands, e)
+	}
+	if len(cands) == 0 {
+		return nil, IndexEntry{}, nil // not on disk (any more)
+	}
+	pick := -1
+	for i, c := range cands {
+		if c.Hashed == size && c.Size == size && bytes.Equal(c.SHA256[:], sum) {
+			pick = i
+			break
+		}
+	}
+	for i, c := range cands {
+		if pick < 0 && c.Size == size {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		pick = 0
+		if len(cands) > 1 {
+			pick = len(cands) - 1 // still being uploaded: the current file
+		}
+	}
+	e := cands[pick]
+	return &e, cands[pick], nil
+}
+
+// checkPrefix compares the hash of the first ExpectedSize bytes on disk.
+func (ix *Index) checkPrefix(e *IndexEntry) error {
+	f, err := ix.root.Open(e.Agent + "/" + e.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := hashRange(h, f, 0, e.ExpectedSize)
+	if err != nil {
+		return err
+	}
+	if n != e.ExpectedSize {
+		return nil // shorter than recorded: pending until the bytes arrive
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	ix.setCheck(e, sum)
+	return nil
+}
