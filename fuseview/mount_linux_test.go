@@ -5,13 +5,16 @@ package fuseview
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,4 +138,263 @@ func TestMountIsReadOnlyInKernel(t *testing.T) {
 	if !bytes.Contains(data, []byte(" "+mp+" ro,")) {
 		t.Errorf("mountinfo has no read-only entry for %s", mp)
 	}
+}
+
+// TestWritesAreRefused: every kind of write through the view gets EROFS
+// and the archive does not change.
+func TestWritesAreRefused(t *testing.T) {
+	requireFUSE(t)
+	root := makeArchive(t)
+	_, mp := mountView(t, root, Options{})
+	before := snapshot(t, root)
+	file := filepath.Join(mp, "node1/app/2026-11-24.log")
+	dir := filepath.Join(mp, "node1/app")
+	openWith := func(flags int) func() error {
+		return func() error {
+			f, err := os.OpenFile(file, flags, 0o644)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}
+	}
+	mtime := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		op   func() error
+	}{
+		{"create", func() error { return os.WriteFile(filepath.Join(dir, "new.log"), []byte("x"), 0o644) }},
+		{"create in root", func() error { return os.WriteFile(filepath.Join(mp, "new"), []byte("x"), 0o644) }},
+		{"open O_WRONLY", openWith(os.O_WRONLY)},
+		{"open O_RDWR", openWith(os.O_RDWR)},
+		{"open O_APPEND", openWith(os.O_WRONLY | os.O_APPEND)},
+		{"open O_TRUNC", openWith(os.O_RDONLY | os.O_TRUNC)},
+		{"truncate", func() error { return os.Truncate(file, 0) }},
+		{"unlink", func() error { return os.Remove(file) }},
+		{"rmdir", func() error { return unix.Rmdir(filepath.Join(mp, "node2/emptydir")) }},
+		{"mkdir", func() error { return os.Mkdir(filepath.Join(dir, "sub"), 0o755) }},
+		{"mkdir agent", func() error { return os.Mkdir(filepath.Join(mp, "node9"), 0o755) }},
+		{"rename", func() error { return os.Rename(file, file+".old") }},
+		{"rename dir", func() error { return os.Rename(dir, dir+"2") }},
+		{"chmod", func() error { return os.Chmod(file, 0o777) }},
+		{"chown", func() error { return os.Chown(file, 1, 1) }},
+		{"utimes", func() error { return os.Chtimes(file, mtime, mtime) }},
+		{"symlink", func() error { return os.Symlink("/etc/passwd", filepath.Join(dir, "l")) }},
+		{"link", func() error { return os.Link(file, filepath.Join(dir, "hard")) }},
+		{"mknod fifo", func() error { return unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644) }},
+		{"setxattr", func() error { return unix.Setxattr(file, "user.x", []byte("y"), 0) }},
+		{"removexattr", func() error { return unix.Removexattr(file, "user.x") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.op(); !isErrno(err, unix.EROFS) {
+				t.Errorf("got %v, want EROFS", err)
+			}
+		})
+	}
+	// A file opened for reading cannot be written either.
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("x")); err == nil {
+		t.Error("write on a read-only open file succeeded")
+	}
+	f.Close()
+	if after := snapshot(t, root); !reflect.DeepEqual(after, before) {
+		t.Errorf("the archive changed under a read-only view")
+	}
+}
+
+// appendTo appends data to the archived file p, as an upload resuming
+// from REST does.
+func appendTo(t *testing.T, p string, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangesShowWithinASecond: a new file, a new agent, an append and a
+// superseded file show in the view within a second. The kernel is told to
+// trust its caches for a minute here, so only the change notifications
+// can make them show: this tests them, not the timeouts.
+func TestChangesShowWithinASecond(t *testing.T) {
+	requireFUSE(t)
+	for _, pt := range []struct {
+		name string
+		off  bool
+	}{{"passthrough", false}, {"daemon-reads", true}} {
+		t.Run(pt.name, func(t *testing.T) {
+			root := makeArchive(t)
+			_, mp := mountView(t, root, Options{
+				EntryTimeout: time.Minute, AttrTimeout: time.Minute, NegativeTimeout: time.Minute,
+				NoPassthrough: pt.off,
+			})
+			logPath := "node1/app/2026-11-24.log"
+			old, err := os.ReadFile(filepath.Join(mp, logPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Fill the kernel's caches: listings, attributes, a negative entry.
+			for _, d := range []string{"", "node1", "node1/app"} {
+				if _, err := os.ReadDir(filepath.Join(mp, d)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(mp, "node1/app/new.log")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("new.log before it exists: %v", err)
+			}
+			// A reader that holds the file open, as less and tail -f do.
+			held, err := os.Open(filepath.Join(mp, logPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			if _, err := held.Seek(0, 2); err != nil {
+				t.Fatal(err)
+			}
+
+			added := []byte("2026-11-24T11:00:00.000Z ERROR node1 appended while mounted\n")
+			appendTo(t, filepath.Join(root, logPath), added)
+			writeFile(t, root, "node1/app/new.log", []byte("brand new\n"), time.Now())
+			writeFile(t, root, "node7/first.log", []byte("a new agent\n"), time.Now())
+
+			want := append(append([]byte{}, old...), added...)
+			eventually(t, time.Second, "appended bytes through a new open", func() error {
+				got, err := os.ReadFile(filepath.Join(mp, logPath))
+				if err != nil || !bytes.Equal(got, want) {
+					return errors.New("old content")
+				}
+				return nil
+			})
+			eventually(t, time.Second, "new size in stat", func() error {
+				fi, err := os.Stat(filepath.Join(mp, logPath))
+				if err != nil || fi.Size() != int64(len(want)) {
+					return errors.New("old size")
+				}
+				return nil
+			})
+			eventually(t, time.Second, "the reader that held the file open sees the new bytes", func() error {
+				fi, err := held.Stat()
+				if err != nil || fi.Size() != int64(len(want)) {
+					return errors.New("fstat shows the old size")
+				}
+				buf := make([]byte, len(added)+10)
+				n, _ := held.Read(buf)
+				if !bytes.Equal(buf[:n], added) {
+					return errors.New("read did not return the appended bytes")
+				}
+				return nil
+			})
+			eventually(t, time.Second, "new file in the listing", func() error {
+				ents, err := os.ReadDir(filepath.Join(mp, "node1/app"))
+				if err != nil {
+					return err
+				}
+				for _, e := range ents {
+					if e.Name() == "new.log" {
+						return nil
+					}
+				}
+				return errors.New("not listed")
+			})
+			eventually(t, time.Second, "new file by name (negative entry dropped)", func() error {
+				got, err := os.ReadFile(filepath.Join(mp, "node1/app/new.log"))
+				if err != nil || string(got) != "brand new\n" {
+					return errors.New("not there yet")
+				}
+				return nil
+			})
+			eventually(t, time.Second, "new agent", func() error {
+				got, err := os.ReadFile(filepath.Join(mp, "node7/first.log"))
+				if err != nil || string(got) != "a new agent\n" {
+					return errors.New("not there yet")
+				}
+				return nil
+			})
+
+			// A rewrite on the node: the historian keeps the old version under
+			// a new name and writes the new file. A reader of the old one keeps
+			// reading the old bytes; a new open gets the new file.
+			oldVer := filepath.Join(root, logPath+".superseded-20261124T110000Z")
+			if err := os.Rename(filepath.Join(root, logPath), oldVer); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, root, logPath, []byte("rewritten\n"), time.Now())
+			eventually(t, time.Second, "superseded file replaced by the new version", func() error {
+				got, err := os.ReadFile(filepath.Join(mp, logPath))
+				if err != nil || string(got) != "rewritten\n" {
+					return errors.New("still the old version")
+				}
+				if got, err := os.ReadFile(filepath.Join(mp, logPath+".superseded-20261124T110000Z")); err != nil || !bytes.Equal(got, want) {
+					return errors.New("old version not shown")
+				}
+				return nil
+			})
+			if _, err := held.Seek(0, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := io.ReadAll(held); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("the reader of the superseded file read %d bytes (%v), want its %d", len(got), err, len(want))
+			}
+		})
+	}
+}
+
+// TestTailFollowsGrowingFile: tail -f through the view prints lines
+// appended to the archived file while it runs.
+func TestTailFollowsGrowingFile(t *testing.T) {
+	requireFUSE(t)
+	if _, err := exec.LookPath("tail"); err != nil {
+		t.Skip("tail not installed")
+	}
+	root := makeArchive(t)
+	_, mp := mountView(t, root, Options{})
+	logPath := "node2/x/y.log"
+	var out syncBuffer
+	cmd := exec.Command("tail", "-n", "1", "-s", "0.1", "-f", filepath.Join(mp, logPath))
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	for i := 0; i < 3; i++ {
+		line := []byte("2026-11-24T12:00:00.000Z INFO tail-line-" + string(rune('a'+i)) + "\n")
+		appendTo(t, filepath.Join(root, logPath), line)
+		eventually(t, 5*time.Second, "tail -f prints the appended line", func() error {
+			if !bytes.Contains(out.Bytes(), line) {
+				return errors.New("not printed yet")
+			}
+			return nil
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
 }
