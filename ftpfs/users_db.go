@@ -39,6 +39,9 @@ var (
 	ErrUsersFile = errors.New("invalid users file")
 )
 
+// emptySum is the checksum of a missing (or empty) users file.
+var emptySum = sha256.Sum256(nil)
+
 // errLockHeld is returned by lockFile when another process (or another
 // UserDB) holds the lock past the timeout.
 var errLockHeld = errors.New("held by another process")
@@ -250,6 +253,12 @@ func (db *UserDB) reload(onlyIfChanged bool) (bool, error) {
 	}
 	data, err := os.ReadFile(db.path)
 	if err != nil {
+		db.mu.RLock()
+		neverExisted := db.sum == emptySum
+		db.mu.RUnlock()
+		if onlyIfChanged && neverExisted && errors.Is(err, fs.ErrNotExist) {
+			return false, nil // still no file, still no accounts: nothing changed
+		}
 		return false, fmt.Errorf("reload users file: %w (keeping the accounts loaded before)", err)
 	}
 	sum := sha256.Sum256(data)
