@@ -112,6 +112,7 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 
 	go func() {
 		server.Wait()
+		r.Close()
 		close(m.done)
 	}()
 	go func() {
@@ -167,7 +168,6 @@ func (m *Mounted) Unmount() error {
 		}
 		if !m.lazy {
 			<-m.done
-			m.v.root.Close()
 		}
 		m.log.Info("fuseview: unmounted", "mountpoint", m.mountpoint, "lazy", m.lazy)
 	})
@@ -184,20 +184,24 @@ func prepareMountpoint(mountpoint string, lg *slog.Logger) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mount point %s: %v: %w", mountpoint, err, ErrMountpoint)
 	}
-	var st unix.Stat_t
-	for i := 0; ; i++ {
-		err = unix.Stat(mp, &st)
-		if !errors.Is(err, unix.ENOTCONN) && !errors.Is(err, unix.ECONNABORTED) || i == 8 {
+	// A FUSE daemon that died (kill -9, crash) leaves its mount behind, and
+	// every request to it fails with ENOTCONN. It serves nobody: detach it
+	// (mounts can be stacked, hence the loop). statfs is the probe because
+	// the kernel always asks the daemon for it; a stat may be answered from
+	// the attribute cache for a while after the daemon died.
+	for i := 0; i < 8; i++ {
+		var sfs unix.Statfs_t
+		err = unix.Statfs(mp, &sfs)
+		if !errors.Is(err, unix.ENOTCONN) && !errors.Is(err, unix.ECONNABORTED) {
 			break
 		}
-		// A FUSE daemon that died (kill -9, crash) leaves its mount behind,
-		// and every access to it fails with ENOTCONN. It serves nobody:
-		// detach it (mounts can be stacked, hence the loop).
 		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
 			return "", fmt.Errorf("mount point %s: a dead mount is left there and detaching it failed: %v: %w", mp, err, ErrMountpoint)
 		}
 		lg.Warn("fuseview: cleared the stale mount of a process that died", "mountpoint", mp)
 	}
+	var st unix.Stat_t
+	err = unix.Stat(mp, &st)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return "", fmt.Errorf("mount point %s does not exist (create it with mkdir): %w", mp, ErrMountpoint)

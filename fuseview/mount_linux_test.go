@@ -4,6 +4,7 @@ package fuseview
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -397,4 +398,189 @@ func (s *syncBuffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.b.Bytes()...)
+}
+
+// TestMountpointChecks: a missing, non-directory, non-empty or busy mount
+// point gets a clear error wrapping ErrMountpoint.
+func TestMountpointChecks(t *testing.T) {
+	requireFUSE(t)
+	root := makeArchive(t)
+	_, busy := mountView(t, root, Options{})
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nonEmpty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(nonEmpty, "keep"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, mp, want string
+	}{
+		{"missing", filepath.Join(t.TempDir(), "nope"), "does not exist"},
+		{"not a directory", file, "not a directory"},
+		{"not empty", nonEmpty, "not empty"},
+		{"busy", busy, "busy"},
+		{"empty name", "", "no mount point"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src, err := NewDiskSource(root, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			m, err := Mount(t.Context(), src, root, c.mp, Options{Logger: testLogger(t)})
+			if err == nil {
+				unmountRetrying(t, m)
+				t.Fatal("mounted")
+			}
+			if !errors.Is(err, ErrMountpoint) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want ErrMountpoint saying %q", err, c.want)
+			}
+		})
+	}
+	// The busy mount is untouched by the refused attempt.
+	if _, err := os.Stat(filepath.Join(busy, "node1/app/2026-11-24.log")); err != nil {
+		t.Errorf("the first mount broke: %v", err)
+	}
+}
+
+// TestUnmountLazyWhenBusy: with a file still open, Unmount detaches the
+// mount at once, the open file keeps reading, and the file system goes
+// when it is closed. Cancelling the context unmounts too.
+func TestUnmountLazyWhenBusy(t *testing.T) {
+	requireFUSE(t)
+	root := makeArchive(t)
+	src, err := NewDiskSource(root, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	mp := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m, err := Mount(ctx, src, root, mp, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountRetrying(t, m) })
+	f, err := os.Open(filepath.Join(mp, "node2/big.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cancel() // as SIGTERM does in syncer mount
+	eventually(t, 5*time.Second, "mount point released", func() error {
+		if _, ok := mountedAt(mp); ok {
+			return errors.New("still mounted")
+		}
+		return nil
+	})
+	if err := m.Unmount(); err != nil {
+		t.Fatalf("second Unmount: %v", err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatalf("read the open file after the lazy detach: %v", err)
+	}
+	want, _ := os.ReadFile(filepath.Join(root, "node2/big.log"))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes after the lazy detach, want %d", len(got), len(want))
+	}
+	f.Close()
+	select {
+	case <-m.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the file system did not go after the last file was closed")
+	}
+}
+
+// buildSyncer builds the syncer binary for tests that run it.
+func buildSyncer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "syncer")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/syncer-dev/syncer/cmd/syncer")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestKilledMountIsClearedAtNextStart: syncer mount killed with -9 leaves
+// a dead mount (ENOTCONN); the next syncer mount clears it, mounts again
+// and, on SIGTERM, unmounts and exits 0.
+func TestKilledMountIsClearedAtNextStart(t *testing.T) {
+	requireFUSE(t)
+	if testing.Short() {
+		t.Skip("builds the syncer binary; skipped with -short")
+	}
+	bin := buildSyncer(t)
+	root := makeArchive(t)
+	state := t.TempDir()
+	mp := t.TempDir()
+	t.Cleanup(func() {
+		if _, ok := mountedAt(mp); ok {
+			_ = unix.Unmount(mp, unix.MNT_DETACH)
+		}
+	})
+	logPath := filepath.Join(mp, "node1/app/2026-11-24.log")
+	want, err := os.ReadFile(filepath.Join(root, "node1/app/2026-11-24.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() (*exec.Cmd, *syncBuffer) {
+		var stderr syncBuffer
+		cmd := exec.Command(bin, "mount", "--root", root, "--state", state, mp)
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		eventually(t, 30*time.Second, "syncer mount serves the archive", func() error {
+			got, err := os.ReadFile(logPath)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(got, want) {
+				return errors.New("wrong content")
+			}
+			return nil
+		})
+		return cmd, &stderr
+	}
+
+	first, _ := start()
+	if err := first.Process.Signal(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(mp, &sfs); !isErrno(err, unix.ENOTCONN) {
+		t.Fatalf("after kill -9 the mount point gives %v, want ENOTCONN (a dead mount)", err)
+	}
+
+	second, stderr := start()
+	if !bytes.Contains(stderr.Bytes(), []byte("stale mount")) {
+		t.Errorf("the second start did not say it cleared the stale mount:\n%s", stderr.Bytes())
+	}
+	if err := second.Process.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- second.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("syncer mount after SIGTERM: %v\n%s", err, stderr.Bytes())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("syncer mount did not exit after SIGTERM")
+	}
+	if fstype, ok := mountedAt(mp); ok {
+		t.Fatalf("still mounted (%s) after a clean exit", fstype)
+	}
 }
