@@ -42,10 +42,43 @@ type node struct {
 	rel   string
 	depth int  // 0 the root, 1 an agent, 2 and more below
 	dir   bool // fixed at creation: a name that changes type gets a new node
-	// ino and dev identify the archived file the node was made for (0 when
-	// the Source does not know); a lookup that finds another file under the
-	// same name makes a new node.
+	// ino and dev identify the archived file the node stands for: from the
+	// Source, or from the first open when the Source does not know them. A
+	// lookup that finds another file under the same name makes a new node.
+	idMu     sync.Mutex
 	ino, dev uint64
+	// stale is set when an open found another file under the node's name
+	// (a superseded file replaced by a new upload): the next lookup makes
+	// a new node. Reusing the node would be wrong, not just old: the kernel
+	// keeps one passthrough backing file per inode, so a new open would
+	// read the superseded bytes.
+	stale atomic.Bool
+}
+
+// sameFile reports whether the node still stands for the file with
+// attributes a.
+func (n *node) sameFile(a Attr) bool {
+	if n.dir != a.IsDir() || n.stale.Load() {
+		return false
+	}
+	if a.Ino == 0 {
+		return true
+	}
+	n.idMu.Lock()
+	defer n.idMu.Unlock()
+	return n.ino == a.Ino && n.dev == a.Dev
+}
+
+// claimFile checks the identity of a freshly opened file against the
+// node's, taking it as the node's if it had none.
+func (n *node) claimFile(ino, dev uint64) bool {
+	n.idMu.Lock()
+	defer n.idMu.Unlock()
+	if n.ino == 0 {
+		n.ino, n.dev = ino, dev
+		return true
+	}
+	return n.ino == ino && n.dev == dev
 }
 
 // childPath is the (agent, path) of name inside n.
@@ -107,7 +140,7 @@ func (v *view) fillAttr(a Attr, out *fuse.Attr) {
 func (v *view) child(ctx context.Context, parent *node, name string, a Attr, out *fuse.EntryOut) *fs.Inode {
 	v.fillAttr(a, &out.Attr)
 	if ch := parent.GetChild(name); ch != nil {
-		if cn, ok := ch.Operations().(*node); ok && cn.dir == a.IsDir() && (a.Ino == 0 || (cn.ino == a.Ino && cn.dev == a.Dev)) {
+		if cn, ok := ch.Operations().(*node); ok && cn.sameFile(a) {
 			return ch
 		}
 	}
@@ -321,6 +354,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
 		return nil, 0, syscall.ENOENT
+	}
+	if !n.claimFile(uint64(st.Ino), uint64(st.Dev)) {
+		// Another file under this name since the lookup: ESTALE makes the
+		// kernel walk the path again with a fresh LOOKUP, which finds the
+		// new file as a new node.
+		f.Close()
+		n.stale.Store(true)
+		return nil, 0, syscall.ESTALE
 	}
 	n.v.opens.Add(1)
 	h := &fileHandle{v: n.v, f: f, fd: fd}

@@ -1,0 +1,98 @@
+//go:build linux
+
+package fuseview
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/store"
+)
+
+// openIndex builds the historian's index over root and runs it until the
+// test ends.
+func openIndex(t *testing.T, root string) *store.Index {
+	t.Helper()
+	ix, err := store.OpenIndex(store.IndexConfig{Dir: filepath.Join(t.TempDir(), "index"), Root: root, ReconcileEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		ix.Close()
+	})
+	select {
+	case <-ix.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("index not ready after 30s")
+	}
+	return ix
+}
+
+// TestIndexBackedView: the view over the index shows the archive as the
+// disk does, follows the index's changes, and a file superseded by a new
+// upload opens as the new file while an old reader keeps the old bytes
+// (the index knows no inode numbers: the view finds out at open).
+func TestIndexBackedView(t *testing.T) {
+	requireFUSE(t)
+	root := makeArchive(t)
+	ix := openIndex(t, root)
+	src := NewIndexSource(ix)
+	mp := t.TempDir()
+	m, err := Mount(context.Background(), src, root, mp, Options{
+		Logger: testLogger(t), EntryTimeout: time.Minute, AttrTimeout: time.Minute, NegativeTimeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountRetrying(t, m) })
+
+	if out, err := exec.Command("diff", "-r", "-x", MetaDir, root, mp).CombinedOutput(); err != nil {
+		t.Fatalf("diff -r archive view: %v\n%s", err, out)
+	}
+
+	logPath := "node1/app/2026-11-24.log"
+	old, err := os.ReadFile(filepath.Join(root, logPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := os.Open(filepath.Join(mp, logPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	// Supersede: old content under a version name, a new file in its place.
+	if err := os.Rename(filepath.Join(root, logPath), filepath.Join(root, logPath+".superseded-20261124T120000Z")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, logPath, []byte("the new upload\n"), time.Now())
+	writeFile(t, root, "node1/app/fresh.log", []byte("fresh\n"), time.Now())
+	if err := ix.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the new version and the new file through the index", func() error {
+		got, err := os.ReadFile(filepath.Join(mp, logPath))
+		if err != nil || string(got) != "the new upload\n" {
+			return errors.New("not the new version")
+		}
+		if got, err := os.ReadFile(filepath.Join(mp, "node1/app/fresh.log")); err != nil || string(got) != "fresh\n" {
+			return errors.New("fresh.log not there")
+		}
+		return nil
+	})
+	if got, err := io.ReadAll(held); err != nil || !bytes.Equal(got, old) {
+		t.Errorf("the old reader read %d bytes (%v), want the superseded %d", len(got), err, len(old))
+	}
+}
