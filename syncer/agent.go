@@ -151,6 +151,14 @@ type run struct {
 	start time.Time
 	// onFatal ends the push with err (set by execute).
 	onFatal func(err error)
+	dryMu   sync.Mutex
+}
+
+// dry prints one line of a dry run; workers print concurrently.
+func (r *run) dry(format string, args ...any) {
+	r.dryMu.Lock()
+	defer r.dryMu.Unlock()
+	fmt.Fprintf(r.a.opts.DryRunOut, format, args...)
 }
 
 // Push scans the log directory, sends what changed over conns (nil only in

@@ -220,7 +220,7 @@ func (r *run) plan(bytes int64) {
 func (r *run) markGone(rel string, e store.Entry) {
 	r.count(&r.sum.FilesGone)
 	if r.a.opts.DryRun {
-		fmt.Fprintf(r.a.opts.DryRunOut, "gone      %s (stays archived)\n", rel)
+		r.dry("gone      %s (stays archived)\n", rel)
 		return
 	}
 	e.Status = store.StatusGone

@@ -131,7 +131,7 @@ func (r *run) process(ctx context.Context, j job) error {
 		if p == planAppend {
 			n -= e.Archived
 		}
-		fmt.Fprintf(r.a.opts.DryRunOut, "%-9s %s (%d bytes)\n", p, j.rel, n)
+		r.dry("%-9s %s (%d bytes)\n", p, j.rel, n)
 		r.countPlan(p)
 		return nil
 	}
@@ -537,7 +537,7 @@ func (r *run) rotate(ctx context.Context, j job, loc *local) error {
 	}
 	r.a.log.Info("rotated log recognised", "path", j.rel, "was", j.from, "archived_as", remote)
 	if r.a.opts.DryRun {
-		fmt.Fprintf(r.a.opts.DryRunOut, "%-9s %s (was %s, %d bytes)\n", "rotated", j.rel, j.from, loc.size-fe.Archived)
+		r.dry("%-9s %s (was %s, %d bytes)\n", "rotated", j.rel, j.from, loc.size-fe.Archived)
 		r.count(&r.sum.FilesRotated)
 		return nil
 	}
