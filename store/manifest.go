@@ -260,9 +260,11 @@ func (b *Batch) Commit(sync bool) error {
 	return nil
 }
 
-// LookupInode returns the path last stored with (dev, ino) and its entry, or
-// ErrNotFound. Index keys are never deleted eagerly: an inode whose entry has
-// since moved to another inode, or become gone, reports ErrNotFound.
+// LookupInode returns the path last stored with (dev, ino) and its entry
+// (whatever its status, gone included), or ErrNotFound. Index keys are never
+// deleted eagerly: an inode whose entry has since moved to another inode
+// reports ErrNotFound. Inodes are reused, so a caller must check the file's
+// content (fingerprints) before trusting a match.
 func (m *Manifest) LookupInode(dev, ino uint64) ([]byte, Entry, error) {
 	if ino == 0 {
 		return nil, Entry{}, ErrNotFound
@@ -280,7 +282,7 @@ func (m *Manifest) LookupInode(dev, ino uint64) ([]byte, Entry, error) {
 	if err != nil {
 		return nil, Entry{}, err
 	}
-	if e.Dev != dev || e.Ino != ino || e.Status == StatusGone {
+	if e.Dev != dev || e.Ino != ino {
 		return nil, Entry{}, ErrNotFound
 	}
 	return path, e, nil

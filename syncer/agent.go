@@ -73,7 +73,9 @@ type FileError struct {
 }
 
 // Summary is the result of a push; its JSON form is the `push --json`
-// output fixed by SPEC.md (extra fields: files_rotated, files_gone).
+// output fixed by SPEC.md. Extra fields: files_rotated (renamed logs
+// recognised, their archived bytes not sent again) and files_gone (entries
+// marked gone this push, the old name of a rotated log included).
 type Summary struct {
 	Agent          string      `json:"agent"`
 	FilesScanned   int64       `json:"files_scanned"`

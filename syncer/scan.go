@@ -93,19 +93,25 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 
-	var rotCands, idChanged, notSeen []scanned
+	// Deferred: rotation candidates and files whose inode changed. Both
+	// are bounded by what changed, not by the size of the tree.
+	var rotCands, idChanged []scanned
 	it, err := r.a.manifest.Files()
 	if err != nil {
 		close(jobs)
 		workers.Wait()
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
+	// drainTo passes the manifest entries before rel that the walk did not
+	// visit: they are gone. They are marked at once, so a tree that lost a
+	// million files costs no memory; a rotated file found later still finds
+	// its old entry through the inode index.
 	drainTo := func(rel []byte) {
 		for it.Valid() && (rel == nil || store.ComparePaths(it.Path(), rel) < 0) {
 			if e, err := it.Entry(); err != nil {
 				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
 			} else if e.Status != store.StatusGone {
-				notSeen = append(notSeen, scanned{rel: string(it.Path()), entry: e})
+				r.markGone(string(it.Path()), e)
 			}
 			it.Next()
 		}
@@ -132,8 +138,12 @@ func (r *run) execute(ctx context.Context) error {
 		switch {
 		case entry == nil:
 			if from, fe, err := r.a.manifest.LookupInode(dev, ino); err == nil && string(from) != rel {
-				rotCands = append(rotCands, scanned{rel: rel, from: string(from), fromEntry: fe})
-				return
+				// The inode was archived under another name. If that name
+				// still holds this inode, this is a hard link: a new file.
+				if !r.holds(string(from), dev, ino) {
+					rotCands = append(rotCands, scanned{rel: rel, from: string(from), fromEntry: fe})
+					return
+				}
 			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
 				return
@@ -160,40 +170,28 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	if walkErr == nil && ctx.Err() == nil {
-		// Phase A: rotations. A candidate whose old path still holds the
-		// same inode is a hard link, not a rotation: it is a new file.
-		sources := make(map[string]bool, len(idChanged)+len(notSeen))
-		for _, s := range idChanged {
-			sources[s.rel] = false
-		}
-		for _, s := range notSeen {
-			sources[s.rel] = true // true: nothing is at the old path now
-		}
+		// Phase A: rotations, one new name per old name.
 		claimed := map[string]bool{}
 		var rotations sync.WaitGroup
 		for _, c := range rotCands {
-			gone, ok := sources[c.from]
-			if ok && !claimed[c.from] {
+			if !claimed[c.from] {
 				claimed[c.from] = true
+				_, statErr := os.Lstat(filepath.Join(r.a.opts.Dir, filepath.FromSlash(c.from)))
 				r.plan(0)
-				send(job{kind: jobRotate, rel: c.rel, from: c.from, fromEntry: c.fromEntry, fromGone: gone}, &rotations)
+				send(job{kind: jobRotate, rel: c.rel, from: c.from, fromEntry: c.fromEntry,
+					fromGone: errors.Is(statErr, fs.ErrNotExist)}, &rotations)
 				continue
 			}
 			r.plan(0)
 			send(job{kind: jobNew, rel: c.rel}, &streamed)
 		}
 		rotations.Wait()
-		// Phase B: files whose inode changed; then what disappeared.
+		// Phase B: files whose inode changed (the new file at a rotated
+		// log's old name among them) after their old bytes were completed.
 		for _, s := range idChanged {
 			e := s.entry
 			r.plan(0)
 			send(job{kind: jobCheck, rel: s.rel, entry: &e}, &streamed)
-		}
-		for _, s := range notSeen {
-			if claimed[s.rel] || ctx.Err() != nil {
-				continue
-			}
-			r.markGone(s.rel, s.entry)
 		}
 	}
 	streamed.Wait()
@@ -206,6 +204,17 @@ func (r *run) execute(ctx context.Context) error {
 		return walkErr
 	}
 	return ctx.Err()
+}
+
+// holds reports whether the file at rel (relative to the log directory) is
+// the inode (dev, ino).
+func (r *run) holds(rel string, dev, ino uint64) bool {
+	fi, err := os.Lstat(filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return false
+	}
+	d, i := fileID(fi)
+	return d == dev && i == ino
 }
 
 // plan tells the progress display about one more file to work on.
