@@ -1,0 +1,261 @@
+package httpview
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/syncer"
+)
+
+// hist is a historian in-process: FTP server, index, HTTP API, with
+// agent accounts n1 and n2, an admin and an account that never pushes.
+type hist struct {
+	t       *testing.T
+	root    string
+	state   string
+	users   *ftpfs.UserDB
+	ftp     *ftpfs.Server
+	ix      *store.Index
+	ixStop  func()
+	metrics *Metrics
+	http    *httptest.Server
+	auth    bool
+}
+
+var passwords = map[string]string{"n1": "pw-n1-secret", "n2": "pw-n2-secret", "admin": "pw-admin-secret", "ghost": "pw-ghost-secret"}
+
+func newHist(t *testing.T, requireAuth bool) *hist {
+	t.Helper()
+	h := &hist{t: t, root: t.TempDir(), state: t.TempDir(), users: ftpfs.NewUserDB(), metrics: NewMetrics(), auth: requireAuth}
+	for _, name := range []string{"n1", "n2", "ghost"} {
+		if err := h.users.Add(ftpfs.User{Name: name}, passwords[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.users.Add(ftpfs.User{Name: "admin", Admin: true}, passwords["admin"]); err != nil {
+		t.Fatal(err)
+	}
+	h.startIndex()
+	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: h.root, Users: h.users, ListenAddr: "127.0.0.1:0",
+		LoginFailDelay: -1, OnUpload: func(ev ftpfs.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.ftp = srv
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+	})
+	h.startHTTP()
+	t.Cleanup(func() { h.stopAll() })
+	return h
+}
+
+func (h *hist) startIndex() {
+	h.t.Helper()
+	ix, err := store.OpenIndex(store.IndexConfig{Dir: filepath.Join(h.state, "index"), Root: h.root, ReconcileEvery: -1})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	<-ix.Ready()
+	h.ix = ix
+	h.ixStop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("index Run: %v", err)
+		}
+		if err := ix.Close(); err != nil {
+			h.t.Errorf("index Close: %v", err)
+		}
+	}
+}
+
+func (h *hist) startHTTP() {
+	h.t.Helper()
+	conns := func() []ftpfs.ConnInfo { return nil }
+	if h.ftp != nil {
+		conns = h.ftp.Connections
+	}
+	s, err := New(Config{Index: h.ix, Root: h.root, Connections: conns, Users: h.users, RequireAuth: h.auth,
+		Metrics: h.metrics, Overview: Overview{FTPAddr: "127.0.0.1:2121", ArchiveRoot: h.root}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.http = httptest.NewServer(s.Handler())
+}
+
+func (h *hist) stopAll() {
+	if h.http != nil {
+		h.http.Close()
+		h.http = nil
+	}
+	if h.ixStop != nil {
+		h.ixStop()
+		h.ixStop = nil
+	}
+}
+
+// restartIndex stops the index and the HTTP server, optionally deletes the
+// index directory, and starts both again (the FTP server keeps running
+// but its events go to the old index; tests do not push meanwhile).
+func (h *hist) restartIndex(deleteIt bool) {
+	h.t.Helper()
+	h.stopAll()
+	if deleteIt {
+		if err := os.RemoveAll(filepath.Join(h.state, "index")); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.metrics = NewMetrics()
+	h.startIndex()
+	h.startHTTP()
+}
+
+func (h *hist) flush() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.ix.Flush(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *hist) reconcile() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.ix.Reconcile(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// push runs the real agent (package syncer) once over dir as agent id.
+func (h *hist) push(id, dir string) syncer.Summary {
+	h.t.Helper()
+	state := filepath.Join(h.state, "agent-"+id)
+	m, err := store.Open(store.Dir(state, id))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer m.Close()
+	a, err := syncer.NewAgent(syncer.Options{AgentID: id, Dir: dir, StateDir: state, Parallel: 2, Interval: time.Minute}, m)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conns, err := syncer.Connect(ctx, ftpfs.ClientConfig{Server: "ftp://" + h.ftp.Addr().String(), User: id, Password: passwords[id]}, 2)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conns.Close()
+	sum, err := a.Push(ctx, conns)
+	if err != nil {
+		h.t.Fatalf("push %s: %v (%+v)", id, err, sum)
+	}
+	h.flush()
+	return sum
+}
+
+// get does GET path as user ("" without credentials) and returns the
+// status and body.
+func (h *hist) get(user, path string, hdr ...string) (*http.Response, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest("GET", h.http.URL+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, passwords[user])
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp, b
+}
+
+// getJSON does GET path, wants status 200 and decodes the body into v.
+func (h *hist) getJSON(user, path string, v any) {
+	h.t.Helper()
+	resp, b := h.get(user, path)
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		h.t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
+}
+
+// rawGet sends the request line exactly as given (no client-side
+// cleaning or re-encoding) and returns the status code and body.
+func (h *hist) rawGet(target string) (int, string) {
+	h.t.Helper()
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(h.http.URL, "http://"), 5*time.Second)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", target)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		h.t.Fatalf("GET %q: %v", target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func writeFile(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sumHex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func logLines(seed, n int) []byte {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "2026-11-24T10:00:%02dZ node%d INFO request %d served in %dms\n", i%60, seed, i, (i*7)%100)
+	}
+	return []byte(b.String())
+}

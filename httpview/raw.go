@@ -1,0 +1,93 @@
+package httpview
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// openArchived opens agent's file rel through the archive's os.Root: a
+// symbolic link leading out of the root fails to open. Directories and
+// anything that is not a regular file count as missing.
+func (s *Server) openArchived(agent, rel string) (*os.File, fs.FileInfo, error) {
+	f, err := s.root.Open(agent + "/" + rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s/%s: not a regular file: %w", agent, rel, fs.ErrNotExist)
+	}
+	return f, fi, nil
+}
+
+// raw answers GET /raw/{agent}/{path...}: the file's bytes, straight from
+// the disk (so a live tail sees appends before the index does), with
+// Range, If-Modified-Since and ETag handled by http.ServeContent;
+// ?download=1 makes it an attachment.
+func (s *Server) raw(c *gin.Context) {
+	agent, rel, ok := archivePath(c)
+	if !ok {
+		return
+	}
+	p := fullPath(agent, rel)
+	if rel == "" || hidden(rel) || !s.viewerOf(c).can(p, 'r') {
+		apiError(c, http.StatusNotFound, "not found")
+		return
+	}
+	f, fi, err := s.openArchived(agent, rel)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "path escapes") || errors.Is(err, fs.ErrPermission) {
+			apiError(c, http.StatusNotFound, "not found")
+			return
+		}
+		s.internal(c, err)
+		return
+	}
+	defer f.Close()
+	h := c.Writer.Header()
+	name := path.Base(rel)
+	// Never let a browser render archived bytes as HTML: logs are text,
+	// compressed logs and everything else downloads.
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		h.Set("Content-Type", "application/gzip")
+	default:
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	if c.Query("download") == "1" {
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	}
+	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
+	h.Set("Cache-Control", "no-cache")
+	http.ServeContent(sendfileWriter{c.Writer}, c.Request, name, fi.ModTime(), f)
+}
+
+// sendfileWriter lets http.ServeContent's copy reach net/http's own
+// io.ReaderFrom (sendfile(2) from the file to the socket); gin's writer
+// does not offer one.
+type sendfileWriter struct{ gin.ResponseWriter }
+
+func (w sendfileWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.ResponseWriter.WriteHeaderNow()
+	if u, ok := w.ResponseWriter.(interface{ Unwrap() http.ResponseWriter }); ok {
+		if rf, ok := u.Unwrap().(io.ReaderFrom); ok {
+			return rf.ReadFrom(r)
+		}
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+}

@@ -1,0 +1,325 @@
+// Package httpview is the historian's web side: the JSON API over the
+// index (agents, listings, file metadata, name and content search, live FTP
+// connections), raw file bytes, /healthz and Prometheus /metrics. The web
+// viewer's pages are built on the same Server.
+//
+// # Security
+//
+// Every path parameter is checked before anything is looked up: a path
+// with "..", ".", empty elements, NUL or an encoded slash is refused with
+// 400, however it was encoded; files are opened through os.Root, so a
+// symbolic link out of the archive root fails (404). The viewer never
+// writes into the archive. With Config.RequireAuth (any listen address
+// other than loopback), every request except /healthz needs HTTP basic
+// auth against the users file, and an account sees only what its FTP
+// permissions allow: an agent account its own tree (letters l to list, r
+// to read), an admin everything.
+package httpview
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/store"
+)
+
+// Overview describes the service for the overview page and API.
+type Overview struct {
+	FTPAddr         string     `json:"ftp_addr"`
+	ArchiveRoot     string     `json:"archive_root"`
+	MaxUploadRate   ftpfs.Rate `json:"max_upload_rate"`
+	MaxDownloadRate ftpfs.Rate `json:"max_download_rate"`
+	TLS             bool       `json:"tls"`
+	TLSRequired     bool       `json:"tls_required"`
+	Version         string     `json:"version,omitempty"`
+}
+
+// Config configures a Server.
+type Config struct {
+	// Index answers listings, metadata and search; required.
+	Index *store.Index
+	// Root is the archive root; /raw and grep read files below it.
+	Root string
+	// Connections lists the live FTP sessions (ftpfs.Server.Connections);
+	// nil means none.
+	Connections func() []ftpfs.ConnInfo
+	// Users authenticates and authorises requests when RequireAuth is set,
+	// and lists agents that never pushed.
+	Users *ftpfs.UserDB
+	// RequireAuth demands HTTP basic auth (see RequiresAuth).
+	RequireAuth bool
+	Overview    Overview
+	// Metrics collects upload counters; nil makes a new one.
+	Metrics *Metrics
+	// Logger receives errors; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for agent status; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the API. Create it with New; Handler is its http.Handler.
+type Server struct {
+	cfg      Config
+	idx      *store.Index
+	root     *os.Root
+	log      *slog.Logger
+	engine   *gin.Engine
+	metrics  *Metrics
+	now      func() time.Time
+	authMu   sync.Mutex
+	authSeen map[[32]byte]authEntry
+}
+
+// authEntry caches a successful basic-auth check, so that a page that makes
+// many requests costs one bcrypt comparison a minute, not one each.
+type authEntry struct {
+	name    string
+	expires time.Time
+}
+
+const authCacheTTL = time.Minute
+
+// ErrConfig is returned by New for an unusable Config.
+var ErrConfig = errors.New("httpview: bad config")
+
+// New checks cfg and builds the server's routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Index == nil {
+		return nil, fmt.Errorf("%w: Index is required", ErrConfig)
+	}
+	if cfg.RequireAuth && cfg.Users == nil {
+		return nil, fmt.Errorf("%w: RequireAuth needs Users", ErrConfig)
+	}
+	abs, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Root %q: %v", ErrConfig, cfg.Root, err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Root %q: %v", ErrConfig, cfg.Root, err)
+	}
+	if cfg.Connections == nil {
+		cfg.Connections = func() []ftpfs.ConnInfo { return nil }
+	}
+	s := &Server{cfg: cfg, idx: cfg.Index, root: root, metrics: cfg.Metrics, now: cfg.Now, authSeen: map[[32]byte]authEntry{}}
+	s.log = cfg.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.metrics.register(cfg.Index, cfg.Connections)
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Engine is the gin engine, for the viewer's pages to add routes to
+// (before the server handles its first request).
+func (s *Server) Engine() *gin.Engine { return s.engine }
+
+// Close releases the archive root.
+func (s *Server) Close() error { return s.root.Close() }
+
+// RequiresAuth reports whether listening on addr (HOST:PORT) exposes the
+// viewer beyond this machine: anything but a loopback address (an empty
+// host or 0.0.0.0 listens everywhere).
+func RequiresAuth(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip == nil || !ip.IsLoopback()
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.Use(s.recoverer, securityHeaders)
+	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page") })
+	r.NoMethod(func(c *gin.Context) { apiError(c, http.StatusMethodNotAllowed, "method not allowed") })
+	r.GET("/healthz", s.healthz)
+
+	a := r.Group("/", s.authenticate)
+	a.GET("/metrics", s.requireAdmin, s.metrics.handler())
+	api := a.Group("/api/v1")
+	api.GET("/overview", s.overview)
+	api.GET("/agents", s.agents)
+	api.GET("/files", s.files)
+	api.GET("/files/*path", s.files)
+	api.GET("/search", s.search)
+	api.GET("/grep", s.grep)
+	api.GET("/connections", s.connections)
+	a.GET("/raw/*path", s.raw)
+	return r
+}
+
+// securityHeaders go on every reply. The CSP allows the viewer's own
+// embedded scripts, styles and images and nothing else: no inline script,
+// no framing, no third-party origin.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	c.Next()
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("http handler panic", "path", c.Request.URL.Path, "panic", v)
+			if !c.Writer.Written() {
+				apiError(c, http.StatusInternalServerError, "internal error")
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// apiError ends the request with {"error": msg}.
+func apiError(c *gin.Context, status int, msg string) {
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(status, gin.H{"error": msg})
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	select {
+	case <-s.idx.Ready():
+		c.String(http.StatusOK, "ok")
+	default:
+		c.String(http.StatusOK, "ok (index catching up with the archive)")
+	}
+}
+
+// viewer is the account a request acts as.
+type viewer struct {
+	ftpfs.User
+}
+
+const viewerKey = "syncer.viewer"
+
+func (s *Server) viewerOf(c *gin.Context) viewer {
+	if v, ok := c.Get(viewerKey); ok {
+		return v.(viewer)
+	}
+	return viewer{}
+}
+
+// authenticate sets the request's viewer: everyone is an admin on a
+// loopback-only server; otherwise basic auth against the users file.
+func (s *Server) authenticate(c *gin.Context) {
+	if !s.cfg.RequireAuth {
+		c.Set(viewerKey, viewer{ftpfs.User{Name: "", Admin: true, Perm: "elr", Home: "/"}})
+		c.Next()
+		return
+	}
+	name, pass, ok := c.Request.BasicAuth()
+	if !ok {
+		s.challenge(c)
+		return
+	}
+	u, err := s.check(name, pass)
+	if err != nil {
+		// The password is never logged; the name may be a typo'd password.
+		s.log.Info("http login failed", "remote", c.ClientIP())
+		s.challenge(c)
+		return
+	}
+	c.Set(viewerKey, viewer{u})
+	c.Next()
+}
+
+func (s *Server) challenge(c *gin.Context) {
+	c.Header("WWW-Authenticate", `Basic realm="syncer", charset="UTF-8"`)
+	apiError(c, http.StatusUnauthorized, "authentication required")
+}
+
+// check authenticates name and pass, through the cache of recent
+// successes. The cache key is a hash of both, so a changed password
+// misses it; the account itself is looked up every time, so a removed
+// account or changed permissions apply at once.
+func (s *Server) check(name, pass string) (ftpfs.User, error) {
+	key := sha256.Sum256([]byte(name + "\x00" + pass))
+	now := time.Now()
+	s.authMu.Lock()
+	e, hit := s.authSeen[key]
+	s.authMu.Unlock()
+	if hit && now.Before(e.expires) && e.name == name {
+		if u, ok := s.cfg.Users.Lookup(name); ok {
+			return u, nil
+		}
+	}
+	u, err := s.cfg.Users.Authenticate(name, pass)
+	if err != nil {
+		return ftpfs.User{}, err
+	}
+	s.authMu.Lock()
+	if len(s.authSeen) > 10000 {
+		s.authSeen = map[[32]byte]authEntry{}
+	}
+	s.authSeen[key] = authEntry{name: name, expires: now.Add(authCacheTTL)}
+	s.authMu.Unlock()
+	return u, nil
+}
+
+func (s *Server) requireAdmin(c *gin.Context) {
+	if !s.viewerOf(c).Admin {
+		apiError(c, http.StatusForbidden, "admin accounts only")
+		return
+	}
+	c.Next()
+}
+
+// within reports whether archive path p is dir or below it.
+func within(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// can reports whether the viewer may use letter on archive path p (the
+// FTP confinement rule: an agent account has its letters under its home).
+func (v viewer) can(p string, letter byte) bool {
+	if !v.Admin && !within(p, v.Home) {
+		return false
+	}
+	return strings.IndexByte(v.Perm, letter) >= 0
+}
+
+// sees reports whether p is on the way to, or inside, the viewer's home:
+// the agent list and the root listing show those.
+func (v viewer) sees(p string) bool {
+	return v.Admin || within(p, v.Home) || within(v.Home, p)
+}
