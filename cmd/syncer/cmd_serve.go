@@ -155,6 +155,12 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		log.Warn("the users file has no accounts yet; add one with `syncer user add`", "users_file", usersPath)
 	}
 
+	hist, err := openHistorian(opts, log)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--state %s: %w", opts.State, err))
+	}
+	defer hist.close()
+
 	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{
 		Root:            opts.Root,
 		StateDir:        opts.State,
@@ -171,13 +177,18 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		MaxConns:        opts.MaxConns,
 		MaxConnsPerUser: opts.MaxConnsPerUser,
 		Logger:          log,
+		OnUpload:        hist.onUpload,
 	})
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
 
 	var httpLn net.Listener
+	var httpSrv *http.Server
 	if opts.HTTPAddr != "" {
+		if httpSrv, err = hist.httpServer(opts, srv, users); err != nil {
+			return withCode(exitUsage, err)
+		}
 		if httpLn, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
 			return withCode(exitUsage, fmt.Errorf("--http %s: %w", opts.HTTPAddr, err))
 		}
@@ -191,10 +202,8 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var httpSrv *http.Server
 	httpDone := make(chan struct{})
 	if httpLn != nil {
-		httpSrv = newServeHTTP()
 		go func() {
 			defer close(httpDone)
 			if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -242,20 +251,13 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := srv.Stop(stopCtx); err != nil && stopErr == nil {
 		stopErr = err
 	}
+	// After the FTP server: its last upload events reach the index.
+	if err := hist.close(); err != nil && stopErr == nil {
+		stopErr = err
+	}
 	if stopErr != nil {
 		return withCode(exitPartial, stopErr)
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// newServeHTTP is the web side of the historian. For now it answers only
-// the health check; the viewer and API come with the httpview package.
-func newServeHTTP() *http.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
-	})
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }

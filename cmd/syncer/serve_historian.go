@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/httpview"
+	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/syncer"
+)
+
+// historianSide is the index and web side of `syncer serve`: the index in
+// <state>/index kept up to date from the FTP server's upload events, the
+// JSON API and metrics over it.
+type historianSide struct {
+	ix       *store.Index
+	metrics  *httpview.Metrics
+	log      *slog.Logger
+	cancel   context.CancelFunc
+	done     chan error
+	once     sync.Once
+	closeErr error
+}
+
+// indexDir is the index database inside the state directory; deleting it
+// while the server is stopped makes the next start rebuild it.
+func indexDir(state string) string { return filepath.Join(state, "index") }
+
+// openHistorian opens the index over the archive and starts keeping it
+// up to date (a reconcile with the disk first, in the background).
+func openHistorian(opts serveOptions, log *slog.Logger) (*historianSide, error) {
+	ix, err := store.OpenIndex(store.IndexConfig{Dir: indexDir(opts.State), Root: opts.Root, Logger: log.With("component", "index")})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &historianSide{ix: ix, metrics: httpview.NewMetrics(), log: log, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- ix.Run(ctx) }()
+	go func() {
+		start := time.Now()
+		select {
+		case <-ix.Ready():
+			st := ix.Stats()
+			log.Info("index reconciled with the archive", "agents", st.Agents, "files", st.Files,
+				"bytes", st.Bytes, "mismatch", st.Mismatch, "took", time.Since(start).Round(time.Millisecond))
+		case <-ctx.Done():
+		}
+	}()
+	return h, nil
+}
+
+// onUpload is the FTP server's OnUpload: it only queues.
+func (h *historianSide) onUpload(ev ftpfs.UploadEvent) { httpview.UploadHook(h.ix, h.metrics)(ev) }
+
+// httpServer builds the web side. Off loopback, basic auth against the
+// users file is required: the archive is not for anyone who can reach the
+// port.
+func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *ftpfs.UserDB) (*http.Server, error) {
+	auth := httpview.RequiresAuth(opts.HTTPAddr)
+	web, err := httpview.New(httpview.Config{
+		Index: h.ix, Root: opts.Root, Connections: srv.Connections, Users: users, RequireAuth: auth,
+		Metrics: h.metrics, Logger: h.log.With("component", "http"),
+		Overview: httpview.Overview{
+			FTPAddr: opts.FTPAddr, ArchiveRoot: opts.Root,
+			MaxUploadRate: opts.MaxUploadRate, MaxDownloadRate: opts.MaxDownloadRate,
+			TLS: opts.TLSCert != "" || opts.TLSSelfSigned, TLSRequired: opts.TLSRequired,
+			Version: syncer.Version,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", opts.HTTPAddr, err)
+	}
+	if auth {
+		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", opts.HTTPAddr)
+	}
+	return &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second}, nil
+}
+
+// close applies the last upload events, syncs and closes the index. Call
+// it after the FTP server has stopped; calling it again is harmless.
+func (h *historianSide) close() error {
+	h.once.Do(func() {
+		h.cancel()
+		err := <-h.done
+		if cerr := h.ix.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			h.closeErr = fmt.Errorf("index: %w", err)
+		}
+	})
+	return h.closeErr
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serveProc is a running `syncer serve`.
+type serveProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+	http   string
+}
+
+func startServe(t *testing.T, config string, httpAddr string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(syncerBin(t), "serve", "--config", config)
+	p := &serveProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1), http: httpAddr}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "ok" {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready: %v\n%s", err, p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and wants exit 0.
+func (p *serveProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not stop after SIGTERM\n%s", p.stderr)
+	}
+}
+
+func (p *serveProc) getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.http + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+func TestServeHistorianEndToEnd(t *testing.T) {
+	base := t.TempDir()
+	root, state, logs := filepath.Join(base, "archive"), filepath.Join(base, "state"), filepath.Join(base, "logs")
+	ftpAddr, httpAddr := freePort(t), freePort(t)
+	config := filepath.Join(base, "serve.yaml")
+	// One YAML file holds every flag of serve.
+	cfg := fmt.Sprintf("root: %s\nstate: %s\nftp: %s\nhttp: %s\nmax-conns: 50\nmax-upload-rate: 100MiB\n", root, state, ftpAddr, httpAddr)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	add := exec.Command(syncerBin(t), "user", "add", "node1", "--password-stdin", "--state", state)
+	add.Stdin = strings.NewReader("pw-node1-secret\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v %s", err, out)
+	}
+	files := map[string]string{"app/a.log": strings.Repeat("alpha line\n", 5000), "b.log": "bravo\n"}
+	for rel, data := range files {
+		writeTestFile(t, filepath.Join(logs, rel), data)
+	}
+
+	p := startServe(t, config, httpAddr)
+	r := runAgent(t, "pw-node1-secret", "push", "--server", "ftp://"+ftpAddr, "--user", "node1",
+		"--agent-id", "node1", "--dir", logs, "--state", filepath.Join(base, "agent"), "--json")
+	if r.code != 0 {
+		t.Fatalf("push: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	check := func(p *serveProc) string {
+		t.Helper()
+		var out strings.Builder
+		for rel, data := range files {
+			sum := sha256.Sum256([]byte(data))
+			var f struct {
+				Size   int64  `json:"size"`
+				SHA256 string `json:"sha256"`
+				Status string `json:"status"`
+			}
+			// The index follows the upload events; allow it a moment.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				p.getJSON(t, "/api/v1/files/node1/"+rel, &f)
+				if f.Status == "verified" || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if f.Size != int64(len(data)) || f.SHA256 != hex.EncodeToString(sum[:]) || f.Status != "verified" {
+				t.Errorf("%s: %+v", rel, f)
+			}
+			fmt.Fprintf(&out, "%s %+v\n", rel, f)
+		}
+		var agents struct {
+			Agents []struct {
+				ID     string `json:"id"`
+				Files  int64  `json:"files"`
+				Status string `json:"status"`
+			} `json:"agents"`
+		}
+		p.getJSON(t, "/api/v1/agents", &agents)
+		if len(agents.Agents) != 1 || agents.Agents[0].ID != "node1" || agents.Agents[0].Files != 2 || agents.Agents[0].Status != "active" {
+			t.Errorf("agents: %+v", agents)
+		}
+		fmt.Fprintf(&out, "%+v\n", agents)
+		return out.String()
+	}
+	before := check(p)
+
+	// A second serve on the same state directory fails clearly.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, syncerBin(t), "serve", "--config", config, "--ftp", "127.0.0.1:0", "--http", "127.0.0.1:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another syncer serve") {
+		t.Errorf("second serve: %v %s", err, out)
+	}
+
+	p.stop(t)
+	if err := os.RemoveAll(filepath.Join(state, "index")); err != nil {
+		t.Fatal(err)
+	}
+	p = startServe(t, config, httpAddr)
+	if after := check(p); after != before {
+		t.Errorf("after rebuilding the index:\n%s\nbefore:\n%s", after, before)
+	}
+	p.stop(t)
+}
+
+func writeTestFile(t *testing.T, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
