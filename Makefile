@@ -4,7 +4,7 @@ BIN     ?= bin/syncer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/syncer-dev/syncer/syncer.Version=$(VERSION)
 
-.PHONY: build test vet fmt-check cross demo bench bench-quick clean
+.PHONY: build test vet fmt-check cross demo demo-stop bench bench-quick clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/syncer
@@ -35,3 +35,6 @@ bench-quick: build
 
 clean:
 	rm -rf bin
+
+demo-stop:
+	@if [ -f demo/serve.pid ]; then kill $$(cat demo/serve.pid) 2>/dev/null && echo "historian stopped" || true; rm -f demo/serve.pid; fi
