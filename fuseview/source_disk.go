@@ -160,8 +160,12 @@ func shown(m fs.FileMode) bool { return m.IsDir() || m.IsRegular() }
 
 // notExist maps "not a directory" (a path through a file) to ErrNotExist
 // as well, so callers need test one sentinel.
+//
+// A path that os.Root refuses because it leads out of the archive (through
+// a symlink) does not exist in the view either; os.Root has no exported
+// sentinel for it, hence the match on its message.
 func notExist(err error) error {
-	if errors.Is(err, fs.ErrNotExist) || isENOTDIR(err) {
+	if errors.Is(err, fs.ErrNotExist) || isENOTDIR(err) || strings.Contains(err.Error(), "path escapes from parent") {
 		return fmt.Errorf("%w (%v)", ErrNotExist, err)
 	}
 	return err
