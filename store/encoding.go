@@ -167,6 +167,24 @@ func DecodeEntry(b []byte) (Entry, error) {
 	return e, nil
 }
 
+// DecodeStat decodes the leading fields of an encoded Entry (see Stat).
+func DecodeStat(b []byte) (Stat, error) {
+	d := decoder{b: b}
+	var st Stat
+	if v := d.byte(); v != valueVersion && d.err == nil {
+		d.err = fmt.Errorf("version %d", v)
+	}
+	st.Status = Status(d.byte())
+	st.Size = d.varint()
+	st.MtimeNs = d.varint()
+	st.Dev = d.uvarint()
+	st.Ino = d.uvarint()
+	if d.err != nil {
+		return Stat{}, fmt.Errorf("decode entry: %v: %w", d.err, ErrBadValue)
+	}
+	return st, nil
+}
+
 // decoder reads fields off b and remembers the first error.
 type decoder struct {
 	b   []byte

@@ -3,6 +3,7 @@ package syncer
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gobwas/glob"
 )
@@ -25,7 +26,22 @@ var ErrBadPattern = errors.New("bad glob pattern")
 // class. Paths that are not UTF-8 are matched byte for byte where the
 // pattern is literal.
 type Matcher struct {
-	include, exclude []*glob.Pattern
+	include, exclude []pattern
+}
+
+// pattern is a compiled glob, or for the common `**/*SUFFIX` form (the
+// default `**/*.log`) just the suffix: the scan matches every file of the
+// tree, and a suffix test costs a fraction of the general matcher.
+type pattern struct {
+	g      *glob.Pattern
+	suffix string
+}
+
+func (p pattern) match(rel string) bool {
+	if p.g == nil {
+		return strings.HasSuffix(rel, p.suffix)
+	}
+	return p.g.Match(rel)
 }
 
 // NewMatcher compiles include (DefaultInclude when empty) and exclude.
@@ -44,9 +60,9 @@ func NewMatcher(include, exclude []string) (*Matcher, error) {
 	return m, nil
 }
 
-func compileAll(patterns []string) ([]*glob.Pattern, error) {
+func compileAll(patterns []string) ([]pattern, error) {
 	c := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
-	out := make([]*glob.Pattern, 0, len(patterns))
+	out := make([]pattern, 0, len(patterns))
 	for _, p := range patterns {
 		if p == "" {
 			return nil, fmt.Errorf("pattern %q: %w: empty", p, ErrBadPattern)
@@ -55,7 +71,14 @@ func compileAll(patterns []string) ([]*glob.Pattern, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %w: %v", p, ErrBadPattern, err)
 		}
-		out = append(out, g)
+		// `**/*X` with a literal X (no '/', no meta character) matches
+		// exactly the paths ending in X: `**/` spans any directories
+		// (none included) and `*` any part of the last name.
+		if rest, ok := strings.CutPrefix(p, "**/*"); ok && rest != "" && !strings.ContainsAny(rest, "/*?[]{}\\!") {
+			out = append(out, pattern{suffix: rest})
+			continue
+		}
+		out = append(out, pattern{g: g})
 	}
 	return out, nil
 }
@@ -64,12 +87,12 @@ func compileAll(patterns []string) ([]*glob.Pattern, error) {
 // directory) is selected.
 func (m *Matcher) Match(rel string) bool {
 	for _, g := range m.exclude {
-		if g.Match(rel) {
+		if g.match(rel) {
 			return false
 		}
 	}
 	for _, g := range m.include {
-		if g.Match(rel) {
+		if g.match(rel) {
 			return true
 		}
 	}
@@ -81,7 +104,7 @@ func (m *Matcher) Match(rel string) bool {
 // style), so the walk need not descend.
 func (m *Matcher) Excluded(rel string) bool {
 	for _, g := range m.exclude {
-		if g.Match(rel) || g.Match(rel+"/") {
+		if g.match(rel) || g.match(rel+"/") {
 			return true
 		}
 	}

@@ -1,7 +1,10 @@
 package syncer
 
 import (
+	"unicode/utf8"
+
 	"errors"
+	"github.com/gobwas/glob"
 	"strings"
 	"testing"
 )
@@ -27,6 +30,12 @@ func TestMatcher(t *testing.T) {
 		{nil, []string{"tmp/**"}, "tmpx/a.log", true},
 		{[]string{"**/*.log*"}, []string{"**/*.gz"}, "a.log.1", true},
 		{[]string{"**/*.log*"}, []string{"**/*.gz"}, "a.log.2.gz", false},
+		// The suffix fast path must agree with the glob.
+		{[]string{"**/*.log"}, nil, ".log", true},
+		{[]string{"**/*.log"}, nil, "a.log/b.txt", false},
+		{[]string{"**/*-error.log"}, nil, "x/y/app-error.log", true},
+		{[]string{"**/*-error.log"}, nil, "x/app-info.log", false},
+		{[]string{"**/*.log"}, []string{"**/*.log"}, "a.log", false},
 	}
 	for _, c := range cases {
 		m, err := NewMatcher(c.include, c.exclude)
@@ -52,4 +61,27 @@ func TestMatcherBadPattern(t *testing.T) {
 			t.Fatalf("exclude %q: err = %v, want ErrBadPattern", p, err)
 		}
 	}
+}
+
+// FuzzSuffixFastPath: the `**/*X` shortcut answers as the glob does.
+func FuzzSuffixFastPath(f *testing.F) {
+	for _, s := range []string{"a.log", ".log", "x/y.log", "a.log/b", "\xff.log", "log"} {
+		f.Add(s)
+	}
+	g, err := glob.Compiler{Separators: []rune{'/'}, Globstar: true}.Compile("**/*.log")
+	if err != nil {
+		f.Fatal(err)
+	}
+	m, err := NewMatcher([]string{"**/*.log"}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		if !utf8.ValidString(rel) {
+			return // the glob matches runes; the scan's names are compared as bytes
+		}
+		if got, want := m.Match(rel), g.Match(rel); got != want {
+			t.Fatalf("Match(%q) = %v, glob says %v", rel, got, want)
+		}
+	})
 }
