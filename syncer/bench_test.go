@@ -263,4 +263,3 @@ func peakMiB() float64 {
 	}
 	return 0
 }
-
