@@ -191,3 +191,20 @@ func TestPushFailedFileIsNotFatal(t *testing.T) {
 		}
 	}
 }
+
+// TestStateInsideLogDir: a state directory inside the log directory is not
+// archived (Pebble names its write-ahead log *.log).
+func TestStateInsideLogDir(t *testing.T) {
+	tg := startSyncerServer(t, nil)
+	e := newEnv(t, tg)
+	e.state = filepath.Join(e.dir, "state")
+	e.opts.StateDir = e.state
+	e.write("a.log", []byte("one line\n"))
+	s := e.push()
+	if s.FilesNew != 1 || s.FilesScanned != 1 {
+		t.Fatalf("push: %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(tg.tree, "state")); !os.IsNotExist(err) {
+		t.Errorf("state directory archived: %v", err)
+	}
+}

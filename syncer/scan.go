@@ -268,6 +268,9 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 	}
 	// Directories on the current path, to stop symlink loops.
 	onPath := map[[2]uint64]bool{}
+	// The state directory may lie inside the log directory; its Pebble
+	// files (*.log among them) are never archived.
+	stateFi, _ := os.Stat(r.a.opts.StateDir)
 	var walkDir func(abs, prefix string, fi fs.FileInfo) error
 	walkDir = func(abs, prefix string, fi fs.FileInfo) error {
 		if err := ctx.Err(); err != nil {
@@ -321,6 +324,9 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 					if cfi, err = de.Info(); err != nil {
 						continue // vanished
 					}
+				}
+				if stateFi != nil && os.SameFile(cfi, stateFi) {
+					continue
 				}
 				if err := walkDir(child, rel, cfi); err != nil {
 					return err
