@@ -252,7 +252,7 @@ func (s *Server) files(c *gin.Context) {
 	if more && len(es) > 0 {
 		out.Next = es[len(es)-1].Name()
 	}
-	c.JSON(http.StatusOK, out)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", appendListingJSON(make([]byte, 0, 64+len(out.Entries)*256), &out))
 }
 
 // listAgents is the archive's top: one directory per agent.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -490,5 +491,20 @@ func TestMetricsCountUploads(t *testing.T) {
 		if got := d.GetCounter().GetValue(); got != tc.want {
 			t.Errorf("%v = %v, want %v", tc.c, got, tc.want)
 		}
+	}
+}
+
+func TestListingJSONMatchesEncodingJSON(t *testing.T) {
+	l := ListingJSON{Agent: "n1", Path: "a/\"b\"", Type: "dir", Next: "z<&>", Entries: []EntryJSON{
+		{Agent: "n1", Path: "x\xffy\u2028\t\x01", Name: "ü\\", NameB64: "eA==", PathB64: "eQ==", Type: "file", Size: 42,
+			Mtime: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), SHA256: "ab", Status: "verified"},
+		{Agent: "n1", Path: "d", Name: "d", Type: "dir"},
+	}}
+	want, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendListingJSON(nil, &l); string(got) != string(want) {
+		t.Errorf("hand-written JSON\n got %s\nwant %s", got, want)
 	}
 }

@@ -177,6 +177,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/grep", s.grep)
 	api.GET("/connections", s.connections)
 	a.GET("/raw/*path", s.raw)
+	a.HEAD("/raw/*path", s.raw)
 	return r
 }
 

@@ -1,0 +1,114 @@
+package httpview
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/store"
+)
+
+// benchServer indexes root and serves the API over loopback.
+func benchServer(b *testing.B, root string) *httptest.Server {
+	b.Helper()
+	ix, err := store.OpenIndex(store.IndexConfig{Dir: filepath.Join(b.TempDir(), "ix"), Root: root, ReconcileEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	<-ix.Ready()
+	s, err := New(Config{Index: ix, Root: root})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	b.Cleanup(func() {
+		ts.Close()
+		cancel()
+		<-done
+		ix.Close()
+	})
+	return ts
+}
+
+// BenchmarkListDir10k lists a directory of 10,000 files through the API
+// (one page of 10,000 entries, JSON) and reports the median latency.
+//
+//	go test -run '^$' -bench ListDir10k ./httpview/
+func BenchmarkListDir10k(b *testing.B) {
+	root := b.TempDir()
+	dir := filepath.Join(root, "node1", "big")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 10000; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("part-%05d.log", i)), []byte("x\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ts := benchServer(b, root)
+	url := ts.URL + "/api/v1/files/node1/big?limit=10000"
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(start))
+		if resp.StatusCode != 200 || n < 10000*100 {
+			b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+}
+
+// BenchmarkRaw downloads a 256 MiB file from /raw over loopback.
+//
+//	go test -run '^$' -bench Raw ./httpview/
+func BenchmarkRaw(b *testing.B) {
+	root := b.TempDir()
+	p := filepath.Join(root, "node1", "big.log")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	chunk := logLines(1, 20000)
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	for size < 256<<20 {
+		n, _ := f.Write(chunk)
+		size += int64(n)
+	}
+	f.Close()
+	ts := benchServer(b, root)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Get(ts.URL + "/raw/node1/big.log")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n != size {
+			b.Fatalf("got %d bytes of %d", n, size)
+		}
+	}
+}
