@@ -64,8 +64,9 @@ for _ in $(seq 300); do [ -f "$mnt/bench/big/app.log" ] && break; kill -0 "$pid"
 [ -f "$mnt/bench/big/app.log" ] || { echo "mount did not come up"; cat "$work/mount.log"; exit 1; }
 passthrough=$(grep -o 'passthrough=[a-z]*' "$work/mount.log" | head -1 || true)
 
-# secs CMD...: wall seconds of one run (output discarded).
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+# secs CMD...: wall seconds of one run. Output goes to a file, not /dev/null:
+# GNU grep stops at the first match when its output is /dev/null.
+secs() { local s e; s=$(date +%s.%N); "$@" >"$work/out" 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 median() { sort -g | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m }'; }
 # scenario NAME TARGET CMD_WITH_@DIR@: runs on the backing dir and the mount.
 rows=()
