@@ -26,7 +26,7 @@ mkdir -p "$work/root/node1/big" "$work/state"
 import sys
 path, mib = sys.argv[1], int(sys.argv[2])
 line = b"2026-11-24T10:00:00Z node1 INFO request served in 12ms path=/api/v1/items status=200\n"
-block = line * (1 << 20 // len(line) + 1)
+block = line * ((1 << 20) // len(line) + 1)
 block = block[: 1 << 20]
 with open(path, "wb") as f:
     for _ in range(mib):
@@ -44,7 +44,13 @@ done
 [ "$(curl -s "http://127.0.0.1:$port/healthz")" = ok ] || { echo "serve did not come up:" >&2; cat "$work/serve.log" >&2; exit 1; }
 
 cat "$work/root/node1/app.log" >/dev/null # warm the page cache
-speed() { curl -s -o /dev/null -w '%{speed_download}\n' "$1"; }
+want=$((size_mib << 20))
+speed() {
+  local out
+  out=$(curl -sf -o /dev/null -w '%{size_download} %{speed_download}' "$1")
+  [ "${out% *}" = "$want" ] || { echo "$1: got ${out% *} bytes, want $want" >&2; exit 1; }
+  echo "${out#* }"
+}
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 raw=() file=()
 for _ in $(seq 1 "$rounds"); do
