@@ -32,30 +32,63 @@ type Conns interface {
 	Close() error
 }
 
-// poolConns adapts an ftpfs.Pool, starting with a client that was dialled
-// directly (so that a wrong password or an unreachable server is reported
-// at once instead of being retried by the pool).
+// poolConns adapts an ftpfs.Pool. The first connection is dialled
+// directly, once, when the first file needs it: a push that finds nothing
+// changed makes no network traffic at all, and a wrong password or an
+// unreachable server is reported at once (as an error matching
+// ftpfs.ErrLogin or ftpfs.ErrUnreachable, which ends the push) instead of
+// being retried by the pool.
 type poolConns struct {
+	cfg  ftpfs.ClientConfig
 	pool *ftpfs.Pool
 	mu   sync.Mutex
-	// own is the client Connect dialled; it never enters the pool (whose
+	// dialled is set after the first dial succeeded; dialErr holds a
+	// failed first dial, returned to every later Get.
+	dialled bool
+	dialErr error
+	// own is the client dialled first; it never enters the pool (whose
 	// slot count covers only its own clients). first holds it while idle.
 	own, first *ftpfs.Client
 }
 
-// Connect dials the server once, to find out now whether it can be reached
-// and logged in to (errors match ftpfs.ErrUnreachable or ftpfs.ErrLogin),
-// and returns connections for parallel workers from a pool over cfg.
+// NewConns returns connections for parallel workers over cfg. It does not
+// dial: the first Get does (see poolConns).
+func NewConns(cfg ftpfs.ClientConfig, parallel int) Conns {
+	return &poolConns{cfg: cfg, pool: ftpfs.NewPool(cfg, max(parallel, 1))}
+}
+
+// Connect is NewConns that dials at once, to find out now whether the
+// server can be reached and logged in to (errors match
+// ftpfs.ErrUnreachable or ftpfs.ErrLogin).
 func Connect(ctx context.Context, cfg ftpfs.ClientConfig, parallel int) (Conns, error) {
-	c, err := ftpfs.Dial(ctx, cfg)
+	c := NewConns(cfg, parallel)
+	conn, err := c.Get(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", cfg.Server, err)
+		_ = c.Close()
+		return nil, err
 	}
-	return &poolConns{pool: ftpfs.NewPool(cfg, max(parallel, 1)), own: c, first: c}, nil
+	c.Put(conn, nil)
+	return c, nil
 }
 
 func (p *poolConns) Get(ctx context.Context) (Conn, error) {
 	p.mu.Lock()
+	if p.dialErr != nil {
+		p.mu.Unlock()
+		return nil, p.dialErr
+	}
+	if !p.dialled {
+		// The lock is held across the dial: the other workers wait for
+		// its outcome instead of dialling (and failing) in parallel.
+		defer p.mu.Unlock()
+		c, err := ftpfs.Dial(ctx, p.cfg)
+		if err != nil {
+			p.dialErr = fmt.Errorf("connect to %s: %w", p.cfg.Server, err)
+			return nil, p.dialErr
+		}
+		p.dialled, p.own = true, c
+		return c, nil
+	}
 	c := p.first
 	p.first = nil
 	p.mu.Unlock()
@@ -74,10 +107,10 @@ func (p *poolConns) Put(c Conn, err error) {
 	if !ok || fc == nil {
 		return
 	}
+	p.mu.Lock()
 	if fc == p.own {
-		p.mu.Lock()
 		defer p.mu.Unlock()
-		if err != nil && !ftpfs.IsTransient(err) && !IsConnectError(err) || err == nil {
+		if err == nil || !ftpfs.IsTransient(err) && !IsConnectError(err) {
 			// A refused file (550 and the like) leaves the connection usable.
 			p.first = fc
 			return
@@ -86,13 +119,14 @@ func (p *poolConns) Put(c Conn, err error) {
 		_ = fc.Close()
 		return
 	}
+	p.mu.Unlock()
 	p.pool.Put(fc, err)
 }
 
 func (p *poolConns) Close() error {
 	p.mu.Lock()
 	c := p.first
-	p.first = nil
+	p.first, p.own = nil, nil
 	p.mu.Unlock()
 	var errs []error
 	if c != nil {

@@ -185,11 +185,8 @@ func (e *agentEnv) tryPush() (syncer.Summary, error) {
 	defer cancel()
 	var conns syncer.Conns
 	if !e.opts.DryRun {
-		conns, err = syncer.Connect(ctx, ftpfs.ClientConfig{Server: e.tg.url, User: e.tg.user, Password: e.tg.pass,
+		conns = syncer.NewConns(ftpfs.ClientConfig{Server: e.tg.url, User: e.tg.user, Password: e.tg.pass,
 			DialTimeout: 5 * time.Second, IOTimeout: 20 * time.Second}, e.opts.Parallel)
-		if err != nil {
-			return syncer.Summary{}, err
-		}
 		defer conns.Close()
 	}
 	return a.Push(ctx, conns)

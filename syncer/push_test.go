@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/syncer"
 )
 
 func wantCounts(t *testing.T, what string, got, want map[string]int64) {
@@ -206,5 +207,26 @@ func TestStateInsideLogDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(tg.tree, "state")); !os.IsNotExist(err) {
 		t.Errorf("state directory archived: %v", err)
+	}
+}
+
+// TestUnchangedPushNeedsNoServer: a push that finds nothing changed makes
+// no network traffic, so it succeeds with the server gone; one with work
+// to do fails at once with a connection error (exit code 3 in push).
+func TestUnchangedPushNeedsNoServer(t *testing.T) {
+	tg := startSyncerServer(t, nil)
+	e := newEnv(t, tg)
+	e.makeTree(5)
+	e.push()
+	dead := *tg
+	dead.url = "ftp://127.0.0.1:1"
+	e.tg = &dead
+	if s := e.push(); s.FilesUnchanged != 5 {
+		t.Fatalf("unchanged push without a server: %+v", s)
+	}
+	e.write("new.log", []byte("x\n"))
+	_, err := e.tryPush()
+	if !syncer.IsConnectError(err) {
+		t.Fatalf("push with work and no server: err = %v, want a connection error", err)
 	}
 }

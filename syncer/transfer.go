@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -60,7 +61,9 @@ func (r *run) do(ctx context.Context, j job) {
 	err := r.process(ctx, j)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrManifest):
+	case errors.Is(err, ErrManifest), IsConnectError(err):
+		// Without the manifest nothing can be recorded; without the server
+		// every other file would fail the same way.
 		r.onFatal(err)
 	case ctx.Err() != nil:
 		// Cut by cancellation: not a failure of the file. The manifest
@@ -160,7 +163,10 @@ func (r *run) getConn(ctx context.Context) (Conn, error) {
 	defer cancel()
 	c, err := r.conns.Get(gctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		if gctx.Err() != nil && ctx.Err() == nil && !IsConnectError(err) {
+			err = fmt.Errorf("%w: no connection within %s: %w", ftpfs.ErrUnreachable, connWait, err)
+		}
+		return nil, err
 	}
 	return c, nil
 }

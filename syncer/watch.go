@@ -14,13 +14,13 @@ const (
 )
 
 // Watch pushes every interval until ctx is cancelled, then returns nil. It
-// (re)connects with connect whenever it has no connection; while the
-// server is unreachable it logs one line per failed attempt and retries
-// with backoff, and the next successful push catches up with everything
-// that changed meanwhile. Cancelling ctx cuts the running push: the
-// manifest keeps only what the server confirmed, and the next start
-// resumes. done, if set, receives each push's summary.
-func (a *Agent) Watch(ctx context.Context, interval time.Duration, connect func(context.Context) (Conns, error), done func(Summary, error)) error {
+// makes its connections with connect (see Connect: nothing is dialled until
+// a file needs sending). While the server is unreachable it logs one line
+// per failed attempt and retries with backoff; the next successful push
+// catches up with everything that changed meanwhile. Cancelling ctx cuts
+// the running push: the manifest keeps only what the server confirmed, and
+// the next start resumes. done, if set, receives each push's summary.
+func (a *Agent) Watch(ctx context.Context, interval time.Duration, connect func() Conns, done func(Summary, error)) error {
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}
@@ -32,53 +32,46 @@ func (a *Agent) Watch(ctx context.Context, interval time.Duration, connect func(
 	}()
 	retry := MinRetry
 	for {
-		wait := interval
 		if conns == nil {
-			c, err := connect(ctx)
-			if ctx.Err() != nil {
-				return nil
+			conns = connect()
+		}
+		start := time.Now()
+		sum, err := a.Push(ctx, conns)
+		if ctx.Err() != nil {
+			a.log.Info("watch stopping: current push cut, state saved", "sent", sum.BytesSent)
+			if done != nil {
+				done(sum, ctx.Err())
 			}
-			if err != nil {
-				wait, retry = retry, min(retry*2, MaxRetry)
+			return nil
+		}
+		if done != nil {
+			done(sum, err)
+		}
+		wait := interval
+		switch {
+		case err != nil:
+			wait, retry = retry, min(retry*2, MaxRetry)
+			if IsConnectError(err) {
 				a.log.Warn("server not reachable, will retry", "err", err, "retry_in", wait)
 			} else {
-				conns = c
-			}
-		}
-		if conns != nil {
-			start := time.Now()
-			sum, err := a.Push(ctx, conns)
-			if ctx.Err() != nil {
-				a.log.Info("watch stopping: current push cut, state saved", "sent", sum.BytesSent)
-				if done != nil {
-					done(sum, ctx.Err())
-				}
-				return nil
-			}
-			if done != nil {
-				done(sum, err)
-			}
-			switch {
-			case err != nil:
-				wait, retry = retry, min(retry*2, MaxRetry)
 				a.log.Error("push failed, will retry", "err", err, "retry_in", wait)
-				_ = conns.Close()
-				conns = nil
-			case sum.FilesFailed > 0:
-				a.log.Warn("push finished with failures", "failed", sum.FilesFailed, "new", sum.FilesNew,
-					"appended", sum.FilesAppended, "rewritten", sum.FilesRewritten, "bytes_sent", sum.BytesSent)
-				// A failure may be the server going away: start the next
-				// round with fresh connections.
-				_ = conns.Close()
-				conns = nil
-				retry = MinRetry
-			default:
-				retry = MinRetry
-				if sum.BytesSent > 0 || sum.FilesGone > 0 || sum.FilesRotated > 0 {
-					a.log.Info("pushed", "new", sum.FilesNew, "appended", sum.FilesAppended,
-						"rewritten", sum.FilesRewritten, "rotated", sum.FilesRotated, "gone", sum.FilesGone,
-						"bytes_sent", sum.BytesSent, "duration", time.Since(start).Round(time.Millisecond))
-				}
+			}
+			// Start over with fresh connections (a failed first dial is
+			// remembered by the old ones).
+			_ = conns.Close()
+			conns = nil
+		case sum.FilesFailed > 0:
+			a.log.Warn("push finished with failures", "failed", sum.FilesFailed, "new", sum.FilesNew,
+				"appended", sum.FilesAppended, "rewritten", sum.FilesRewritten, "bytes_sent", sum.BytesSent)
+			_ = conns.Close()
+			conns = nil
+			retry = MinRetry
+		default:
+			retry = MinRetry
+			if sum.BytesSent > 0 || sum.FilesGone > 0 || sum.FilesRotated > 0 {
+				a.log.Info("pushed", "new", sum.FilesNew, "appended", sum.FilesAppended,
+					"rewritten", sum.FilesRewritten, "rotated", sum.FilesRotated, "gone", sum.FilesGone,
+					"bytes_sent", sum.BytesSent, "duration", time.Since(start).Round(time.Millisecond))
 			}
 		}
 		t := time.NewTimer(wait)

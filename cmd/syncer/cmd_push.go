@@ -227,9 +227,9 @@ func runPush(ctx context.Context, o pushOptions, _ []string) error {
 	defer p.close()
 	var conns syncer.Conns
 	if !o.DryRun {
-		if conns, err = syncer.Connect(ctx, p.client, o.Parallel); err != nil {
-			return withCode(exitUnreachable, err)
-		}
+		// Nothing is dialled until a file needs sending: an unchanged tree
+		// costs no network traffic.
+		conns = syncer.NewConns(p.client, o.Parallel)
 		defer conns.Close()
 	}
 	sum, err := p.agent.Push(ctx, conns)

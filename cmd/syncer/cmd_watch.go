@@ -57,9 +57,7 @@ func runWatch(ctx context.Context, o pushOptions, args []string) error {
 	}
 	defer p.close()
 	p.log.Info("watching", "dir", o.Dir, "server", o.Server, "agent", o.AgentID, "interval", o.Interval)
-	connect := func(ctx context.Context) (syncer.Conns, error) {
-		return syncer.Connect(ctx, p.client, o.Parallel)
-	}
+	connect := func() syncer.Conns { return syncer.NewConns(p.client, o.Parallel) }
 	enc := json.NewEncoder(os.Stdout)
 	done := func(sum syncer.Summary, err error) {
 		if o.JSON && err == nil {

@@ -11,6 +11,11 @@
 // to several MiB (one in fifty files larger), as in a real /var/log.
 // -append appends -append-size bytes of new lines to that share of the
 // .log files already under -out (every n-th file, so runs are repeatable).
+//
+// -seed-manifest STATE adds -entries manifest entries to the agent -agent's
+// manifest in the state directory STATE, for files deleted long ago (as a
+// long-lived agent accumulates): the agent benchmark measures memory with
+// a million-entry manifest without a million files on disk.
 package main
 
 import (
@@ -25,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/syncer-dev/syncer/store"
 )
 
 func main() {
@@ -37,7 +44,20 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	appendPct := flag.String("append", "", "append to this `PERCENT` of the existing .log files instead of generating")
 	appendSize := flag.String("append-size", "1KiB", "bytes to append to each chosen file")
+	seedManifest := flag.String("seed-manifest", "", "add -entries gone entries to the manifest in state `DIR`")
+	agent := flag.String("agent", "", "agent id of -seed-manifest")
+	entries := flag.Int("entries", 1_000_000, "entries -seed-manifest adds")
 	flag.Parse()
+	if *seedManifest != "" {
+		if *agent == "" {
+			fail("-seed-manifest needs -agent")
+		}
+		if err := seedEntries(*seedManifest, *agent, *entries); err != nil {
+			fail("%v", err)
+		}
+		fmt.Printf("added %d entries to %s\n", *entries, store.Dir(*seedManifest, *agent))
+		return
+	}
 	if *out == "" {
 		fail("-out is required")
 	}
@@ -195,6 +215,30 @@ func appendTo(dir string, pct float64, n int64, seed uint64) (int64, int) {
 		count++
 	}
 	return total, count
+}
+
+// seedEntries adds n entries of long-deleted files to a manifest.
+func seedEntries(state, agent string, n int) error {
+	m, err := store.Open(store.Dir(state, agent))
+	if err != nil {
+		return err
+	}
+	hs := make([]byte, 108)
+	for i := 0; i < n; {
+		b := m.NewBatch()
+		for j := 0; j < 10_000 && i < n; j, i = j+1, i+1 {
+			e := store.Entry{Status: store.StatusGone, Size: 1 << 20, Archived: 1 << 20,
+				Dev: 1, Ino: uint64(100_000_000 + i), HashState: hs, HeadLen: 4096, Versions: 1}
+			p := fmt.Sprintf("old/2025-%02d-%02d/host-%07d.log", i%12+1, i%28+1, i)
+			if err := b.Put([]byte(p), e); err != nil {
+				return err
+			}
+		}
+		if err := b.Commit(false); err != nil {
+			return err
+		}
+	}
+	return m.Close()
 }
 
 // parseSize reads 4KiB, 1MiB, 1GiB, 512 (bytes).
