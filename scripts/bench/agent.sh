@@ -50,7 +50,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else pr
 pw=bench-$RANDOM$RANDOM
 port=$(free_port)
 mkdir -p "$work/root" "$work/state"
-for u in agent1 rc1; do echo "$pw" | "$bin" user add "$u" --password-stdin --state "$work/state" >/dev/null; done
+echo "$pw" | "$bin" user add agent1 --password-stdin --state "$work/state" >/dev/null
+# rclone sets each file's mtime (MFMT) after the upload: its account needs T.
+echo "$pw" | "$bin" user add rc1 --perm elramwT --password-stdin --state "$work/state" >/dev/null
 "$bin" serve --root "$work/root" --state "$work/state" --ftp "127.0.0.1:$port" --http 127.0.0.1:0 \
   --passive-ports 42000-42200 2>"$work/serve.log" &
 pids+=($!)
@@ -112,8 +114,9 @@ push "$src" "$work/a-state-app" >/dev/null
 rclone copy --transfers 4 "$src" "$remote/rc1/app" 2>/dev/null
 appended=$("$gen" -out "$src" -append 10% -append-size 1KiB | awk '{print $2}')
 sent=$(push "$src" "$work/a-state-app" | json bytes_sent)
+# rclone's one-line stats: "INFO  :   100.098 MiB / 100.098 MiB, 100%, ..."
 rc_sent=$(rclone copy --transfers 4 --stats-one-line -v "$src" "$remote/rc1/app" 2>&1 |
-  awk '/Transferred:/ && /Bytes|B \//{print}' | tail -1 | sed 's/.*Transferred:[[:space:]]*//; s/ \/.*//')
+  grep ' / ' | tail -1 | sed 's/.*INFO  :[[:space:]]*//; s/ \/.*//')
 echo "| append 1 KiB to 10% of $big_files files of $big_size: bytes sent / bytes appended | $(ratio "$sent" "$appended") ($sent / $appended) | rclone sent $rc_sent | | 1.00 |"
 
 # 4. Peak RSS with a large manifest.
