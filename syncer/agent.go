@@ -154,6 +154,14 @@ type run struct {
 	// onFatal ends the push with err (set by execute).
 	onFatal func(err error)
 	dryMu   sync.Mutex
+	// dirty is set once this push wrote to the manifest.
+	dirty atomic.Bool
+}
+
+// put writes a manifest entry (see store.Manifest.Put).
+func (r *run) put(rel []byte, e store.Entry, sync bool) error {
+	r.dirty.Store(true)
+	return r.a.manifest.Put(rel, e, sync)
 }
 
 // dry prints one line of a dry run; workers print concurrently.
@@ -196,8 +204,12 @@ func (a *Agent) Push(ctx context.Context, conns Conns) (Summary, error) {
 		return *sum, err
 	}
 	if !a.opts.DryRun {
-		if serr := a.manifest.Sync(); serr != nil {
-			return *sum, fmt.Errorf("%w: %w", ErrManifest, serr)
+		// Entries written without sync (gone marks, touched stats) become
+		// durable here; an unchanged tree wrote nothing and skips the fsync.
+		if r.dirty.Load() {
+			if serr := a.manifest.Sync(); serr != nil {
+				return *sum, fmt.Errorf("%w: %w", ErrManifest, serr)
+			}
 		}
 		if merr := r.publish(ctx); merr != nil {
 			// The log bytes are archived and recorded; only the metadata

@@ -249,7 +249,7 @@ func (r *run) markGone(rel string, e store.Entry) {
 	}
 	e.Status = store.StatusGone
 	e.UpdatedNs = nowNs()
-	if err := r.a.manifest.Put([]byte(rel), e, false); err != nil {
+	if err := r.put([]byte(rel), e, false); err != nil {
 		r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
 	}
 	r.a.log.Info("file gone from the log directory, kept in the archive", "path", rel)

@@ -199,7 +199,7 @@ func (r *run) touch(rel string, loc *local, e *store.Entry) error {
 		}
 	}
 	ne.Size, ne.MtimeNs, ne.Dev, ne.Ino, ne.UpdatedNs = loc.size, loc.mtime, loc.dev, loc.ino, nowNs()
-	if err := r.a.manifest.Put([]byte(rel), ne, false); err != nil {
+	if err := r.put([]byte(rel), ne, false); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	return nil
@@ -443,7 +443,7 @@ func (t *transfer) record(st store.Status, oldSize int64, sync bool) error {
 	if t.remote != t.rel {
 		e.Remote = []byte(t.remote)
 	}
-	if err := t.r.a.manifest.Put([]byte(t.rel), e, sync); err != nil {
+	if err := t.r.put([]byte(t.rel), e, sync); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	en := e
@@ -502,7 +502,7 @@ func (t *transfer) commit(h hash.Hash) error {
 		return err
 	}
 	e.UpdatedNs = nowNs()
-	if err := t.r.a.manifest.Put([]byte(t.rel), e, true); err != nil {
+	if err := t.r.put([]byte(t.rel), e, true); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	t.r.archived(t.rel, t.remote, t.loc.size, t.from, h.Sum(nil))
@@ -572,7 +572,7 @@ func (r *run) rotate(ctx context.Context, j job, loc *local) error {
 		if t.status == store.StatusRotated {
 			e.Remote = []byte(remote)
 		}
-		if err := r.a.manifest.Put([]byte(j.rel), e, true); err != nil {
+		if err := r.put([]byte(j.rel), e, true); err != nil {
 			return fmt.Errorf("%w: %w", ErrManifest, err)
 		}
 	}
@@ -608,6 +608,7 @@ func (r *run) forget(j job) error {
 	if !j.fromGone {
 		return nil
 	}
+	r.dirty.Store(true)
 	b := r.a.manifest.NewBatch()
 	if err := b.Delete([]byte(j.from)); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
