@@ -80,6 +80,7 @@ type Server struct {
 	now      func() time.Time
 	authMu   sync.Mutex
 	authSeen map[[32]byte]authEntry
+	ui       *uiState // the viewer's pages (ui.go)
 }
 
 // authEntry caches a successful basic-auth check, so that a page that makes
@@ -178,6 +179,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/connections", s.connections)
 	a.GET("/raw/*path", s.raw)
 	a.HEAD("/raw/*path", s.raw)
+	s.mountUI(r, a) // the viewer's pages: ui.go
 	return r
 }
 

@@ -1,0 +1,606 @@
+// syncer web viewer. Plain JavaScript, no framework, no inline handlers
+// (the Content-Security-Policy allows scripts from this file only). Text
+// from the archive is only ever put into the page as text nodes, never as
+// HTML, so a log line or file name containing markup shows as text.
+"use strict";
+
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const el = (tag, attrs, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else e.setAttribute(k, v);
+    }
+    for (const k of kids) if (k != null) e.append(k);
+    return e;
+  };
+
+  // Path bytes to a URL path: every byte but unreserved ones
+  // percent-encoded, so names that are not UTF-8 go back to the server
+  // unchanged.
+  function encBytes(bytes) {
+    let s = "";
+    for (const b of bytes) {
+      const c = String.fromCharCode(b);
+      s += /[A-Za-z0-9\-._~!$&'()*+,;=:@]/.test(c) && b < 128 ? c : "%" + b.toString(16).toUpperCase().padStart(2, "0");
+    }
+    return s;
+  }
+  function b64bytes(b64) {
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  // encPath makes the URL path "agent/elem/elem" of an API entry.
+  function encPath(agent, path, pathB64) {
+    const parts = [encBytes(new TextEncoder().encode(agent))];
+    if (path || pathB64) {
+      const bytes = pathB64 ? b64bytes(pathB64) : new TextEncoder().encode(path);
+      let cur = [];
+      for (const b of bytes) {
+        if (b === 47) { parts.push(encBytes(cur)); cur = []; } else cur.push(b);
+      }
+      parts.push(encBytes(cur));
+    }
+    return parts.join("/");
+  }
+  function human(n) {
+    if (n < 1024) return n + " B";
+    const u = "KMGTPE";
+    let i = -1;
+    do { n /= 1024; i++; } while (n >= 1024 && i < u.length - 1);
+    return n.toFixed(1) + " " + u[i] + "iB";
+  }
+  function when(s) {
+    if (!s || s.startsWith("0001-")) return "—";
+    return s.replace("T", " ").replace(/\.\d+/, "").replace("Z", "Z");
+  }
+  async function getJSON(url, opts) {
+    const r = await fetch(url, Object.assign({ credentials: "same-origin" }, opts || {}));
+    if (!r.ok) {
+      let msg = r.status + " " + r.statusText;
+      try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+      throw new Error(msg);
+    }
+    return r.json();
+  }
+  function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
+  // textWithMarks appends text to parent, matches of re wrapped in <mark>.
+  function textWithMarks(parent, text, re) {
+    if (!re) { parent.textContent = text; return 0; }
+    re.lastIndex = 0;
+    let last = 0, n = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      if (m[0].length === 0) { re.lastIndex++; continue; }
+      parent.append(text.slice(last, m.index), el("mark", { text: m[0] }));
+      last = m.index + m[0].length;
+      n++;
+      if (n > 1000) break;
+    }
+    parent.append(text.slice(last));
+    return n;
+  }
+  // jsRegExp turns the user's query into a JavaScript RegExp for
+  // highlighting (the server's Go regexp decides what matches; a pattern
+  // JavaScript cannot compile is just not highlighted).
+  function jsRegExp(q, isRe, matchCase) {
+    if (!q) return null;
+    try {
+      return new RegExp(isRe ? q.replace(/^\(\?i\)/, "") : escapeRe(q), "g" + (matchCase && !/^\(\?i\)/.test(q) ? "" : "i"));
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // ---------------------------------------------------------------- file view
+  function fileView() {
+    const box = $("#viewer");
+    if (!box) return;
+    const enc = box.dataset.path;
+    const gz = box.dataset.gz === "true";
+    const linesEl = $("#lines"), statusEl = $("#status");
+    const params = new URLSearchParams(location.search);
+    const MAXROWS = 6000;
+    let size = 0, start = 0, end = 0;
+    let firstKnown = true; // line numbers known for the rows shown
+    let loading = false;
+    let re = null;
+    let cur = null; // the row of the current match
+    let es = null; // the live tail's EventSource
+
+    const q = $("#q"), reBox = $("#re"), caseBox = $("#case"), wrap = $("#wrap");
+    q.value = params.get("q") || "";
+    reBox.checked = params.get("re") === "1";
+    caseBox.checked = params.get("case") === "1";
+    wrap.checked = localStorage.getItem("syncer.wrap") === "1";
+    linesEl.classList.toggle("wrap", wrap.checked);
+    wrap.addEventListener("change", () => {
+      linesEl.classList.toggle("wrap", wrap.checked);
+      localStorage.setItem("syncer.wrap", wrap.checked ? "1" : "0");
+    });
+
+    function setStatus(msg, err) {
+      statusEl.textContent = msg || "";
+      statusEl.classList.toggle("err", !!err);
+    }
+    function setURL(mut) {
+      const p = new URLSearchParams(location.search);
+      mut(p);
+      const s = p.toString();
+      history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+    }
+    function row(text, off, no) {
+      const nEl = el("span", { class: "no", title: "byte " + off });
+      nEl.textContent = no ? String(no) : "";
+      const t = el("span", { class: "tx" });
+      textWithMarks(t, text, re);
+      const r = el("div", { class: "ln" }, nEl, t);
+      r.dataset.off = off;
+      if (no) r.dataset.no = no;
+      return r;
+    }
+    function rowsFrom(d) {
+      const out = [];
+      for (let i = 0; i < d.lines.length; i++) {
+        out.push(row(d.lines[i], d.offsets[i], d.first_line ? d.first_line + i : 0));
+      }
+      // Each row's end is the next row's start, the last one's is d.end.
+      for (let i = 0; i < out.length; i++) out[i].dataset.end = i + 1 < out.length ? d.offsets[i + 1] : d.end;
+      return out;
+    }
+    function info() {
+      let s = human(size) + (gz ? " decompressed" : "") + " · showing bytes " + start + "–" + end;
+      if (!firstKnown) s += " · line numbers are being counted (shown once known)";
+      setStatus(s);
+    }
+    function api(kind, qs) { return "/api/v1/" + kind + "/" + enc + "?" + qs; }
+
+    // load replaces the rows with the window the query asks for.
+    async function load(qs) {
+      loading = true;
+      try {
+        const d = await getJSON(api("lines", qs));
+        size = d.size;
+        if (d.binary) { setStatus("binary file: download it instead"); return null; }
+        linesEl.replaceChildren(...rowsFrom(d));
+        start = d.start; end = d.end; firstKnown = d.first_line > 0 || d.lines.length === 0;
+        cur = null;
+        info();
+        return d;
+      } catch (e) {
+        setStatus("could not load: " + e.message, true);
+        return null;
+      } finally {
+        loading = false;
+      }
+    }
+    async function more(down) {
+      if (loading || es) return;
+      if (down ? end >= size : start <= 0) return;
+      loading = true;
+      try {
+        const d = await getJSON(api("lines", down ? "offset=" + end : "before=" + start));
+        size = d.size;
+        const rows = rowsFrom(d);
+        if (down) {
+          if (d.start !== end) return;
+          linesEl.append(...rows);
+          end = d.end;
+          while (linesEl.children.length > MAXROWS) { start = +linesEl.firstChild.dataset.end; linesEl.firstChild.remove(); }
+        } else {
+          if (d.end !== start) return;
+          const h = linesEl.scrollHeight;
+          linesEl.prepend(...rows);
+          linesEl.scrollTop += linesEl.scrollHeight - h;
+          start = d.start;
+          while (linesEl.children.length > MAXROWS) { end = +linesEl.lastChild.dataset.off; linesEl.lastChild.remove(); }
+          if (d.first_line > 0 && !firstKnown) renumber(d.first_line);
+        }
+        info();
+      } catch (e) {
+        setStatus("could not load: " + e.message, true);
+      } finally {
+        loading = false;
+      }
+    }
+    // renumber numbers all rows from n, once the first is known.
+    function renumber(n) {
+      for (const r of linesEl.children) {
+        r.dataset.no = n;
+        r.firstChild.textContent = String(n++);
+      }
+      firstKnown = true;
+    }
+    linesEl.addEventListener("scroll", () => {
+      if (linesEl.scrollTop + linesEl.clientHeight > linesEl.scrollHeight - 400) more(true);
+      else if (linesEl.scrollTop < 300) more(false);
+    });
+    // A click on a line number selects the line and puts it in the URL.
+    linesEl.addEventListener("click", (ev) => {
+      const no = ev.target.closest(".no");
+      if (!no) return;
+      const r = no.parentElement;
+      for (const s of linesEl.querySelectorAll(".ln.sel")) s.classList.remove("sel");
+      r.classList.add("sel");
+      if (r.dataset.no) setURL((p) => { p.set("line", r.dataset.no); p.delete("end"); });
+    });
+
+    function rowAt(off) {
+      for (const r of linesEl.children) if (+r.dataset.off === off) return r;
+      return null;
+    }
+    function rehighlight() {
+      let n = 0;
+      for (const r of linesEl.children) {
+        const t = r.lastChild;
+        const text = t.textContent;
+        t.replaceChildren();
+        n += textWithMarks(t, text, re);
+      }
+      return n;
+    }
+    function markCurrent(r) {
+      for (const m of linesEl.querySelectorAll("mark.cur")) m.classList.remove("cur");
+      for (const s of linesEl.querySelectorAll(".ln.sel")) s.classList.remove("sel");
+      cur = r;
+      if (!r) return;
+      r.classList.add("sel");
+      const m = r.querySelector("mark");
+      if (m) m.classList.add("cur");
+      r.scrollIntoView({ block: "center" });
+    }
+    // find asks the server for the next or previous matching line and
+    // shows it, loading its window if it is not among the rows.
+    async function find(dir) {
+      const text = q.value;
+      if (!text) return;
+      stopTail();
+      re = jsRegExp(text, reBox.checked, caseBox.checked);
+      rehighlight();
+      setURL((p) => {
+        p.set("q", text);
+        if (reBox.checked) p.set("re", "1"); else p.delete("re");
+        if (caseBox.checked) p.set("case", "1"); else p.delete("case");
+      });
+      let from;
+      if (cur) from = dir === "next" ? +cur.dataset.end : +cur.dataset.off;
+      else {
+        const first = firstVisible();
+        from = dir === "next" ? (first ? +first.dataset.off : start) : (first ? +first.dataset.off : end);
+      }
+      setStatus("searching…");
+      for (;;) {
+        let f;
+        try {
+          f = await getJSON(api("find", new URLSearchParams({ q: text, from: String(from), dir: dir, regex: reBox.checked ? "1" : "0", case: caseBox.checked ? "1" : "0" }).toString()));
+        } catch (e) {
+          setStatus("search failed: " + e.message, true);
+          return;
+        }
+        if (f.found) {
+          let r = rowAt(f.offset);
+          if (!r) {
+            await load("offset=" + f.offset);
+            r = rowAt(f.offset);
+          }
+          markCurrent(r);
+          info();
+          setStatus(statusEl.textContent + " · match at line " + (r && r.dataset.no ? r.dataset.no : "byte " + f.offset));
+          return;
+        }
+        if (!f.more) {
+          setStatus("no " + (dir === "next" ? "further" : "earlier") + " match for " + JSON.stringify(text));
+          return;
+        }
+        from = f.scanned;
+        setStatus("searching… (" + human(from) + ")");
+      }
+    }
+    function firstVisible() {
+      const top = linesEl.getBoundingClientRect().top;
+      for (const r of linesEl.children) if (r.getBoundingClientRect().bottom > top) return r;
+      return null;
+    }
+    $("#find").addEventListener("submit", (ev) => { ev.preventDefault(); find("next"); });
+    $("#btn-prev").addEventListener("click", () => find("prev"));
+    q.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && ev.shiftKey) { ev.preventDefault(); find("prev"); } });
+
+    $("#btn-start").addEventListener("click", async () => {
+      stopTail();
+      await load("offset=0");
+      linesEl.scrollTop = 0;
+      setURL((p) => { p.delete("line"); p.delete("end"); });
+    });
+    $("#btn-end").addEventListener("click", async () => {
+      stopTail();
+      await toEnd();
+      setURL((p) => { p.delete("line"); p.set("end", "1"); });
+    });
+    async function toEnd() {
+      await load("end=1");
+      linesEl.scrollTop = linesEl.scrollHeight;
+    }
+
+    // Live tail: follow appends with server-sent events; pause stops it.
+    const tailBtn = $("#btn-tail");
+    function stopTail() {
+      if (!es) return;
+      es.close();
+      es = null;
+      if (tailBtn) { tailBtn.setAttribute("aria-pressed", "false"); tailBtn.textContent = "▶ Live tail"; }
+      setURL((p) => p.delete("tail"));
+      info();
+    }
+    async function startTail() {
+      await toEnd();
+      tailBtn.setAttribute("aria-pressed", "true");
+      tailBtn.textContent = "⏸ Pause";
+      setURL((p) => { p.set("tail", "1"); p.delete("line"); p.delete("end"); });
+      es = new EventSource(api("tail", "offset=" + end));
+      es.addEventListener("lines", (ev) => {
+        const d = JSON.parse(ev.data);
+        if (d.start !== end) return;
+        const atBottom = linesEl.scrollTop + linesEl.clientHeight >= linesEl.scrollHeight - 30;
+        let no = 0;
+        const last = linesEl.lastElementChild;
+        if (last && last.dataset.no) no = +last.dataset.no + 1;
+        const rows = [];
+        for (let i = 0; i < d.lines.length; i++) {
+          const r = row(d.lines[i], d.offsets[i], no ? no + i : 0);
+          r.dataset.end = i + 1 < d.lines.length ? d.offsets[i + 1] : d.end;
+          r.classList.add("new");
+          rows.push(r);
+        }
+        linesEl.append(...rows);
+        end = d.end;
+        size = Math.max(size, end);
+        while (linesEl.children.length > MAXROWS) { start = +linesEl.firstChild.dataset.end; linesEl.firstChild.remove(); }
+        if (atBottom) linesEl.scrollTop = linesEl.scrollHeight;
+        setStatus("following · " + human(size) + " · last update " + new Date().toLocaleTimeString());
+      });
+      es.addEventListener("skip", (ev) => {
+        const d = JSON.parse(ev.data);
+        linesEl.append(el("div", { class: "gap", text: "… skipped to byte " + d.offset + " (the file grew faster than shown) …" }));
+        end = d.offset;
+      });
+      es.addEventListener("reset", () => {
+        stopTail();
+        setStatus("the file was replaced (the old content is kept as a version); reloading", false);
+        startTail();
+      });
+      es.addEventListener("open", () => setStatus("following · " + human(size)));
+      es.addEventListener("error", () => { if (es) setStatus("live tail: reconnecting…", true); });
+    }
+    if (tailBtn) tailBtn.addEventListener("click", () => { if (es) stopTail(); else startTail(); });
+
+    // Open as the URL says.
+    (async function () {
+      re = jsRegExp(q.value, reBox.checked, caseBox.checked);
+      const line = parseInt(params.get("line") || "", 10);
+      if (params.get("tail") === "1" && tailBtn) {
+        await startTail();
+      } else if (params.get("end") === "1") {
+        await toEnd();
+      } else if (line > 1) {
+        const d = await load("line=" + line);
+        if (d && d.start > 0) await more(false);
+        const r = [...linesEl.children].find((x) => +x.dataset.no === line);
+        if (r) markCurrent(r);
+      } else {
+        await load("offset=0");
+        if (q.value) find("next");
+      }
+    })();
+  }
+
+  // ---------------------------------------------------------------- agent tree
+  function agentTree() {
+    const tree = $("#tree");
+    if (!tree) return;
+    const base = tree.dataset.base, current = tree.dataset.cur;
+    const hint = $(".js-only", tree);
+    async function fill(ul, encDir, after) {
+      let d;
+      try {
+        d = await getJSON("/api/v1/files/" + encDir + "?limit=500" + (after ? "&after=" + encodeURIComponent(after) : ""));
+      } catch (e) {
+        ul.append(el("li", { class: "hint", text: "could not load: " + e.message }));
+        return;
+      }
+      for (const e of d.entries) {
+        const p = encPath(d.agent, e.path, e.path_b64);
+        if (e.type === "dir") {
+          const sub = el("ul");
+          const det = el("details", {}, el("summary", {}, el("a", { href: "/agent/" + p, text: e.name + "/" })), sub);
+          let loaded = false;
+          det.addEventListener("toggle", () => {
+            if (det.open && !loaded) { loaded = true; fill(sub, p); }
+          });
+          const li = el("li", {}, det);
+          if (current === p || current.startsWith(p + "/")) {
+            li.classList.add("cur");
+            det.open = true;
+          }
+          ul.append(li);
+        } else {
+          const a = el("a", { class: "file", href: "/view/" + p, text: e.name, title: human(e.size) });
+          ul.append(el("li", {}, a));
+        }
+      }
+      if (d.next) {
+        const btn = el("button", { type: "button", text: "more…" });
+        const li = el("li", {}, btn);
+        btn.addEventListener("click", () => { li.remove(); fill(ul, encDir, d.next); });
+        ul.append(li);
+      }
+    }
+    const top = el("ul");
+    const rootLink = el("a", { href: "/agent/" + base, text: tree.dataset.agent + "/" });
+    if (current === base) rootLink.classList.add("cur");
+    tree.append(el("ul", {}, el("li", {}, rootLink, top)));
+    if (hint) hint.remove();
+    fill(top, base);
+
+    const filter = $("#filter");
+    if (filter) {
+      filter.addEventListener("input", () => {
+        const f = filter.value.toLowerCase();
+        for (const r of document.querySelectorAll("#listing tbody tr")) {
+          r.hidden = f !== "" && !r.textContent.toLowerCase().includes(f);
+        }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- search
+  function searchPage() {
+    const params = new URLSearchParams(location.search);
+    const nameOut = $("#name-results");
+    if (params.get("name")) {
+      nameOut.textContent = "searching…";
+      const qs = new URLSearchParams({ name: params.get("name"), limit: "1000" });
+      getJSON("/api/v1/search?" + qs).then((d) => {
+        nameOut.replaceChildren();
+        const tb = el("tbody");
+        for (const e of d.results) {
+          const p = encPath(e.agent, e.path, e.path_b64);
+          tb.append(el("tr", {},
+            el("td", {}, el("a", { href: "/agent/" + encPath(e.agent, "") }, e.agent)),
+            el("td", {}, el("a", { href: "/view/" + p, text: e.path })),
+            el("td", { class: "n", text: human(e.size) }),
+            el("td", { text: when(e.mtime) }),
+            el("td", {}, el("span", { class: "badge st-" + e.status, text: e.status }))));
+        }
+        nameOut.append(el("p", { class: "status", text: d.results.length + " file" + (d.results.length === 1 ? "" : "s") + (d.truncated ? " (more not shown: narrow the glob)" : "") }));
+        if (d.results.length) {
+          nameOut.append(el("div", { class: "scroll" }, el("table", { class: "grid", id: "name-table" },
+            el("thead", {}, el("tr", {}, el("th", { text: "Agent" }), el("th", { text: "Path" }), el("th", { class: "n", text: "Size" }), el("th", { text: "Modified" }), el("th", { text: "Status" }))), tb)));
+        }
+      }).catch((e) => { nameOut.textContent = "search failed: " + e.message; });
+    }
+
+    const q = params.get("q");
+    if (!q) return;
+    const out = $("#grep-results"), status = $("#grep-status"), stop = $("#grep-stop");
+    const agents = params.getAll("agent");
+    const max = Math.max(1, parseInt(params.get("max") || "500", 10) || 500);
+    const tlimit = params.get("timeout") || "20s";
+    const ctl = new AbortController();
+    stop.disabled = false;
+    stop.addEventListener("click", () => ctl.abort());
+    const hl = jsRegExp(q, true, true);
+    let matches = 0, files = 0, reason = "";
+    const t0 = performance.now();
+    function show(m) {
+      const p = encPath(m.agent, m.path, m.path_b64);
+      const link = "/view/" + p + "?" + new URLSearchParams({ line: String(m.line), q: q, re: "1", case: "1" });
+      const tx = el("span", { class: "tx" });
+      textWithMarks(tx, m.text, hl);
+      out.append(el("div", { class: "hit" },
+        el("a", { class: "where", href: link, text: m.agent + "/" + m.path }),
+        el("a", { class: "ln", href: link, text: String(m.line) }),
+        tx));
+    }
+    function progress(done) {
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      let s = matches + " match" + (matches === 1 ? "" : "es") + " in " + files + " files searched, " + secs + " s";
+      if (done) {
+        s += { limit: " · stopped at the result limit", timeout: " · stopped at the time limit", stopped: " · stopped", error: " · ended early (server error)" }[reason] || " · complete";
+      } else s += " · searching…";
+      status.textContent = s;
+    }
+    (async function () {
+      const deadline = performance.now() + parseDurationMs(tlimit);
+      const targets = agents.length ? agents : [""];
+      try {
+        for (const a of targets) {
+          const left = max - matches;
+          const ms = Math.max(1, Math.floor(deadline - performance.now()));
+          if (left <= 0) { reason = "limit"; break; }
+          if (deadline - performance.now() <= 0) { reason = "timeout"; break; }
+          const qs = new URLSearchParams({ q: q, max: String(left), timeout: ms + "ms" });
+          if (a) qs.set("agent", a);
+          if (params.get("path")) qs.set("path", params.get("path"));
+          const r = await fetch("/api/v1/grep?" + qs, { signal: ctl.signal, credentials: "same-origin" });
+          if (!r.ok) {
+            let msg = r.status + "";
+            try { msg = (await r.json()).error; } catch (e) { /* not JSON */ }
+            throw new Error(msg);
+          }
+          const reader = r.body.getReader();
+          const dec = new TextDecoder();
+          let buf = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (value) buf += dec.decode(value, { stream: true });
+            let i;
+            while ((i = buf.indexOf("\n")) >= 0) {
+              const line = buf.slice(0, i);
+              buf = buf.slice(i + 1);
+              if (!line) continue;
+              const m = JSON.parse(line);
+              if (m.done) { files += m.files; if (m.reason) reason = m.reason; } else { matches++; show(m); }
+            }
+            progress(false);
+            if (done) break;
+          }
+          if (reason) break;
+        }
+      } catch (e) {
+        if (e.name === "AbortError") reason = "stopped";
+        else { status.textContent = "search failed: " + e.message; status.classList.add("err"); stop.disabled = true; return; }
+      }
+      stop.disabled = true;
+      progress(true);
+      status.dataset.done = "1";
+      if (!matches) out.append(el("p", { class: "hint", text: "No line matches." }));
+    })();
+  }
+  function parseDurationMs(s) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
+    if (!m) return 20000;
+    const n = parseFloat(m[1]);
+    return m[2] === "ms" ? n : m[2] === "m" ? n * 60000 : n * 1000;
+  }
+
+  // ---------------------------------------------------------------- connections
+  function connectionsPage() {
+    const tb = $("#conns tbody");
+    if (!tb) return;
+    const ago = (s) => {
+      if (!s || s.startsWith("0001-")) return "—";
+      const d = (Date.now() - Date.parse(s)) / 1000;
+      if (d < 60) return Math.max(0, Math.floor(d)) + "s ago";
+      if (d < 3600) return Math.floor(d / 60) + "m ago";
+      return Math.floor(d / 3600) + "h ago";
+    };
+    async function refresh() {
+      let d;
+      try { d = await getJSON("/api/v1/connections"); } catch (e) { $("#conn-updated").textContent = "(update failed: " + e.message + ")"; return; }
+      const rows = d.connections.sort((a, b) => a.id - b.id).map((c) => {
+        const tr = el("td");
+        for (const t of c.transfers) tr.append(el("div", { text: (t.upload ? "↑ " : "↓ ") + t.path + " · " + human(t.bytes) + (t.offset ? " from " + human(t.offset) : "") }));
+        return el("tr", {},
+          el("td", { text: String(c.id) }),
+          el("td", {}, c.user ? c.user : el("i", { text: "not logged in" })),
+          el("td", { text: c.remote_addr + (c.tls ? " 🔒" : "") }),
+          el("td", { text: ago(c.connected_at), title: c.connected_at }),
+          el("td", { class: "n", text: human(c.bytes_in) }),
+          el("td", { class: "n", text: human(c.bytes_out) }),
+          el("td", {}, el("code", { text: c.command })),
+          tr);
+      });
+      if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "8", class: "empty", text: "No FTP session right now." })));
+      tb.replaceChildren(...rows);
+      $("#conn-updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+    }
+    setInterval(() => { if (!document.hidden) refresh(); }, 2000);
+  }
+
+  const pages = { view: fileView, agent: agentTree, search: searchPage, connections: connectionsPage };
+  const run = pages[document.body.dataset.page];
+  if (run) run();
+})();
