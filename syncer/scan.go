@@ -285,7 +285,7 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 			onPath[k] = true
 			defer delete(onPath, k)
 		}
-		entries, err := os.ReadDir(abs)
+		entries, infos, err := readDirStat(abs)
 		if err != nil {
 			if prefix == "" {
 				return fmt.Errorf("read log directory: %w", err)
@@ -294,7 +294,6 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 			r.fail(prefix, fmt.Errorf("read directory: %w", unwrapPath(err)))
 			return nil
 		}
-		infos := statAll(abs, entries)
 		for i, de := range entries {
 			rel := de.Name()
 			if prefix != "" {
@@ -367,33 +366,6 @@ type statted struct {
 // of lstat; on an SSD or the page cache, several in flight go faster than
 // one (find does them one at a time).
 const statParallel = 4
-
-// statAll lstats the non-directory entries of a directory, in parallel when
-// there are many. Entries left zero (directories, small directories) are
-// statted by the caller when needed.
-func statAll(dir string, entries []fs.DirEntry) []statted {
-	out := make([]statted, len(entries))
-	if len(entries) < 64 {
-		return out
-	}
-	var wg sync.WaitGroup
-	chunk := (len(entries) + statParallel - 1) / statParallel
-	for lo := 0; lo < len(entries); lo += chunk {
-		hi := min(lo+chunk, len(entries))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				if t := entries[i].Type(); t.IsDir() || t&fs.ModeSymlink != 0 {
-					continue
-				}
-				out[i].fi, out[i].err = entries[i].Info()
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
 
 // unwrapPath drops the absolute path from a *fs.PathError: errors name the
 // file relative to the log directory, which the caller adds.
