@@ -95,8 +95,6 @@ func checkServeOptions(opts serveOptions) error {
 		return usageErrorf("--root is required (the archive directory)")
 	case opts.State == "":
 		return usageErrorf("--state is required (the server's state directory)")
-	case opts.Mount != "":
-		return usageErrorf("--mount %s: the FUSE view is not in this build yet", opts.Mount)
 	case (opts.TLSCert == "") != (opts.TLSKey == ""):
 		return usageErrorf("--tls-cert and --tls-key go together")
 	case opts.TLSCert != "" && opts.TLSSelfSigned:
@@ -202,6 +200,15 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if opts.Mount != "" {
+		if err := hist.mount(ctx, opts); err != nil {
+			_ = srv.Stop(context.Background())
+			if httpLn != nil {
+				_ = httpLn.Close()
+			}
+			return err
+		}
+	}
 	httpDone := make(chan struct{})
 	if httpLn != nil {
 		go func() {
@@ -251,7 +258,11 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := srv.Stop(stopCtx); err != nil && stopErr == nil {
 		stopErr = err
 	}
-	// After the FTP server: its last upload events reach the index.
+	// Before the index closes: the view reads from it. After the FTP
+	// server: its last upload events reach the index.
+	if err := hist.unmount(); err != nil && stopErr == nil {
+		stopErr = err
+	}
 	if err := hist.close(); err != nil && stopErr == nil {
 		stopErr = err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/fuseview"
 	"github.com/syncer-dev/syncer/httpview"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
@@ -27,6 +28,7 @@ type historianSide struct {
 	done     chan error
 	once     sync.Once
 	closeErr error
+	mounted  *fuseview.Mounted
 }
 
 // indexDir is the index database inside the state directory; deleting it
@@ -97,4 +99,34 @@ func (h *historianSide) close() error {
 		}
 	})
 	return h.closeErr
+}
+
+// mount shows the archive read-only at --mount, with listings and
+// attributes from the index (no disk walk per ls) and contents from the
+// archived files.
+func (h *historianSide) mount(ctx context.Context, opts serveOptions) error {
+	m, err := fuseview.Mount(ctx, fuseview.NewIndexSource(h.ix), opts.Root, opts.Mount,
+		fuseview.Options{AllowOther: true, Logger: h.log.With("component", "fuse")})
+	switch {
+	case errors.Is(err, fuseview.ErrMountpoint), errors.Is(err, fuseview.ErrUnsupported):
+		return withCode(exitUsage, fmt.Errorf("--mount %s: %w", opts.Mount, err))
+	case err != nil:
+		return withCode(exitPartial, fmt.Errorf("--mount %s: %w", opts.Mount, err))
+	}
+	h.mounted = m
+	h.log.Info("archive mounted read-only", "mountpoint", m.Mountpoint(), "passthrough", m.Passthrough())
+	return nil
+}
+
+// unmount detaches the FUSE view, lazily if files are still open.
+func (h *historianSide) unmount() error {
+	if h.mounted == nil {
+		return nil
+	}
+	m := h.mounted
+	h.mounted = nil
+	if err := m.Unmount(); err != nil {
+		return fmt.Errorf("unmount %s: %w", m.Mountpoint(), err)
+	}
+	return nil
 }
