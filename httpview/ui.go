@@ -472,15 +472,15 @@ func (s *Server) pageAgent(c *gin.Context) {
 	parent, _ := path.Split(rel)
 	s.render(c, http.StatusOK, "agent", display(agent)+" "+display("/"+rel), struct {
 		Agent, Rel, Parent string
-		Crumbs     []crumb
-		Record     store.AgentRecord
-		Status     string
-		Rows       []listedEntry
-		Dirs       int
-		Files      int
-		Next       string
-		Paged      bool
-		CanRead    bool
+		Crumbs             []crumb
+		Record             store.AgentRecord
+		Status             string
+		Rows               []listedEntry
+		Dirs               int
+		Files              int
+		Next               string
+		Paged              bool
+		CanRead            bool
 	}{agent, rel, strings.TrimSuffix(parent, "/"), crumbs(agent, rel), rec, rec.Status(s.now()), rows, dirs, files, next, after != "", v.can(p, 'r')})
 }
 
