@@ -67,7 +67,12 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("archive root: %w", err)
 	}
-	v := &view{src: src, root: r, opts: opts}
+	rootDir, err := r.Open(".")
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("archive root: %w", err)
+	}
+	v := &view{src: src, root: r, rootDir: rootDir, rootFD: int(rootDir.Fd()), opts: opts}
 	rootNode := &node{v: v, dir: true}
 
 	entry, attr, neg := timeouts(opts)
@@ -97,6 +102,7 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 	}
 	server, err := fs.Mount(mp, rootNode, fopts)
 	if err != nil {
+		rootDir.Close()
 		r.Close()
 		return nil, fmt.Errorf("mount %s: %w", mp, err)
 	}
@@ -112,6 +118,7 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 
 	go func() {
 		server.Wait()
+		rootDir.Close()
 		r.Close()
 		close(m.done)
 	}()

@@ -19,8 +19,15 @@ import (
 // view is the state shared by every node of one mount.
 type view struct {
 	src  Source
-	root *os.Root // the archive root: every open goes through it
-	opts Options
+	root *os.Root // the archive root
+	// rootFD is the archive root's descriptor (rootDir's): openFile
+	// resolves every path beneath it, so no open leaves the archive.
+	// noOpenat2 is set when the kernel lacks openat2; opens then go
+	// through root.
+	rootDir   *os.File
+	rootFD    int
+	noOpenat2 atomic.Bool
+	opts      Options
 
 	// passthrough is whether new file handles offer their fd to the kernel
 	// (FUSE passthrough). It starts as "the kernel offered it" and drops to
@@ -330,41 +337,32 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if n.dir {
 		return nil, 0, syscall.EISDIR
 	}
-	// The file is opened through the archive root (os.Root), so neither a
-	// ".." nor a symlink can lead outside it; O_NOFOLLOW refuses a symlink
-	// put in the file's place and O_NONBLOCK keeps a FIFO put there from
-	// hanging the daemon (it is then refused as not a regular file).
-	f, err := n.v.root.OpenFile(rel(n.agent, n.rel), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	// openFile cannot leave the archive root, follows no symlink and
+	// does not block on a FIFO (see there); the type check below refuses
+	// anything but a regular file.
+	fd, err := n.v.openFile(n.agent, n.rel)
 	if err != nil {
 		return nil, 0, n.v.errno("open", n.agent, n.rel, notExist(err))
 	}
-	sc, err := f.SyscallConn()
-	fd := -1
-	if err == nil {
-		err = sc.Control(func(p uintptr) { fd = int(p) })
-	}
 	var st unix.Stat_t
-	if err == nil {
-		err = unix.Fstat(fd, &st)
-	}
-	if err != nil {
-		f.Close()
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
 		return nil, 0, fs.ToErrno(err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		f.Close()
+		unix.Close(fd)
 		return nil, 0, syscall.ENOENT
 	}
 	if !n.claimFile(uint64(st.Ino), uint64(st.Dev)) {
 		// Another file under this name since the lookup: ESTALE makes the
 		// kernel walk the path again with a fresh LOOKUP, which finds the
 		// new file as a new node.
-		f.Close()
+		unix.Close(fd)
 		n.stale.Store(true)
 		return nil, 0, syscall.ESTALE
 	}
 	n.v.opens.Add(1)
-	h := &fileHandle{v: n.v, f: f, fd: fd}
+	h := &fileHandle{v: n.v, fd: fd}
 	// KEEP_CACHE keeps pages across opens when reads go through us; the
 	// kernel still drops them when the size or mtime changes and when a
 	// change notification invalidates the inode. NOFLUSH: there is nothing
@@ -376,10 +374,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return h, fl, 0
 }
 
-// fileHandle is an open archived file.
+// fileHandle is an open archived file. It holds the bare descriptor, not
+// an *os.File: nothing here needs Go's poller or finalizer, and go-fuse
+// releases a handle only after the kernel is done with it.
 type fileHandle struct {
 	v  *view
-	f  *os.File
 	fd int
 }
 
@@ -392,7 +391,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 }
 
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	return fs.ToErrno(h.f.Close())
+	return fs.ToErrno(unix.Close(h.fd))
 }
 
 // Lseek supports SEEK_DATA and SEEK_HOLE on the archived file.
