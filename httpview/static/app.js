@@ -156,7 +156,10 @@
       if (!firstKnown) s += " · line numbers are being counted (shown once known)";
       setStatus(s);
     }
-    function api(kind, qs) { return "/api/v1/" + kind + "/" + enc + "?" + qs; }
+    // A window of 64 KiB (some 800 lines) paints at once whatever the
+    // file's size; scrolling fetches the next one.
+    const WIN = 65536;
+    function api(kind, qs) { return "/api/v1/" + kind + "/" + enc + "?" + qs + (kind === "lines" ? "&bytes=" + WIN : ""); }
 
     // load replaces the rows with the window the query asks for.
     async function load(qs) {
