@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# make bench / make bench-quick: run every benchmark scenario that exists so
-# far, side by side with its peer, and print markdown tables.
-# QUICK=1 runs each scenario at a small size (keeps the harness alive in CI).
+# make bench / make bench-quick: build the bench driver and run every
+# scenario of issue 7 side by side with syncer's peers (rclone, lftp, curl,
+# vsftpd, pyftpdlib + ftplib), printing one markdown table and writing
+# $BENCH_OUT/results.json (default bench-results/).
+#
+#   QUICK=1   every scenario at a small size (CI keeps the harness alive)
+#   ROUNDS=N  runs per contender (default 5, 2 with QUICK=1)
+#   ONLY=1,3  run only these scenarios
+#   KEEP=1    keep the work directory (under $BENCH_DIR, default /var/tmp)
+#
+# Arguments are passed to the driver (scripts/bench/cmd/bench; -h lists them).
+# It exits 1 when a scenario breaks (a copy that differs, a client or server
+# that fails); timings are reported, never judged.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=${BENCH_OUT:-bench-results}
-mkdir -p "$out"
-if [ "${QUICK:-}" = 1 ]; then
-  export SIZE_MIB=16 ROUNDS=1 QUICK=1
-fi
-echo "# syncer benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r))"
-for s in scripts/bench/ftp_ingest.sh scripts/bench/agent.sh; do
-  [ -x "$s" ] || continue
-  echo; echo "## $(basename "$s" .sh)"; echo
-  bash "$s" | tee "$out/$(basename "$s" .sh).md"
-done
+go=${GO:-go}
+"$go" build -o bin/syncer-bench ./scripts/bench/cmd/bench
+args=()
+[ "${QUICK:-}" = 1 ] && args+=(-quick)
+[ -n "${ROUNDS:-}" ] && args+=(-rounds "$ROUNDS")
+[ -n "${ONLY:-}" ] && args+=(-only "$ONLY")
+exec bin/syncer-bench "${args[@]}" "$@"
