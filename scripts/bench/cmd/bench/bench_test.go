@@ -1,0 +1,129 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseFuseRow(t *testing.T) {
+	tests := []struct {
+		line       string
+		name       string
+		arch, mnt  float64
+		wantParsed bool
+	}{
+		{"| grep -c ERROR, one 8 MiB log | 0.080 | 0.072 | 1.11 (1.11-1.11) | >= 0.95 |", "grep -c ERROR, one 8 MiB log", 0.080, 0.072, true},
+		{"| find -type f | wc -l, 100 files | 0.014 | 0.011 | 1.27 | - |", "find -type f | wc -l, 100 files", 0.014, 0.011, true},
+		{"| scenario | archive dir (s) | mount (s) | ratio | target |", "", 0, 0, false},
+		{"| --- | ---: | ---: | ---: | --- |", "", 0, 0, false},
+		{"FUSE view vs archive directory: 2 cores", "", 0, 0, false},
+	}
+	for _, tt := range tests {
+		name, arch, mnt, ok := parseFuseRow(tt.line)
+		if ok != tt.wantParsed || name != tt.name || arch != tt.arch || mnt != tt.mnt {
+			t.Errorf("parseFuseRow(%q) = %q %v %v %v, want %q %v %v %v", tt.line, name, arch, mnt, ok, tt.name, tt.arch, tt.mnt, tt.wantParsed)
+		}
+	}
+}
+
+func TestScenarioFinish(t *testing.T) {
+	tests := []struct {
+		name               string
+		syncer, peer       []float64
+		median, min, max   float64 // of the peer
+		ratio, syncerRatio float64
+	}{
+		{"odd", []float64{2, 1, 3}, []float64{9, 4, 5}, 5, 4, 9, 2.5, 1},
+		{"even", []float64{1, 3}, []float64{4, 2, 8, 6}, 5, 2, 8, 2.5, 1},
+		{"one", []float64{4}, []float64{1}, 1, 1, 1, 0.25, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := &Scenario{}
+			s, p := sc.row("syncer", true, "s"), sc.row("peer", false, "s")
+			s.Samples, p.Samples = tt.syncer, tt.peer
+			sc.finish()
+			if p.Median != tt.median || p.Min != tt.min || p.Max != tt.max || p.Ratio != tt.ratio || s.Ratio != tt.syncerRatio {
+				t.Errorf("peer median %v min %v max %v ratio %v, syncer ratio %v; want %v %v %v %v %v",
+					p.Median, p.Min, p.Max, p.Ratio, s.Ratio, tt.median, tt.min, tt.max, tt.ratio, tt.syncerRatio)
+			}
+		})
+	}
+}
+
+// writeTree writes files (relative name -> content) under dir.
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestVerifyTree(t *testing.T) {
+	big := strings.Repeat("2026-11-24T10:00:00Z INFO request served\n", 60000) // over one compare buffer
+	src := map[string]string{"a/x.log": "hello\n", "b/c/y.log": big}
+	tests := []struct {
+		name    string
+		dst     map[string]string
+		wantErr string
+	}{
+		{"identical, extra files allowed", map[string]string{"a/x.log": "hello\n", "b/c/y.log": big, ".syncer/agent.json": "{}"}, ""},
+		{"missing file", map[string]string{"a/x.log": "hello\n"}, "missing"},
+		{"one byte differs", map[string]string{"a/x.log": "hellO\n", "b/c/y.log": big}, "differs"},
+		{"differs after the first buffer", map[string]string{"a/x.log": "hello\n", "b/c/y.log": big[:len(big)-2] + "X\n"}, "differs"},
+		{"short", map[string]string{"a/x.log": "hello\n", "b/c/y.log": big[:len(big)-1]}, "differs"},
+		{"long", map[string]string{"a/x.log": "hello\n", "b/c/y.log": big + "more\n"}, "differs"},
+	}
+	s := t.TempDir()
+	writeTree(t, s, src)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := t.TempDir()
+			writeTree(t, d, tt.dst)
+			err := verifyTree(s, d)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("verifyTree: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("verifyTree = %v, want an error with %q", err, tt.wantErr)
+			}
+		})
+	}
+	if err := verifyTree(t.TempDir(), s); err == nil {
+		t.Error("verifyTree of an empty source: no error")
+	}
+}
+
+func TestReadGrepOut(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		matches int
+		files   int
+		wantErr bool
+	}{
+		{"complete", `{"agent":"a","path":"x.log","line":3,"text":"t"}` + "\n" + `{"agent":"a","path":"y.log","line":9,"text":"t"}` + "\n" + `{"done":true,"matches":2,"files":5}` + "\n", 2, 5, false},
+		{"no closing line", `{"agent":"a","path":"x.log","line":3,"text":"t"}` + "\n", 1, 0, true},
+		{"not json", "oops\n", 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "out")
+			if err := os.WriteFile(p, []byte(tt.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			done, n, err := readGrepOut(p)
+			if (err != nil) != tt.wantErr || n != tt.matches || (!tt.wantErr && done.Files != tt.files) {
+				t.Errorf("readGrepOut = %+v, %d, %v; want %d matches, %d files, error %v", done, n, err, tt.matches, tt.files, tt.wantErr)
+			}
+		})
+	}
+}
