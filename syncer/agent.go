@@ -192,7 +192,7 @@ func (a *Agent) Push(ctx context.Context, conns Conns) (Summary, error) {
 	r := &run{a: a, conns: conns, sum: sum, start: start}
 	if !a.opts.DryRun {
 		var err error
-		if r.rec, err = newCommitLog(a.opts.StateDir, a.opts.AgentID); err != nil {
+		if r.rec, err = newCommitLog(a.opts.StateDir, a.opts.AgentID, a.log); err != nil {
 			return *sum, err
 		}
 		defer r.rec.discard()

@@ -1,16 +1,18 @@
 package syncer
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,22 +45,43 @@ type CommitFile struct {
 // unique when a lost manifest restarts seq):
 //
 //	{"agent": ID, "seq": N, "time": RFC3339, "files": [CommitFile...]}
+//
+// Every entry is written through to the file before the manifest records
+// the file (one write each, no buffer), and the file is removed only once
+// the record is on the server. A push that is killed, or that fails after
+// archiving files (server gone, network cut), thus leaves its entries
+// behind, and the next push of the same agent uploads them as their own
+// record first: without it the historian would never learn the SHA-256 of
+// those files (the next push finds them unchanged) and would show them
+// pending for ever.
 type commitLog struct {
 	mu sync.Mutex
 	f  *os.File
-	w  *bufio.Writer
 	n  int
+	// leftovers are the files of earlier pushes not published yet.
+	leftovers []string
+	published bool
+	log       *slog.Logger
 }
 
-func newCommitLog(stateDir, agent string) (*commitLog, error) {
+// commitLogPattern names the temporary files of one agent (several agents
+// may share a state directory).
+func commitLogPattern(agent string) string {
+	return "commit-" + hex.EncodeToString([]byte(agent)) + "-*.tmp"
+}
+
+func newCommitLog(stateDir, agent string, log *slog.Logger) (*commitLog, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	f, err := os.CreateTemp(stateDir, "commit-*.tmp")
+	// The manifest lock is held: no other push of this agent is writing
+	// these files.
+	leftovers, _ := filepath.Glob(filepath.Join(stateDir, commitLogPattern(agent)))
+	f, err := os.CreateTemp(stateDir, commitLogPattern(agent))
 	if err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return &commitLog{f: f, w: bufio.NewWriter(f)}, nil
+	return &commitLog{f: f, leftovers: leftovers, log: log}, nil
 }
 
 func (l *commitLog) add(cf CommitFile) error {
@@ -69,22 +92,53 @@ func (l *commitLog) add(cf CommitFile) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.n > 0 {
-		l.w.WriteString(",\n")
+		b = append([]byte(",\n"), b...)
 	}
 	l.n++
-	_, err = l.w.Write(b)
+	_, err = l.f.Write(b)
 	return err
 }
 
-// discard removes the temporary file.
+// discard closes the temporary file and removes it unless it holds
+// entries that did not reach the server.
 func (l *commitLog) discard() {
 	l.f.Close()
-	os.Remove(l.f.Name())
+	if l.published || l.n == 0 {
+		os.Remove(l.f.Name())
+	} else {
+		l.log.Info("commit record kept for the next push", "files", l.n)
+	}
 }
 
-// archived records a file confirmed by the server in this push.
-func (r *run) archived(rel, remote string, size, from int64, sum []byte) {
-	r.count(&r.sum.Archived)
+// readLeftover reads the entries of an earlier push's commit log; an entry
+// cut by a crash in the middle of its write is dropped (its file was not
+// recorded in the manifest yet, so it is sent and recorded again).
+func readLeftover(name string) ([]byte, time.Time, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var out []byte
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, ",")
+		if line == "" || !json.Valid([]byte(line)) {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ",\n"...)
+		}
+		out = append(out, line...)
+	}
+	return out, fi.ModTime(), nil
+}
+
+// record writes the commit entry of a file the server confirmed, before
+// the manifest records it.
+func (r *run) record(rel, remote string, size, from int64, sum []byte) {
 	cf := CommitFile{Path: rel, Size: size, SHA256: hex.EncodeToString(sum), From: from}
 	if !utf8.ValidString(rel) {
 		cf.Path = string([]rune(rel))
@@ -101,6 +155,11 @@ func (r *run) archived(rel, remote string, size, from int64, sum []byte) {
 			r.a.log.Warn("commit record", "err", err)
 		}
 	}
+}
+
+// archived counts a file confirmed by the server and recorded in this push.
+func (r *run) archived(rel string, size, from int64) {
+	r.count(&r.sum.Archived)
 	r.a.log.Debug("archived", "path", rel, "size", size, "from", from)
 }
 
@@ -124,7 +183,7 @@ type AgentInfo struct {
 // Neither counts in bytes_sent: they are not log bytes.
 func (r *run) publish(ctx context.Context) error {
 	a := r.a
-	if r.sum.Archived == 0 && (a.described || !a.opts.Heartbeat) {
+	if r.rec.n == 0 && len(r.rec.leftovers) == 0 && (a.described || !a.opts.Heartbeat) {
 		return nil
 	}
 	c, err := r.getConn(ctx)
@@ -139,29 +198,45 @@ func (r *run) publish(ctx context.Context) error {
 func (r *run) publishWith(ctx context.Context, c Conn) error {
 	a := r.a
 	now := time.Now().UTC()
-	if r.sum.Archived > 0 {
+	dir := path.Join(r.metaDir(), "commits")
+	store := func(at time.Time, files io.Reader) error {
 		seq, err := a.manifest.NextSeq("commit")
 		if err != nil {
 			return err
 		}
-		l := r.rec
-		l.mu.Lock()
-		head := fmt.Sprintf(`{"agent":%s,"seq":%d,"time":%q,"files":[`+"\n", jsonString(a.opts.AgentID), seq, now.Format(time.RFC3339Nano))
-		l.w.WriteString("\n]}\n")
-		err = l.w.Flush()
-		l.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("commit record: %w", err)
-		}
-		dir := path.Join(r.metaDir(), "commits")
+		head := fmt.Sprintf(`{"agent":%s,"seq":%d,"time":%q,"files":[`+"\n", jsonString(a.opts.AgentID), seq, at.UTC().Format(time.RFC3339Nano))
 		if err := c.MkdirAll(ctx, dir); err != nil {
 			return fmt.Errorf("commit record: %w", err)
 		}
-		name := path.Join(dir, fmt.Sprintf("%s-%06d.json", now.Format("20060102T150405.000000000Z"), seq))
-		body := io.MultiReader(stringsReader(head), io.NewSectionReader(l.f, 0, 1<<62))
+		name := path.Join(dir, fmt.Sprintf("%s-%06d.json", at.UTC().Format("20060102T150405.000000000Z"), seq))
+		body := io.MultiReader(stringsReader(head), files, stringsReader("\n]}\n"))
 		if _, err := c.Store(ctx, name, body, 0); err != nil {
 			return fmt.Errorf("commit record: %w", err)
 		}
+		return nil
+	}
+	// Records of earlier pushes that did not reach the server, with the
+	// time of their last entry (the historian matches a record to the
+	// versions that existed then).
+	for len(r.rec.leftovers) > 0 {
+		name := r.rec.leftovers[0]
+		files, at, err := readLeftover(name)
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("commit record: %w", err)
+		}
+		if err == nil && len(files) > 0 {
+			if err := store(at, bytes.NewReader(files)); err != nil {
+				return err
+			}
+		}
+		os.Remove(name)
+		r.rec.leftovers = r.rec.leftovers[1:]
+	}
+	if r.rec.n > 0 {
+		if err := store(now, io.NewSectionReader(r.rec.f, 0, 1<<62)); err != nil {
+			return err
+		}
+		r.rec.published = true
 	}
 	host, _ := os.Hostname()
 	sum := *r.sum

@@ -502,10 +502,14 @@ func (t *transfer) commit(h hash.Hash) error {
 		return err
 	}
 	e.UpdatedNs = nowNs()
+	// The commit entry first: a crash between the two leaves an entry
+	// for bytes the server holds (true, and sent again harmlessly), never
+	// a recorded file whose SHA-256 the historian never learns.
+	t.r.record(t.rel, t.remote, t.loc.size, t.from, h.Sum(nil))
 	if err := t.r.put([]byte(t.rel), e, true); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	t.r.archived(t.rel, t.remote, t.loc.size, t.from, h.Sum(nil))
+	t.r.archived(t.rel, t.loc.size, t.from)
 	return nil
 }
 
