@@ -1,0 +1,13 @@
+// Package faults holds syncer's fault-injection, load and abuse tests and
+// the test-only helpers they share. Nothing in the product imports it.
+//
+// Proxy is a loopback TCP proxy for FTP that drops or stalls the control
+// and data connections at random. The tests (faults/*_test.go) run the
+// real binary (`syncer serve`, `syncer push`, `syncer watch`) or the real
+// packages in-process and end, wherever the archive is concerned, by
+// comparing the SHA-256 of every source file with its archived copy.
+//
+// `go test -short ./faults/` runs the bounded variants CI runs;
+// `make faults` (scripts/faults/run.sh) runs the full suite and prints the
+// table of the README's "Faults and abuse" section.
+package faults

@@ -1,0 +1,461 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	binDir    string
+)
+
+// syncerBin builds the syncer binary once for the package's tests.
+func syncerBin(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "syncer-faults-bin-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "syncer")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/syncer-dev/syncer/cmd/syncer").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// report records one row of the README table when FAULTS_REPORT names a
+// file (scripts/faults/run.sh sets it); the test log always gets it.
+func report(t testing.TB, fault, happened string, lost int64) {
+	t.Helper()
+	t.Logf("RESULT | %s | %s | %d", fault, happened, lost)
+	name := os.Getenv("FAULTS_REPORT")
+	if name == "" {
+		return
+	}
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "| %s | %s | %d |\n", fault, happened, lost)
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// historian is a `syncer serve` process that can be killed and restarted
+// over the same root and state.
+type historian struct {
+	t                  testing.TB
+	root, state        string
+	ftp, http          string
+	extra              []string
+	cmd                *exec.Cmd
+	stderr             *lockedBuffer
+	done               chan error
+	passwords          map[string]string
+	restarts, killed9s int
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// newHistorian prepares root and state under dir and adds the agent
+// accounts (password "pw-" + name + "-long-enough").
+func newHistorian(t testing.TB, dir string, agents ...string) *historian {
+	t.Helper()
+	h := &historian{t: t, root: filepath.Join(dir, "archive"), state: filepath.Join(dir, "state"),
+		ftp: freeAddr(t), http: freeAddr(t), passwords: map[string]string{}}
+	for _, a := range agents {
+		h.addUser(a)
+	}
+	t.Cleanup(h.kill)
+	return h
+}
+
+func (h *historian) addUser(name string) {
+	h.t.Helper()
+	pw := "pw-" + name + "-long-enough"
+	cmd := exec.Command(syncerBin(h.t), "user", "add", name, "--password-stdin", "--state", h.state)
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		h.t.Fatalf("user add %s: %v %s", name, err, out)
+	}
+	h.passwords[name] = pw
+}
+
+// start runs `syncer serve` and waits for /healthz.
+func (h *historian) start() {
+	h.t.Helper()
+	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http}, h.extra...)
+	h.cmd = exec.Command(syncerBin(h.t), args...)
+	h.stderr = &lockedBuffer{}
+	h.cmd.Stderr = h.stderr
+	h.done = make(chan error, 1)
+	if err := h.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	cmd, done := h.cmd, h.done
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + h.http + "/healthz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "ok" {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			h.t.Fatalf("serve exited at start: %v\n%s", err, h.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("serve not ready: %v\n%s", err, h.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill9 kills the process with SIGKILL and waits for it.
+func (h *historian) kill9() {
+	h.t.Helper()
+	if h.cmd == nil || h.cmd.ProcessState != nil {
+		return
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGKILL)
+	<-h.done
+	h.killed9s++
+}
+
+// stop sends SIGTERM and wants exit 0.
+func (h *historian) stop() {
+	h.t.Helper()
+	if h.cmd == nil || h.cmd.ProcessState != nil {
+		return
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("serve after SIGTERM: %v\n%s", err, h.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		h.t.Errorf("serve did not stop after SIGTERM\n%s", h.stderr)
+		h.kill()
+	}
+}
+
+func (h *historian) kill() {
+	if h.cmd != nil && h.cmd.ProcessState == nil {
+		_ = h.cmd.Process.Kill()
+		<-h.done
+	}
+}
+
+// fileInfo is the API's metadata of one archived file.
+type fileInfo struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	Status string `json:"status"`
+}
+
+// apiFile asks the index about one file; ok false means 404.
+func (h *historian) apiFile(agent, rel string) (fileInfo, bool) {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.http + "/api/v1/files/" + agent + "/" + rel)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 404 {
+		return fileInfo{}, false
+	}
+	if resp.StatusCode != 200 {
+		h.t.Fatalf("GET files/%s/%s: %d %s", agent, rel, resp.StatusCode, b)
+	}
+	var fi fileInfo
+	if err := json.Unmarshal(b, &fi); err != nil {
+		h.t.Fatalf("files/%s/%s: %v: %s", agent, rel, err, b)
+	}
+	return fi, true
+}
+
+// agentArgs are the push flags for agent name against server addr.
+func agentArgs(name, server, dir, state string) []string {
+	return []string{"--server", "ftp://" + server, "--user", name, "--agent-id", name,
+		"--dir", dir, "--state", state}
+}
+
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+// push runs `syncer push` to the end, bounded by two minutes.
+func push(t testing.TB, password string, args ...string) run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, syncerBin(t), append([]string{"push", "--json"}, args...)...)
+	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := run{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run syncer push: %v", err)
+	}
+	return r
+}
+
+// summary is the part of `push --json` the tests read.
+type summary struct {
+	FilesFailed int64 `json:"files_failed"`
+	BytesSent   int64 `json:"bytes_sent"`
+	Errors      []struct {
+		Path  string `json:"path"`
+		Error string `json:"error"`
+	} `json:"errors"`
+}
+
+func parseSummary(t testing.TB, r run) summary {
+	t.Helper()
+	var s summary
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("push --json output %q: %v (stderr %s)", r.stdout, err, r.stderr)
+	}
+	return s
+}
+
+// sumFile is the SHA-256 of a file, hex.
+func sumFile(t testing.TB, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// compareTree checks that every regular *.log file under src has a
+// byte-identical copy at the same relative path under dst. It returns the
+// bytes of the source not found intact (the "bytes lost"), reporting each
+// difference as a test error.
+func compareTree(t testing.TB, src, dst string) (files int, lost int64) {
+	t.Helper()
+	files, diffs, lost := treeDiff(t, src, dst)
+	for _, d := range diffs {
+		t.Error(d)
+	}
+	return files, lost
+}
+
+// treeDiff is compareTree without failing: the differences as text.
+func treeDiff(t testing.TB, src, dst string) (files int, diffs []string, lost int64) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || !strings.HasSuffix(p, ".log") {
+			return nil
+		}
+		rel, _ := filepath.Rel(src, p)
+		files++
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		a := filepath.Join(dst, rel)
+		if _, err := os.Stat(a); err != nil {
+			diffs = append(diffs, fmt.Sprintf("%s: not archived: %v", rel, err))
+			lost += fi.Size()
+			return nil
+		}
+		if s, d := sumFile(t, p), sumFile(t, a); s != d {
+			diffs = append(diffs, fmt.Sprintf("%s: archived copy differs (sha256 %s, archived %s)", rel, s, d))
+			lost += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files, diffs, lost
+}
+
+// writeLogFile writes n bytes of log lines to p (random content from rng).
+func writeLogFile(t testing.TB, p string, n int, rng *rand.Rand) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, logBytes(n, rng), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logBytes is n bytes of log-like lines with random words.
+func logBytes(n int, rng *rand.Rand) []byte {
+	var b bytes.Buffer
+	b.Grow(n + 128)
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "2026-11-24T10:%02d:%02d.%03dZ INFO req=%d id=%016x served\n",
+			i/60%60, i%60, i%1000, i, rng.Uint64())
+	}
+	return b.Bytes()[:n]
+}
+
+// appendFile appends data to p.
+func appendFile(t testing.TB, p string, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or d passes; false on timeout.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// watcher is a running `syncer watch`.
+type watcher struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan error
+}
+
+// startWatch runs `syncer watch` with args (the push flags) until stopped.
+func startWatch(t testing.TB, password string, interval time.Duration, args ...string) *watcher {
+	t.Helper()
+	all := append([]string{"watch", "--interval", interval.String()}, args...)
+	w := &watcher{cmd: exec.Command(syncerBin(t), all...), stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	w.cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
+	w.cmd.Stderr = w.stderr
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- w.cmd.Wait() }()
+	t.Cleanup(func() {
+		if w.cmd.ProcessState == nil {
+			_ = w.cmd.Process.Kill()
+			<-w.done
+		}
+	})
+	return w
+}
+
+// stop sends SIGTERM and wants a clean exit within 60 s.
+func (w *watcher) stop(t testing.TB) {
+	t.Helper()
+	if w.cmd.ProcessState != nil {
+		return
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Errorf("watch after SIGTERM: %v\n%s", err, w.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.done
+		t.Errorf("watch did not stop after SIGTERM\n%s", w.stderr)
+	}
+}
+
+// exited reports whether the process ended by itself.
+func (w *watcher) exited() bool {
+	select {
+	case err := <-w.done:
+		w.done <- err
+		return true
+	default:
+		return false
+	}
+}
