@@ -82,7 +82,11 @@ func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *
 	if auth {
 		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", opts.HTTPAddr)
 	}
-	return &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second}, nil
+	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Live tails are streams that never end by themselves: end them when
+	// the server shuts down, or they hold SIGTERM until the stop timeout.
+	hs.RegisterOnShutdown(web.CloseStreams)
+	return hs, nil
 }
 
 // close applies the last upload events, syncs and closes the index. Call
