@@ -85,7 +85,7 @@ say "where to look"
 cat <<MSG
   archive root:   $demo/archive            (one directory per agent)
   FTP:            ftp://127.0.0.1:$ftp_port   user demo-node, password in $demo/password
-  web API:        http://127.0.0.1:$http_port/api/v1/agents   (metrics: /metrics)
+  web viewer:     http://127.0.0.1:$http_port/   (JSON API: /api/v1/agents, metrics: /metrics)
 MSG
 if [ ${#mount_args[@]} -gt 0 ]; then
   echo "  FUSE view:      $demo/mnt   (try: grep -r ERROR $demo/mnt/*/ | head)"
