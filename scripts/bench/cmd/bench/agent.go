@@ -340,7 +340,7 @@ func (b *bench) contenders(sc *Scenario, cl []*client, payload int64, files int)
 // times, the order rotating every round; every copy is compared with src.
 func (b *bench) initialPush(ctx context.Context, h *historian, sc *Scenario, src string, payload int64, files int, cl []*client) {
 	active, rows := b.contenders(sc, cl, payload, files)
-	for round := 0; round < b.sz.Rounds; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0); round++ {
 		for i := range active {
 			c := active[(i+round)%len(active)]
 			acct := acctName(sc.ID, c.key, round)
@@ -379,7 +379,7 @@ func (b *bench) incremental(ctx context.Context, h *historian, sc *Scenario, src
 		}
 	}
 	var appended []int64
-	for round := 0; round < b.sz.Rounds; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0); round++ {
 		res, err := run(ctx, cmdSpec{Name: b.gen, Args: []string{"-out", src, "-append", "10%", "-append-size", "1KiB",
 			"-seed", strconv.Itoa(round + 2)}})
 		if err != nil {
@@ -445,15 +445,29 @@ func (b *bench) unchanged(ctx context.Context, h *historian, sc *Scenario) {
 		sc.failf("generate: %v", err)
 		return
 	}
-	sc.Setup = fmt.Sprintf("gen-logs -seed 1 -files %d -size 1KiB, archived once (untimed) by syncer and by rclone; floor: find DIR -type f -printf '%%s %%T@\\n'", n)
+	sc.Setup = fmt.Sprintf("gen-logs -seed 1 -files %d -size 1KiB, archived once (untimed) by syncer push, and for rclone copied into the archive with cp -a (same sizes and mtimes, so rclone has nothing to send); floor: find DIR -type f -printf '%%s %%T@\\n'", n)
 	findRow := sc.row("find -printf (stat floor)", false, "s")
 	sy, rc := b.syncerClient(), b.rcloneClient()
 	active, rows := b.contenders(sc, []*client{sy, rc}, 0, 0)
 	for _, c := range active {
 		acct := acctName(sc.ID, c.key, 0)
-		if _, err := c.push(ctx, h, acct, tree, b.sz.UnchangedSetupTimeout); err != nil {
-			sc.failf("%s: first copy: %v", c.label, err)
-			return
+		if c.syncer {
+			if _, err := c.push(ctx, h, acct, tree, b.sz.UnchangedSetupTimeout); err != nil {
+				sc.failf("%s: first copy: %v", c.label, err)
+				return
+			}
+		} else {
+			// rclone compares size and mtime with the server's listing,
+			// which comes from the disk: a copy with the same mtimes is
+			// what its own first run leaves, in seconds instead of minutes.
+			if err := os.MkdirAll(c.dest(h, acct), 0o755); err != nil {
+				sc.failf("%v", err)
+				return
+			}
+			if _, err := run(ctx, cmdSpec{Name: "cp", Args: []string{"-a", tree + "/.", c.dest(h, acct)}, Timeout: b.sz.UnchangedSetupTimeout}); err != nil {
+				sc.failf("seed rclone's copy: %v", err)
+				return
+			}
 		}
 		if err := verifyTree(tree, c.dest(h, acct)); err != nil {
 			sc.failf("%s: first copy differs: %v", c.label, err)
@@ -477,7 +491,7 @@ func (b *bench) unchanged(ctx context.Context, h *historian, sc *Scenario) {
 			return c.push(ctx, h, acctName(sc.ID, c.key, 0), tree, b.sz.ScenarioTimeout)
 		}})
 	}
-	for round := 0; round < b.sz.Rounds; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0); round++ {
 		for i := range all {
 			k := all[(i+round)%len(all)]
 			var before int64

@@ -35,7 +35,7 @@ func (b *bench) fuseScenario(ctx context.Context) []*Scenario {
 	rows := map[string][2]*Row{} // test -> archive dir, mount
 	var order []string
 	var rss int64
-	for round := 0; round < sz.Rounds && ctx.Err() == nil; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0); round++ {
 		out, peak, err := b.runFuseScript(ctx, script)
 		rss = max(rss, peak)
 		if err != nil {
@@ -141,7 +141,7 @@ func (b *bench) runFuseScript(ctx context.Context, script string) (string, int64
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				<-done
 			}
-			return out.String(), peak, fmt.Errorf("fuse.sh: %w", ctx.Err())
+			return out.String(), peak, ctx.Err()
 		}
 	}
 }

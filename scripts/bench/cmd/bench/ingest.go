@@ -113,7 +113,7 @@ func (b *bench) ingest(ctx context.Context, sc *Scenario,
 	if sc.Error != "" {
 		return
 	}
-	for round := 0; round < b.sz.Rounds; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0); round++ {
 		for i := range active {
 			t := active[(i+round)%len(active)]
 			syncDisks()

@@ -45,35 +45,40 @@ const pyBin = "/usr/bin/python3"
 
 // sizes of one run of the suite.
 type sizes struct {
-	BigFiles, BigSize     int   // 1: files of BigSize bytes
-	SmallFiles            int   // 2: files of 4 KiB
-	AppendFiles           int   // 3: files of BigSize bytes, 10% grow by 1 KiB
-	UnchangedFiles        int   // 4
-	IngestBytes           int64 // 5a: one file
-	IngestFiles           int   // 5b: files of 4 KiB
-	FuseMiB, FuseSmall    int   // 6
-	FuseFind              int   // 6
-	WebBytes              int64 // 7: /raw file
-	WebList               int   // 7: directory entries
-	WebGrepFiles          int   // 7: files of the content search tree
-	WebGrepSize           string
-	Rounds, ListPerRound  int
+	BigFiles, BigSize  int   // 1: files of BigSize bytes
+	SmallFiles         int   // 2: files of 4 KiB
+	AppendFiles        int   // 3: files of BigSize bytes, 10% grow by 1 KiB
+	UnchangedFiles     int   // 4
+	IngestBytes        int64 // 5a: one file
+	IngestFiles        int   // 5b: files of 4 KiB
+	FuseMiB, FuseSmall int   // 6
+	FuseFind           int   // 6
+	WebBytes           int64 // 7: /raw file
+	WebList            int   // 7: directory entries
+	WebGrepFiles       int   // 7: files of the content search tree
+	WebGrepSize        string
+	// Every scenario runs at least MinRounds rounds, and more, up to
+	// Rounds, while it has taken less than Budget: slow machines stay
+	// within tens of minutes, fast ones get five samples.
+	Rounds, MinRounds     int
+	Budget                time.Duration
+	ListPerRound          int
 	ScenarioTimeout       time.Duration
 	UnchangedSetupTimeout time.Duration
 }
 
 var full = sizes{
 	BigFiles: 1000, BigSize: 1 << 20, SmallFiles: 20000, AppendFiles: 1000, UnchangedFiles: 100000,
-	IngestBytes: 1 << 30, IngestFiles: 2000, FuseMiB: 1024, FuseSmall: 10000, FuseFind: 20000,
+	IngestBytes: 1 << 30, IngestFiles: 2000, FuseMiB: 1024, FuseSmall: 10000, FuseFind: 10000,
 	WebBytes: 1 << 30, WebList: 10000, WebGrepFiles: 400, WebGrepSize: "mixed",
-	Rounds: 5, ListPerRound: 10, ScenarioTimeout: 30 * time.Minute, UnchangedSetupTimeout: 20 * time.Minute,
+	Rounds: 5, MinRounds: 3, Budget: 150 * time.Second, ListPerRound: 10, ScenarioTimeout: 30 * time.Minute, UnchangedSetupTimeout: 20 * time.Minute,
 }
 
 var quick = sizes{
 	BigFiles: 24, BigSize: 256 << 10, SmallFiles: 120, AppendFiles: 24, UnchangedFiles: 500,
 	IngestBytes: 32 << 20, IngestFiles: 100, FuseMiB: 32, FuseSmall: 300, FuseFind: 1000,
 	WebBytes: 32 << 20, WebList: 1000, WebGrepFiles: 40, WebGrepSize: "64KiB",
-	Rounds: 2, ListPerRound: 5, ScenarioTimeout: 3 * time.Minute, UnchangedSetupTimeout: 2 * time.Minute,
+	Rounds: 2, MinRounds: 2, ListPerRound: 5, ScenarioTimeout: 3 * time.Minute, UnchangedSetupTimeout: 2 * time.Minute,
 }
 
 // bench is one run of the suite.
@@ -95,7 +100,7 @@ func main() {
 
 func mainErr() int {
 	quickFlag := flag.Bool("quick", os.Getenv("QUICK") == "1", "small sizes (CI: keeps the harness alive, under two minutes)")
-	rounds := flag.Int("rounds", 0, "runs per contender (0: 5, or 2 with -quick)")
+	rounds := flag.Int("rounds", 0, "at most this many runs per contender (0: 5, at least 3 and more while a scenario is under 150 s; 2 with -quick)")
 	only := flag.String("only", "", "comma-separated scenario numbers to run (default: all)")
 	out := flag.String("out", envOr("BENCH_OUT", "bench-results"), "directory for results.json and results.md")
 	syncerBin := flag.String("syncer", envOr("SYNCER_BIN", "bin/syncer"), "the syncer binary to measure")
@@ -110,7 +115,7 @@ func mainErr() int {
 		b.sz = quick
 	}
 	if *rounds > 0 {
-		b.sz.Rounds = *rounds
+		b.sz.Rounds, b.sz.MinRounds = *rounds, min(b.sz.MinRounds, *rounds)
 	}
 	total := 75 * time.Minute
 	if *quickFlag {
@@ -372,6 +377,15 @@ func (b *bench) scratch(name string) string {
 func (b *bench) genTree(ctx context.Context, dir string, files int, size string) error {
 	_, err := run(ctx, cmdSpec{Name: b.gen, Args: []string{"-out", dir, "-files", fmt.Sprint(files), "-size", size, "-seed", "1"}})
 	return err
+}
+
+// more reports whether a scenario that started at t0 runs round number
+// round (counted from 0).
+func (b *bench) more(ctx context.Context, round int, t0 time.Time) bool {
+	if ctx.Err() != nil || round >= b.sz.Rounds {
+		return false
+	}
+	return round < b.sz.MinRounds || time.Since(t0) < b.sz.Budget
 }
 
 // syncDisks flushes dirty pages so one run's writeback does not land in the

@@ -126,9 +126,9 @@ func fmtBytes(n int64) string {
 
 // writeMarkdown prints one table of every scenario.
 func writeMarkdown(w io.Writer, rep *Report) {
-	fmt.Fprintf(w, "%s, %s; %d cores, %s RAM, kernel %s; %d rounds per contender, alternating; command: `%s`\n\n",
+	fmt.Fprintf(w, "%s, %s; %d cores, %s RAM, kernel %s; up to %d rounds per contender, alternating; command: `%s`\n\n",
 		rep.SyncerVersion, rep.Date, rep.Cores, rep.Memory, rep.Kernel, rep.Rounds, rep.Command)
-	fmt.Fprintln(w, "| # | scenario | contender | median | min .. max | ÷ syncer | rate / bytes sent | peak RSS |")
+	fmt.Fprintln(w, "| # | scenario | contender | median | min .. max (runs) | ÷ syncer | rate / bytes sent | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range rep.Scenarios {
 		title := s.Title
@@ -172,8 +172,8 @@ func writeMarkdown(w io.Writer, rep *Report) {
 					rss += " (" + r.RSSWhat + ")"
 				}
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s .. %s | %s | %s | %s |\n", s.ID, title, name,
-				fmtNum(r.Median, r.Unit), fmtNum(r.Min, r.Unit), fmtNum(r.Max, r.Unit), ratio, extra, rss)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s .. %s (%d) | %s | %s | %s |\n", s.ID, title, name,
+				fmtNum(r.Median, r.Unit), fmtNum(r.Min, r.Unit), fmtNum(r.Max, r.Unit), len(r.Samples), ratio, extra, rss)
 			title = ""
 		}
 	}

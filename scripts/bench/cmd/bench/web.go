@@ -128,7 +128,7 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 		return res.Seconds, nil
 	}
 	rawURL := base + "/raw/" + (&url.URL{Path: filepath.ToSlash(rawRel)}).EscapedPath()
-	for round := 0; round < sz.Rounds && a.Error == ""; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0) && a.Error == ""; round++ {
 		pair := []struct {
 			r *Row
 			u string
@@ -148,7 +148,7 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 	// against reading the directory and stat-ing every entry (ls -l).
 	l.Setup = fmt.Sprintf("GET /api/v1/files/listnode/big?limit=%d from a keep-alive client, %d per round; floor: readdir + lstat of every entry", sz.WebList, sz.ListPerRound)
 	apiRow, dirRow := l.row("GET /api/v1/files (syncer serve)", true, "ms"), l.row("readdir + lstat (ls -l floor)", false, "ms")
-	for round := 0; round < sz.Rounds && l.Error == ""; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0) && l.Error == ""; round++ {
 		for k := 0; k < sz.ListPerRound; k++ {
 			t0 := time.Now()
 			n, err := listCount(hc, listURL)
@@ -186,7 +186,7 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 	_ = catTree(grepDir)
 	gURL := base + "/api/v1/grep?" + url.Values{"q": {grepPattern}, "agent": {"grepnode"}, "max": {"10000"}, "timeout": {"60s"}}.Encode()
 	apiOut, grepOut := filepath.Join(b.work, "api-grep.out"), filepath.Join(b.work, "grep.out")
-	for round := 0; round < sz.Rounds && g.Error == ""; round++ {
+	for round, t0 := 0, time.Now(); b.more(ctx, round, t0) && g.Error == ""; round++ {
 		for i := 0; i < 2; i++ {
 			if (i+round)%2 == 0 {
 				res, err := run(ctx, cmdSpec{Name: "curl", Args: []string{"-sf", gURL}, OutFile: apiOut, Timeout: 2 * time.Minute})
