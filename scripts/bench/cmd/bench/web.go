@@ -110,6 +110,17 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	searchURL := base + "/api/v1/search?" + url.Values{"name": {"*.log"}, "agent": {"grepnode"}, "limit": {"10000"}}.Encode()
+	for {
+		n, err := searchCount(hc, searchURL)
+		if err == nil && n == sz.WebGrepFiles {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil || !srv.alive() {
+			return fail("the index did not find %d files of the search tree (last: %d, %v): %s", sz.WebGrepFiles, n, err, srv.logTail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// 7a: /raw against file://, both with curl, page cache warm.
 	rawFile := filepath.Join(root, rawRel)
@@ -241,6 +252,24 @@ func listCount(hc *http.Client, u string) (int, error) {
 		return 0, err
 	}
 	return len(l.Entries), nil
+}
+
+func searchCount(hc *http.Client, u string) (int, error) {
+	resp, err := hc.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	var l struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		return 0, err
+	}
+	return len(l.Results), nil
 }
 
 func readDirStat(dir string) (int, error) {
