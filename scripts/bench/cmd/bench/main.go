@@ -180,9 +180,10 @@ func mainErr() int {
 		if why := b.peers[p]; why != "" {
 			rep.Peers = append(rep.Peers, p+": missing ("+why+")")
 		} else {
-			rep.Peers = append(rep.Peers, p)
+			rep.Peers = append(rep.Peers, p+" "+peerVersion(ctx, p))
 		}
 	}
+	rep.LoadStart = loadAvg()
 
 	want := map[string]bool{}
 	for _, id := range strings.Split(*only, ",") {
@@ -221,6 +222,7 @@ func mainErr() int {
 	if ctx.Err() != nil {
 		rep.Scenarios = append(rep.Scenarios, &Scenario{ID: "-", Title: "run", Error: "interrupted or over the time limit: " + ctx.Err().Error()})
 	}
+	rep.LoadEnd = loadAvg()
 	for _, s := range rep.Scenarios {
 		s.finish()
 		if s.Error != "" {
@@ -319,6 +321,53 @@ func (b *bench) has(p string, r *Row) bool {
 		return false
 	}
 	return true
+}
+
+// peerVersion is the installed version of peer p, for the record.
+func peerVersion(ctx context.Context, p string) string {
+	var c cmdSpec
+	switch p {
+	case "rclone":
+		c = cmdSpec{Name: "rclone", Args: []string{"version"}}
+	case "lftp":
+		c = cmdSpec{Name: "lftp", Args: []string{"--version"}}
+	case "curl":
+		c = cmdSpec{Name: "curl", Args: []string{"--version"}}
+	case "vsftpd":
+		c = cmdSpec{Name: "dpkg-query", Args: []string{"-W", "-f=${Version}", "vsftpd"}}
+	case "pyftpdlib":
+		c = cmdSpec{Name: pyBin, Args: []string{"-c", "import pyftpdlib, sys; print(pyftpdlib.__ver__, 'python', sys.version.split()[0])"}}
+	}
+	c.Timeout = 20 * time.Second
+	res, err := run(ctx, c)
+	if err != nil {
+		return "(version unknown)"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(res.Stdout)), "\n")
+	switch p {
+	case "lftp": // "LFTP | Version 4.9.2 | Copyright ..."
+		if f := strings.Split(line, "|"); len(f) > 1 {
+			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(f[1]), "Version"))
+		}
+	case "rclone", "curl": // "rclone v1.60.1-DEV", "curl 7.88.1 (x86_64...) ..."
+		if f := strings.Fields(line); len(f) > 1 {
+			line = f[1]
+		}
+	}
+	return line
+}
+
+// loadAvg is the 1, 5 and 15 minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func memTotal() string {

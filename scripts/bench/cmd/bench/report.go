@@ -128,6 +128,7 @@ func fmtBytes(n int64) string {
 func writeMarkdown(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "%s, %s; %d cores, %s RAM, kernel %s; up to %d rounds per contender, alternating; command: `%s`\n\n",
 		rep.SyncerVersion, rep.Date, rep.Cores, rep.Memory, rep.Kernel, rep.Rounds, rep.Command)
+	fmt.Fprintf(w, "Peers: %s. Load average (1, 5, 15 min) at the start: %s, at the end: %s.\n\n", strings.Join(rep.Peers, ", "), rep.LoadStart, rep.LoadEnd)
 	fmt.Fprintln(w, "| # | scenario | contender | median | min .. max (runs) | ÷ syncer | rate / bytes sent | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range rep.Scenarios {
@@ -209,6 +210,8 @@ type Report struct {
 	Kernel        string      `json:"kernel"`
 	SyncerVersion string      `json:"syncer_version"`
 	Peers         []string    `json:"peers"`
+	LoadStart     string      `json:"load_average_start"`
+	LoadEnd       string      `json:"load_average_end"`
 	Scenarios     []*Scenario `json:"scenarios"`
 	Failed        bool        `json:"failed"`
 }
