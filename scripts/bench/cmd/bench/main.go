@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures syncer against its peers, side by side, on
 // loopback: the scenarios of issue 7 (initial pushes, an incremental push,
 // an unchanged tree, server ingest, the FUSE view, the web viewer). Every
@@ -13,7 +15,7 @@
 // copy differs, or whose client or server fails, is reported as FAILED and
 // makes the command exit 1. A peer that is not installed (and cannot be
 // installed with apt-get) is skipped with a note in the table. Timings are
-// reported, never judged.
+// reported, never judged. Linux only (process groups, /proc, FUSE).
 package main
 
 import (
