@@ -261,6 +261,58 @@ func (r *run) markGone(rel string, e store.Entry) {
 // that cannot be examined is visited with an error; a directory that
 // cannot be read is reported as a failure and skipped.
 func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, err error)) error {
+	// The directory reads and lstats run in their own goroutine, ahead of
+	// the merge with the manifest: on a multi-core machine the system
+	// calls of the next directories overlap with the diff of this one.
+	batches := make(chan []walkItem, 16)
+	var walkErr error
+	go func() {
+		defer close(batches)
+		batch := make([]walkItem, 0, walkBatch)
+		send := func() {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+			}
+			batch = make([]walkItem, 0, walkBatch)
+		}
+		walkErr = r.walkFiles(ctx, func(it walkItem) {
+			batch = append(batch, it)
+			if len(batch) == walkBatch {
+				send()
+			}
+		})
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	for b := range batches {
+		for _, it := range b {
+			if it.dirErr {
+				r.count(&r.sum.FilesScanned)
+				r.fail(it.rel, it.err)
+				continue
+			}
+			visit(it.rel, it.fi, it.err)
+		}
+	}
+	return walkErr // written before batches was closed
+}
+
+// walkItem is one file (or unreadable directory) found by walkFiles.
+type walkItem struct {
+	rel    string
+	fi     fs.FileInfo
+	err    error
+	dirErr bool
+}
+
+// walkBatch is how many walk items travel to the merge at once.
+const walkBatch = 256
+
+// walkFiles does the walk for walk, handing each item to emit in order.
+func (r *run) walkFiles(ctx context.Context, emit func(walkItem)) error {
+	visit := func(rel string, fi fs.FileInfo, err error) { emit(walkItem{rel: rel, fi: fi, err: err}) }
 	root := r.a.opts.Dir
 	rootFi, err := os.Stat(root)
 	if err != nil {
@@ -290,8 +342,7 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 			if prefix == "" {
 				return fmt.Errorf("read log directory: %w", err)
 			}
-			r.count(&r.sum.FilesScanned)
-			r.fail(prefix, fmt.Errorf("read directory: %w", unwrapPath(err)))
+			emit(walkItem{rel: prefix, err: fmt.Errorf("read directory: %w", unwrapPath(err)), dirErr: true})
 			return nil
 		}
 		for i, de := range entries {
