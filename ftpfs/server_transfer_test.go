@@ -69,6 +69,37 @@ func TestServerStorKeepsVersions(t *testing.T) {
 	}
 }
 
+// TestServerAgentDescriptionReplaced: the agent's description, rewritten on
+// every push, replaces the old one; a commit record next to it is versioned.
+func TestServerAgentDescriptionReplaced(t *testing.T) {
+	e := srvStart(t, nil)
+	c := e.dial(srvAgent, srvPassword)
+	if err := c.MakeDir("/node1/.syncer"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/node1/.syncer/agent.json", "/node1/.syncer/c.json"} {
+		for _, s := range []string{`{"n":1}`, `{"n":2}`} {
+			if err := c.Stor(p, strings.NewReader(s)); err != nil {
+				t.Fatalf("STOR %s: %v", p, err)
+			}
+		}
+	}
+	entries, err := os.ReadDir(e.file("/node1/.syncer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range entries {
+		names = append(names, de.Name())
+	}
+	if len(names) != 3 || names[0] != "agent.json" || names[1] != "c.json" || !strings.HasPrefix(names[2], "c.json.superseded-") {
+		t.Fatalf(".syncer holds %q, want agent.json, c.json and one version of c.json", names)
+	}
+	if got := string(e.read("/node1/.syncer/agent.json")); got != `{"n":2}` {
+		t.Fatalf("agent.json = %q", got)
+	}
+}
+
 // TestServerRestRules: REST beyond the end is refused for everyone, below
 // the end for agents; at the end it appends; APPE appends.
 func TestServerRestRules(t *testing.T) {

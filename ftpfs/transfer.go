@@ -327,10 +327,11 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 		}
 		t.offset, t.openSize = offset, size
 	default:
-		if exists && size > 0 {
+		if exists && size > 0 && !isAgentDescription(p) {
 			// Archive, not mirror: the old content stays, under a name
 			// that says when it was superseded. An empty file holds
-			// nothing to keep.
+			// nothing to keep; nor does the agent's own description,
+			// which it rewrites on every push as a heartbeat.
 			if version, err = h.keepVersion(rel, p); err != nil {
 				return nil, err
 			}
@@ -353,6 +354,15 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 	t.lastProg = time.Now()
 	t.event(UploadOpened, t.size(), nil)
 	return t, nil
+}
+
+// isAgentDescription reports whether p is /<agent>/.syncer/agent.json, the
+// description an agent replaces on every push. It is state, not an archived
+// log: keeping each copy as a version would add one file per push forever.
+// Everything else under .syncer/ (the commit records) is versioned as usual.
+func isAgentDescription(p string) bool {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	return len(parts) == 3 && parts[1] == ".syncer" && parts[2] == "agent.json"
 }
 
 // versionSuffix is the layout of a superseded version's suffix (UTC).
