@@ -459,3 +459,5 @@ func (w *watcher) exited() bool {
 		return false
 	}
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -219,7 +219,7 @@ func (p *Proxy) control1(client net.Conn) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		p.pipe(server, client, false)
+		p.pipe(client, server, false)
 		p.untrack(client, server)
 	}()
 	host, _, _ := net.SplitHostPort(p.target)
