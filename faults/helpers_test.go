@@ -461,3 +461,6 @@ func (w *watcher) exited() bool {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// nil2 is a fixed random source for content that does not matter.
+func nil2() *rand.Rand { return rand.New(rand.NewPCG(0, 0)) }
