@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,27 +37,24 @@ const errBadPath = "bad path: it must be a clean path inside the archive (no '..
 // archivePath checks the path parameter of c (everything after the route
 // prefix) and splits it into agent and the path below it. Why so strict:
 // the path reaches the file system, so every form of escape ("..", an
-// encoded slash or dot that a later decoding would turn into one, an
-// absolute path, NUL) is refused before any lookup.
+// encoded slash that would hide a separator from the router, an absolute
+// path, NUL) is refused before any lookup.
+//
+// The path is percent-decoded exactly once, element by element, from the
+// escaped request path: "%25" is a literal '%' in a name ("100%25.log" is
+// the file 100%.log) and "a%252e%252e.log" is the file a%2e%2e.log, never
+// "..": nothing decodes the result a second time (gin matches routes on
+// the already decoded URL.Path and the file system takes the bytes as
+// they are), and the decoded path must equal what the router matched.
 func archivePath(c *gin.Context) (agent, rel string, ok bool) {
-	raw := c.Request.URL.EscapedPath()
-	lower := strings.ToLower(raw)
-	// %2f and %5c would hide separators from the router; %00 a NUL; a
-	// '%25' would be decoded to '%' and leave a second round of escapes.
-	for _, bad := range []string{"%2f", "%5c", "%00", "%25"} {
-		if strings.Contains(lower, bad) {
-			apiError(c, http.StatusBadRequest, errBadPath)
-			return "", "", false
-		}
+	p, ok := pathParam(c)
+	if !ok {
+		apiError(c, http.StatusBadRequest, errBadPath)
+		return "", "", false
 	}
-	p := strings.TrimPrefix(c.Param("path"), "/")
 	p = strings.TrimSuffix(p, "/")
 	if p == "" {
 		return "", "", true
-	}
-	if strings.IndexByte(p, 0) >= 0 {
-		apiError(c, http.StatusBadRequest, errBadPath)
-		return "", "", false
 	}
 	for _, el := range strings.Split(p, "/") {
 		if el == "" || el == "." || el == ".." {
@@ -70,6 +68,39 @@ func archivePath(c *gin.Context) (agent, rel string, ok bool) {
 		return "", "", false
 	}
 	return agent, rel, true
+}
+
+// pathParam is the route's *path parameter without its leading '/',
+// decoded once from c's escaped path element by element. It refuses an
+// element whose decoding holds a '/' or '\' (an encoded separator the
+// router did not see: "%2f", "%5c") or a NUL, an invalid escape, and any
+// disagreement with the parameter the router matched.
+func pathParam(c *gin.Context) (string, bool) {
+	route := c.FullPath()
+	star := strings.IndexByte(route, '*')
+	if star < 0 {
+		return "", c.Param("path") == ""
+	}
+	// The route prefix ("/raw/", "/api/v1/files/") is that many elements
+	// of the escaped path, however its letters were encoded.
+	skip := strings.Count(route[:star], "/")
+	els := strings.Split(c.Request.URL.EscapedPath(), "/")
+	if len(els) < skip {
+		return "", false
+	}
+	els = els[skip:]
+	for i, el := range els {
+		d, err := url.PathUnescape(el)
+		if err != nil || strings.ContainsAny(d, "/\\\x00") {
+			return "", false
+		}
+		els[i] = d
+	}
+	p := strings.Join(els, "/")
+	if "/"+p != c.Param("path") {
+		return "", false
+	}
+	return p, true
 }
 
 // hidden reports whether rel is the agent's metadata.

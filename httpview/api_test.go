@@ -508,3 +508,54 @@ func TestListingJSONMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("hand-written JSON\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestPercentInNames: a '%' in a file name is "%25" in its URL, decoded
+// once: 100%.log opens, and the literal name a%2e%2e.log is that file,
+// never "..".
+func TestPercentInNames(t *testing.T) {
+	h := newHist(t, false)
+	files := map[string]string{"100%.log": "full disk 100%\n", "a%2e%2e.log": "dots are literal\n", "%2f.log": "slash is literal\n"}
+	for name, data := range files {
+		writeFile(t, filepath.Join(h.root, "n1", "app", name), []byte(data))
+	}
+	h.reconcile()
+	for name, data := range files {
+		esc := strings.ReplaceAll(name, "%", "%25")
+		if code, body := h.rawGet("/raw/n1/app/" + esc); code != 200 || body != data {
+			t.Errorf("GET /raw/n1/app/%s: %d %q, want %q", esc, code, body, data)
+		}
+		code, body := h.rawGet("/api/v1/files/n1/app/" + esc)
+		var f FileJSON
+		if err := json.Unmarshal([]byte(body), &f); code != 200 || err != nil || f.Path != "app/"+name || f.Size != int64(len(data)) {
+			t.Errorf("GET /api/v1/files/n1/app/%s: %d %v %+v", esc, code, err, f)
+		}
+		for _, page := range []string{"/view/n1/app/", "/api/v1/lines/n1/app/", "/download/n1/"} {
+			target := page + esc
+			if page == "/download/n1/" {
+				target = page + "app"
+			}
+			if code, body := h.rawGet(target); code != 200 {
+				t.Errorf("GET %s: %d %.200q", target, code, body)
+			}
+		}
+		if code, body := h.rawGet("/api/v1/lines/n1/app/" + esc); !strings.Contains(body, strings.TrimSuffix(data, "\n")) {
+			t.Errorf("lines of %s: %d %.200q", name, code, body)
+		}
+	}
+	// Still refused: an encoded '/', '\' or NUL, and ".." however spelt.
+	for _, p := range []string{"/n1/app/100%2f.log", "/n1/app%5c100%25.log", "/n1/app/100%25%00.log", "/n1/app/%2e%2e/app/100%25.log", "/n1/%252e%252e/n1/app/100%25.log"} {
+		if code, body := h.rawGet("/raw" + p); code != 400 && code != 404 || strings.Contains(body, "full disk") {
+			t.Errorf("GET /raw%s: %d %.200q", p, code, body)
+		}
+	}
+	// Links of listings and of the agent page open the files.
+	var l ListingJSON
+	h.getJSON("", "/api/v1/files/n1/app", &l)
+	if len(l.Entries) != len(files) {
+		t.Fatalf("listing: %+v", l)
+	}
+	_, page := h.get("", "/agent/n1/app")
+	if !strings.Contains(string(page), `href="/view/n1/app/100%25.log"`) {
+		t.Errorf("agent page has no link to 100%%25.log: %.500s", page)
+	}
+}
