@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -38,8 +39,11 @@ const (
 type GrepMatch struct {
 	Agent string `json:"agent"`
 	Path  string `json:"path"`
-	Line  int64  `json:"line"`
-	Text  string `json:"text"`
+	// PathB64 holds the exact bytes of a path that is not UTF-8 (Path then
+	// shows it with replacement characters), as in directory listings.
+	PathB64 string `json:"path_b64,omitempty"`
+	Line    int64  `json:"line"`
+	Text    string `json:"text"`
 }
 
 // GrepDone is the last NDJSON line of /api/v1/grep.
@@ -237,6 +241,10 @@ func (s *Server) grepFile(ctx context.Context, m *lineMatcher, e store.IndexEntr
 		return // gone since it was indexed, or a link out of the root
 	}
 	defer f.Close()
+	pathB64 := ""
+	if !utf8.ValidString(e.Path) {
+		pathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))
+	}
 	n := 0
 	_ = m.searchReader(ctx, f, func(line int64, text []byte) error {
 		if n == limit {
@@ -246,7 +254,7 @@ func (s *Server) grepFile(ctx context.Context, m *lineMatcher, e store.IndexEntr
 		if len(text) > grepTextMax {
 			text = text[:grepTextMax]
 		}
-		return emit(GrepMatch{Agent: e.Agent, Path: e.Path, Line: line, Text: validText(text)})
+		return emit(GrepMatch{Agent: e.Agent, Path: e.Path, PathB64: pathB64, Line: line, Text: validText(text)})
 	})
 }
 

@@ -3,8 +3,10 @@ package httpview
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -169,6 +171,63 @@ func TestBlockSearchSkipsBinary(t *testing.T) {
 	}
 }
 
+// TestGrepNonUTF8Path: a hit in a file whose name is not UTF-8 carries
+// the name's bytes, and they open the file.
+func TestGrepNonUTF8Path(t *testing.T) {
+	h := newHist(t, false)
+	name := "caf\xe9-\xff.log"
+	writeFile(t, filepath.Join(h.root, "n1", "app", name), []byte("one\nneedle here\n"))
+	writeFile(t, filepath.Join(h.root, "n1", "app", "plain.log"), []byte("needle too\n"))
+	h.reconcile()
+	resp, body := h.get("", "/api/v1/grep?q=needle")
+	lines := ndjson(t, body)
+	if resp.StatusCode != 200 || len(lines) != 3 {
+		t.Fatalf("grep: %d %s", resp.StatusCode, body)
+	}
+	var sawRaw, sawPlain bool
+	for _, l := range lines[:2] {
+		b64, _ := l["path_b64"].(string)
+		switch l["path"] {
+		case "app/plain.log":
+			sawPlain = true
+			if b64 != "" {
+				t.Errorf("UTF-8 path has path_b64 %q", b64)
+			}
+		default:
+			sawRaw = true
+			raw, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil || string(raw) != "app/"+name {
+				t.Fatalf("path_b64 %q decodes to %q (%v), want %q", b64, raw, err, "app/"+name)
+			}
+			if l["line"] != float64(2) || l["text"] != "needle here" {
+				t.Errorf("hit = %v", l)
+			}
+			// The web UI percent-encodes those bytes (encPath in app.js).
+			code, got := h.rawGet("/raw/n1/" + pctEncode(raw))
+			if code != 200 || got != "one\nneedle here\n" {
+				t.Errorf("GET /raw of the hit: %d %q", code, got)
+			}
+		}
+	}
+	if !sawRaw || !sawPlain {
+		t.Errorf("hits %v", lines)
+	}
+}
+
+// pctEncode encodes a path as app.js's encPath does: unreserved bytes as
+// they are, '/' as the separator, every other byte as %XX.
+func pctEncode(p []byte) string {
+	var b strings.Builder
+	for _, c := range p {
+		if c == '/' || c < 128 && strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
 // BenchmarkLineMatcher compares the block search with line by line over
 // 8 MiB of logs, one pattern of each kind.
 //
@@ -200,5 +259,62 @@ func BenchmarkLineMatcher(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestGrepOrderAndBounds: with two files searched at once, results come
+// in the walk's file order and line order every time; max and timeout end
+// the search with their reason.
+func TestGrepOrderAndBounds(t *testing.T) {
+	h := newHist(t, false)
+	var want []string
+	for i := range 40 {
+		var b strings.Builder
+		// Later files are shorter, so they finish first if not ordered.
+		for j := range 2000 - 40*i {
+			if j%97 == 0 {
+				fmt.Fprintf(&b, "needle %d %d\n", i, j)
+			} else {
+				fmt.Fprintf(&b, "hay %d %d\n", i, j)
+			}
+		}
+		writeFile(t, filepath.Join(h.root, "n1", fmt.Sprintf("f%02d.log", i)), []byte(b.String()))
+		for j := range 2000 - 40*i {
+			if j%97 == 0 {
+				want = append(want, fmt.Sprintf("f%02d.log:%d:needle %d %d", i, j+1, i, j))
+			}
+		}
+	}
+	h.reconcile()
+	hits := func(body []byte) ([]string, map[string]any) {
+		lines := ndjson(t, body)
+		var out []string
+		for _, l := range lines[:len(lines)-1] {
+			out = append(out, fmt.Sprintf("%s:%v:%s", l["path"], l["line"], l["text"]))
+		}
+		return out, lines[len(lines)-1]
+	}
+	for range 3 {
+		_, body := h.get("", "/api/v1/grep?q=needle&max=10000")
+		got, done := hits(body)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || done["reason"] != nil || done["matches"] != float64(len(want)) || done["files"] != float64(40) {
+			t.Fatalf("grep: %d hits, done %v; first difference %s", len(got), done, firstDiff(got, want))
+		}
+	}
+	for _, max := range []int{1, 7, len(want) - 1} {
+		_, body := h.get("", fmt.Sprintf("/api/v1/grep?q=needle+%%5Cd&max=%d", max))
+		got, done := hits(body)
+		if strings.Join(got, "\n") != strings.Join(want[:max], "\n") || done["reason"] != "limit" {
+			t.Errorf("max=%d: %d hits, done %v", max, len(got), done)
+		}
+	}
+	// Exactly max matches is complete, not "limit".
+	_, body := h.get("", fmt.Sprintf("/api/v1/grep?q=needle&max=%d", len(want)))
+	if got, done := hits(body); len(got) != len(want) || done["reason"] != nil {
+		t.Errorf("max=%d: %d hits, done %v", len(want), len(got), done)
+	}
+	_, body = h.get("", "/api/v1/grep?q=needle&timeout=1ns")
+	if _, done := hits(body); done["reason"] != "timeout" {
+		t.Errorf("timeout=1ns: done %v", done)
 	}
 }
