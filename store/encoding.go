@@ -55,23 +55,35 @@ func EncodeFileKey(path []byte) ([]byte, error) {
 
 // DecodeFileKey is the inverse of EncodeFileKey.
 func DecodeFileKey(key []byte) ([]byte, error) {
+	return appendFileKeyPath(nil, key)
+}
+
+// appendFileKeyPath appends the path of file key to dst (DecodeFileKey into
+// a reused buffer: the manifest iterator decodes every key of a scan).
+func appendFileKeyPath(dst, key []byte) ([]byte, error) {
 	if len(key) < 2 || key[0] != prefixFile {
-		return nil, fmt.Errorf("decode key %q: %w", key, ErrBadPath)
+		return dst, fmt.Errorf("decode key %q: %w", key, ErrBadPath)
 	}
-	p := make([]byte, len(key)-1)
-	for i, c := range key[1:] {
+	n := len(dst)
+	dst = append(dst, key[1:]...)
+	for i, c := range dst[n:] {
 		if c == pathSep {
-			c = '/'
+			dst[n+i] = '/'
 		}
-		p[i] = c
 	}
-	return p, nil
+	return dst, nil
 }
 
 // ComparePaths orders two '/'-separated paths the way the manifest stores
 // them (and a sorted directory walk visits them): like bytes.Compare, except
 // that '/' sorts below every other byte.
-func ComparePaths(a, b []byte) int {
+func ComparePaths(a, b []byte) int { return comparePaths(a, b) }
+
+// ComparePathString is ComparePaths with b a string: the agent compares
+// every walked path with the manifest's without converting it.
+func ComparePathString(a []byte, b string) int { return comparePaths(a, b) }
+
+func comparePaths[A, B ~[]byte | ~string](a A, b B) int {
 	n := min(len(a), len(b))
 	for i := 0; i < n; i++ {
 		ca, cb := a[i], b[i]

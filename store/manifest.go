@@ -344,9 +344,11 @@ func (m *Manifest) Files() (*FileIter, error) {
 
 func (fi *FileIter) set(ok bool) {
 	fi.valid = ok
-	fi.path = nil
+	fi.path = fi.path[:0]
 	if ok {
-		fi.path, fi.err = DecodeFileKey(fi.it.Key())
+		// One buffer for every path of the walk: Path is documented valid
+		// only until Next.
+		fi.path, fi.err = appendFileKeyPath(fi.path, fi.it.Key())
 		if fi.err != nil {
 			fi.valid = false
 		}

@@ -96,6 +96,9 @@ func (r *run) execute(ctx context.Context) error {
 	// Deferred: rotation candidates and files whose inode changed. Both
 	// are bounded by what changed, not by the size of the tree.
 	var rotCands, idChanged []scanned
+	// The two counters every file touches are kept by the merge alone and
+	// added to the summary after the walk (no lock per file).
+	var scannedFiles, unchangedFiles int64
 	it, err := r.a.manifest.Files()
 	if err != nil {
 		close(jobs)
@@ -106,8 +109,8 @@ func (r *run) execute(ctx context.Context) error {
 	// visit: they are gone. They are marked at once, so a tree that lost a
 	// million files costs no memory; a rotated file found later still finds
 	// its old entry through the inode index.
-	drainTo := func(rel []byte) {
-		for it.Valid() && (rel == nil || store.ComparePaths(it.Path(), rel) < 0) {
+	drainTo := func(rel string, all bool) {
+		for it.Valid() && (all || store.ComparePathString(it.Path(), rel) < 0) {
 			if st, err := it.Stat(); err != nil {
 				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
 			} else if st.Status != store.StatusGone {
@@ -121,11 +124,10 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	visit := func(rel string, fi fs.FileInfo, visitErr error) {
-		relb := []byte(rel)
-		drainTo(relb)
-		r.count(&r.sum.FilesScanned)
+		drainTo(rel, false)
+		scannedFiles++
 		var entry *store.Entry
-		if it.Valid() && store.ComparePaths(it.Path(), relb) == 0 {
+		if it.Valid() && store.ComparePathString(it.Path(), rel) == 0 {
 			defer it.Next()
 			if visitErr == nil {
 				// The quick check decodes only the stat fields.
@@ -133,7 +135,7 @@ func (r *run) execute(ctx context.Context) error {
 				dev, ino := fileID(fi)
 				if err == nil && (st.Status == store.StatusArchived || st.Status == store.StatusRotated) &&
 					st.Size == fi.Size() && st.MtimeNs == fi.ModTime().UnixNano() && st.Dev == dev && st.Ino == ino {
-					r.count(&r.sum.FilesUnchanged)
+					unchangedFiles++
 					return
 				}
 			}
@@ -178,8 +180,12 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	walkErr := r.walk(ctx, visit)
 	if walkErr == nil && ctx.Err() == nil {
-		drainTo(nil)
+		drainTo("", true)
 	}
+	r.mu.Lock()
+	r.sum.FilesScanned += scannedFiles
+	r.sum.FilesUnchanged += unchangedFiles
+	r.mu.Unlock()
 	if err := it.Close(); err != nil && walkErr == nil {
 		walkErr = fmt.Errorf("%w: %w", ErrManifest, err)
 	}
@@ -350,14 +356,13 @@ func (r *run) walkFiles(ctx context.Context, emit func(walkItem)) error {
 			if prefix != "" {
 				rel = prefix + "/" + rel
 			}
-			child := filepath.Join(abs, de.Name())
 			t := de.Type()
 			var cfi fs.FileInfo
 			if t&fs.ModeSymlink != 0 {
 				if !r.a.opts.FollowSymlinks {
 					continue
 				}
-				cfi, err = os.Stat(child)
+				cfi, err = os.Stat(filepath.Join(abs, de.Name()))
 				if err != nil {
 					if r.a.match.Match(rel) {
 						visit(rel, nil, fmt.Errorf("follow symlink: %w", unwrapPath(err)))
@@ -378,7 +383,7 @@ func (r *run) walkFiles(ctx context.Context, emit func(walkItem)) error {
 				if stateFi != nil && os.SameFile(cfi, stateFi) {
 					continue
 				}
-				if err := walkDir(child, rel, cfi); err != nil {
+				if err := walkDir(filepath.Join(abs, de.Name()), rel, cfi); err != nil {
 					return err
 				}
 				continue
