@@ -25,10 +25,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,8 +175,20 @@ type Index struct {
 	ready     chan struct{}
 }
 
+// indexRebuildable tells a damaged index from one that cannot be opened
+// for reasons that rebuilding would not cure or would make worse: no
+// permission, or another process holding its lock.
+func indexRebuildable(err error) bool {
+	if errors.Is(err, fs.ErrPermission) {
+		return false
+	}
+	return !strings.Contains(strings.ToLower(err.Error()), "lock")
+}
+
 // OpenIndex opens (creating if needed) the index database in cfg.Dir over
-// the archive cfg.Root. Call Run to bring it up to date and keep it so.
+// the archive cfg.Root. Call Run to bring it up to date and keep it so. A
+// damaged index is moved aside (Dir.broken-TIME) and rebuilt from the
+// archive.
 func OpenIndex(cfg IndexConfig) (*Index, error) {
 	if cfg.Dir == "" || cfg.Root == "" {
 		return nil, errors.New("open index: Dir and Root are required")
@@ -197,14 +211,26 @@ func OpenIndex(cfg IndexConfig) (*Index, error) {
 		Logger:       quietLogger{},
 	}
 	defer opts.Cache.Unref()
-	db, err := pebble.Open(cfg.Dir, opts)
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("open index %s: %w", cfg.Dir, err)
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil && indexRebuildable(err) {
+		// The index holds nothing that is not in the archive: a damaged
+		// one (a torn MANIFEST after a crash, a bad disk block) is set
+		// aside, kept for inspection, and rebuilt from the archive.
+		aside := cfg.Dir + ".broken-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		log.Warn("index damaged, setting it aside and rebuilding it from the archive", "dir", cfg.Dir, "moved_to", aside, "err", err)
+		if rerr := os.Rename(cfg.Dir, aside); rerr == nil {
+			if merr := os.MkdirAll(cfg.Dir, 0o700); merr == nil {
+				db, err = pebble.Open(cfg.Dir, opts)
+			}
+		}
+	}
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("open index %s: %w", cfg.Dir, err)
 	}
 	every := cfg.ReconcileEvery
 	if every == 0 {
