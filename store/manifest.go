@@ -148,10 +148,14 @@ func Open(dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("open manifest: %w", err)
 	}
 	opts := &pebble.Options{
-		// A modest cache: the agent walks the manifest in order once per
-		// run; 24 MiB keeps a 100,000-file manifest's blocks between runs
-		// of watch without a large resident set.
-		Cache:        pebble.NewCache(24 << 20),
+		// A small cache: the agent reads the manifest in order once per
+		// run, so data blocks are not read twice by a push. A cache the
+		// size of the manifest (12 MiB for 100,000 files) costs fresh,
+		// zeroed memory for every block of the scan: measured 74 ms of CPU
+		// to open and scan such a manifest with 24 MiB, 43 ms with 2 MiB
+		// (the freed blocks are reused). watch re-reads the blocks each
+		// round from the page cache, and keeps 22 MiB less resident.
+		Cache:        pebble.NewCache(2 << 20),
 		MemTableSize: 4 << 20,
 		Logger:       quietLogger{},
 	}
