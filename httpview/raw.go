@@ -74,8 +74,19 @@ func (s *Server) raw(c *gin.Context) {
 	}
 	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
 	h.Set("Cache-Control", "no-cache")
+	// Security: many tiny ranges make a multipart answer many times the
+	// size of the file (each part carries its own headers): a cheap
+	// request that costs the server bandwidth ("Apache Killer"). Beyond
+	// maxRanges the Range header is ignored and the file sent once, which
+	// RFC 9110 allows.
+	if rg := c.Request.Header.Get("Range"); strings.Count(rg, ",") >= maxRanges {
+		c.Request.Header.Del("Range")
+	}
 	http.ServeContent(sendfileWriter{c.Writer}, c.Request, name, fi.ModTime(), f)
 }
+
+// maxRanges is the most byte ranges one /raw request may ask for.
+const maxRanges = 16
 
 // sendfileWriter lets http.ServeContent's copy reach net/http's own
 // io.ReaderFrom (sendfile(2) from the file to the socket); gin's writer
