@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -464,3 +465,6 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // nil2 is a fixed random source for content that does not matter.
 func nil2() *rand.Rand { return rand.New(rand.NewPCG(0, 0)) }
+
+// urlQuery escapes s for a query parameter.
+func urlQuery(s string) string { return url.QueryEscape(s) }
