@@ -44,17 +44,17 @@ func TestRotation(t *testing.T) {
 		// twice is how many lines (the first ones) may be archived twice.
 		twice int
 	}{
-		{"rename-and-create", []any{10, "push", 5, step(mv), 7, "push", 3, "push"}},
+		{"rename-and-create", []any{10, "push", 5, step(mv), 7, "push", 3, "push"}, 0},
 		{"compress-after-rotate", []any{10, "push", 5, step(mv), 7, "push", step(func(t *testing.T, dir string, _ *lineWriter) {
 			if out, err := exec.Command("gzip", filepath.Join(dir, "app.log.1")).CombinedOutput(); err != nil {
 				t.Fatalf("gzip: %v %s", err, out)
 			}
-		}), 4, "push"}},
+		}), 4, "push"}, 0},
 		{"delete-after-rotate", []any{10, "push", 5, step(mv), 7, "push", step(func(t *testing.T, dir string, _ *lineWriter) {
 			if err := os.Remove(filepath.Join(dir, "app.log.1")); err != nil {
 				t.Fatal(err)
 			}
-		}), 4, "push"}},
+		}), 4, "push"}, 0},
 		{"copytruncate", []any{10, "push", 5, step(func(t *testing.T, dir string, _ *lineWriter) {
 			if out, err := exec.Command("cp", "-p", filepath.Join(dir, "app.log"), filepath.Join(dir, "app.log.1")).CombinedOutput(); err != nil {
 				t.Fatalf("cp: %v %s", err, out)
