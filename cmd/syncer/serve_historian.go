@@ -82,7 +82,11 @@ func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *
 	if auth {
 		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", opts.HTTPAddr)
 	}
-	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Security: without IdleTimeout, net/http waits for a keep-alive
+	// client's next request for ever, so silent clients can hold every
+	// descriptor of the historian. No ReadTimeout or WriteTimeout: live
+	// tails and large downloads are long by design.
+	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	// Live tails are streams that never end by themselves: end them when
 	// the server shuts down, or they hold SIGTERM until the stop timeout.
 	hs.RegisterOnShutdown(web.CloseStreams)
