@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,15 @@ func newCommitLog(stateDir, agent string, log *slog.Logger) (*commitLog, error) 
 	// The manifest lock is held: no other push of this agent is writing
 	// these files.
 	leftovers, _ := filepath.Glob(filepath.Join(stateDir, commitLogPattern(agent)))
+	// Oldest first: a later record of the same file (it grew) must reach
+	// the historian after the earlier one, which it supersedes.
+	mtime := func(name string) int64 {
+		if fi, err := os.Stat(name); err == nil {
+			return fi.ModTime().UnixNano()
+		}
+		return 0
+	}
+	sort.SliceStable(leftovers, func(i, j int) bool { return mtime(leftovers[i]) < mtime(leftovers[j]) })
 	f, err := os.CreateTemp(stateDir, commitLogPattern(agent))
 	if err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)

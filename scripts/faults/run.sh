@@ -19,7 +19,7 @@ fi
 : "${FUZZTIME:=30s}"
 status=0
 FAULTS_REPORT=$report $GO test -race -count=1 -timeout "$timeout" "${short[@]}" -v ./faults/ 2>&1 |
-	grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok)|RESULT \|' || true
+	grep -E '^(--- |\s+--- |PASS|FAIL|ok)|RESULT \||_test\.go:[0-9]+: ' || true
 if [ "${PIPESTATUS[0]}" != 0 ]; then status=1; fi
 FUZZTIME=$FUZZTIME bash scripts/faults/fuzz.sh || status=1
 echo
