@@ -271,16 +271,28 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 	// the merge with the manifest: on a multi-core machine the system
 	// calls of the next directories overlap with the diff of this one.
 	batches := make(chan []walkItem, 16)
+	// Batches the merge is done with come back for reuse: a scan of an
+	// unchanged tree allocates little else, and every byte it allocates
+	// costs garbage collection.
+	free := make(chan []walkItem, cap(batches)+2)
 	var walkErr error
 	go func() {
 		defer close(batches)
-		batch := make([]walkItem, 0, walkBatch)
+		next := func() []walkItem {
+			select {
+			case b := <-free:
+				return b
+			default:
+				return make([]walkItem, 0, walkBatch)
+			}
+		}
+		batch := next()
 		send := func() {
 			select {
 			case batches <- batch:
 			case <-ctx.Done():
 			}
-			batch = make([]walkItem, 0, walkBatch)
+			batch = next()
 		}
 		walkErr = r.walkFiles(ctx, func(it walkItem) {
 			batch = append(batch, it)
@@ -300,6 +312,11 @@ func (r *run) walk(ctx context.Context, visit func(rel string, fi fs.FileInfo, e
 				continue
 			}
 			visit(it.rel, it.fi, it.err)
+		}
+		clear(b) // drop the references to file infos and names
+		select {
+		case free <- b[:0]:
+		default:
 		}
 	}
 	return walkErr // written before batches was closed
