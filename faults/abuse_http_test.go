@@ -146,8 +146,8 @@ func TestHTTPAbuse(t *testing.T) {
 // connection open without a word is disconnected; otherwise idle clients
 // hold the historian's descriptors for ever.
 func TestHTTPIdleClient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the idle timeout (over a minute); make faults runs it")
+	if !full() {
+		t.Skip("waits for the idle timeout (over a minute); make faults (FAULTS_FULL=1) runs it")
 	}
 	base := t.TempDir()
 	h := newHistorian(t, base)

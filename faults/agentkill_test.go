@@ -13,13 +13,13 @@ import (
 )
 
 // TestAgentKill9 kills `syncer push` with SIGKILL at random moments, 20
-// times in a row (5 with -short), while it uploads one large file and while
+// times in a row (FAULTS_FULL=1; 5 by default), while it uploads one large file and while
 // it uploads many small ones; the log files grow between the kills. A clean
 // push then completes and every file is byte-identical on the historian,
 // with no extra versions (nothing was rewritten on the node).
 func TestAgentKill9(t *testing.T) {
 	kills, large, small := 20, 48<<20, 3000
-	if testing.Short() {
+	if !full() {
 		kills, large, small = 5, 16<<20, 500
 	}
 	cases := []struct {

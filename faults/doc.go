@@ -7,7 +7,8 @@
 // packages in-process and end, wherever the archive is concerned, by
 // comparing the SHA-256 of every source file with its archived copy.
 //
-// `go test -short ./faults/` runs the bounded variants CI runs;
-// `make faults` (scripts/faults/run.sh) runs the full suite and prints the
-// table of the README's "Faults and abuse" section.
+// `go test ./faults/` runs the bounded variants (what `make test` and CI
+// run); FAULTS_FULL=1 selects the full sizes, which `make faults`
+// (scripts/faults/run.sh) sets before printing the table of the README's
+// "Faults and abuse" section.
 package faults

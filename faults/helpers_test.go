@@ -58,6 +58,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// full selects the full-size variants (FAULTS_FULL=1, set by make faults);
+// the default is the bounded version that `go test ./...` and CI run.
+func full() bool { return os.Getenv("FAULTS_FULL") != "" }
+
 // report records one row of the README table when FAULTS_REPORT names a
 // file (scripts/faults/run.sh sets it); the test log always gets it.
 func report(t testing.TB, fault, happened string, lost int64) {

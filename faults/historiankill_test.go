@@ -17,7 +17,7 @@ import (
 // is archived byte-identical and the index shows it verified.
 func TestHistorianKill9(t *testing.T) {
 	kills, agents, smallFiles := 4, 3, 300
-	if testing.Short() {
+	if !full() {
 		kills, agents, smallFiles = 2, 2, 100
 	}
 	base := t.TempDir()

@@ -41,14 +41,14 @@ func procFDs(pid int) int {
 // Then the appends stop, every agent catches up, and every file is
 // byte-identical on the historian; the historian's descriptors return to
 // where they were before the agents started. Full: 50 agents, 10,000
-// files, 60 s; -short: 10 agents, 500 files, 20 s. Throughput and peak
+// files, 60 s with FAULTS_FULL=1; by default 10 agents, 500 files, 20 s. Throughput and peak
 // RSS are reported.
 func TestLoad(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("needs /proc to read the historian's memory and descriptors (Linux)")
 	}
 	agents, perAgent, dur := 50, 200, 60*time.Second
-	if testing.Short() {
+	if !full() {
 		agents, perAgent, dur = 10, 50, 20*time.Second
 	}
 	base := t.TempDir()

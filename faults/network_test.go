@@ -91,8 +91,8 @@ func TestProxyRelays(t *testing.T) {
 // archive is byte-identical to the source.
 func TestNetworkFaults(t *testing.T) {
 	rounds, files := 30, 20
-	if testing.Short() {
-		rounds, files = 6, 8
+	if !full() {
+		rounds, files = 4, 8
 	}
 	root, logs, state := t.TempDir(), t.TempDir(), t.TempDir()
 	addr, pw := inProcessServer(t, root)
