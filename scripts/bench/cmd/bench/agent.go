@@ -303,7 +303,11 @@ func (b *bench) agentSuite(ctx context.Context, ids []string) []*Scenario {
 				break
 			}
 			s2.Setup = fmt.Sprintf("gen-logs -seed 1 -files %d -size 4KiB", sz.SmallFiles)
-			b.initialPush(ctx, h, s2, tree, int64(sz.SmallFiles*4096), sz.SmallFiles, initial)
+			// The ftplib stand-in sends one file at a time on one
+			// connection: 20,000 files cost minutes per run and say
+			// nothing scenario 1 does not.
+			s2.Notes = append(s2.Notes, "the ftplib stand-in is left out here (one file at a time on one connection: minutes per run); see 1 and 3")
+			b.initialPush(ctx, h, s2, tree, int64(sz.SmallFiles*4096), sz.SmallFiles, initial[:3])
 			os.RemoveAll(tree)
 		case "3":
 			if _, err := os.Stat(bigTree); err != nil || sz.AppendFiles != sz.BigFiles {

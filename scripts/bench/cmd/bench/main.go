@@ -175,6 +175,9 @@ func mainErr() int {
 	if *quickFlag {
 		rep.Command = "make bench-quick"
 	}
+	if *rounds > 0 {
+		rep.Command = fmt.Sprintf("ROUNDS=%d %s", *rounds, rep.Command)
+	}
 	if v, err := run(ctx, cmdSpec{Name: b.syncer, Args: []string{"version"}}); err == nil {
 		rep.SyncerVersion = strings.TrimSpace(string(v.Stdout))
 	}
