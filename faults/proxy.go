@@ -196,7 +196,17 @@ func (p *Proxy) serve() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
-			return
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			// A transient error (a client gone before the accept, no
+			// descriptor free): keep serving.
+			if !p.sleep(10 * time.Millisecond) {
+				return
+			}
+			continue
 		}
 		p.nControl.Add(1)
 		p.wg.Add(1)
