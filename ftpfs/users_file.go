@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -273,7 +274,7 @@ func parseUser(n *yaml.Node) (User, error) {
 			err = fmt.Errorf("unknown key (keys are %s)", strings.Join(sortedKeys(usersFileKeys), ", "))
 		}
 		if err != nil {
-			return u, fmt.Errorf("line %d: %s: %w", n.Content[i].Line, key, err)
+			return u, fmt.Errorf("line %d: %s: %w", n.Content[i].Line, keyText(key), err)
 		}
 	}
 	if u.PasswordHash == "" {
@@ -288,6 +289,18 @@ func parseUser(n *yaml.Node) (User, error) {
 		return u, err
 	}
 	return nu, nil
+}
+
+// keyText shows a key in an error: as it is when it looks like one, else
+// quoted, so that a key with line breaks (a YAML block or quoted key)
+// cannot make the error span lines or forge log lines.
+func keyText(key string) string {
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return strconv.Quote(key)
+		}
+	}
+	return key
 }
 
 // isBcryptHash reports whether h is a well-formed bcrypt hash.
