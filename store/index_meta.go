@@ -163,6 +163,12 @@ func (ix *Index) applyCommitEntry(w *ixWriter, agent string, at time.Time, cf co
 	if err != nil || e == nil {
 		return err
 	}
+	if e.HasExpected && e.CommitNs > at.UnixNano() {
+		// A newer record already describes this content. Records of a
+		// killed push are published late, by the next push, so an older
+		// one can arrive after a newer one; it must not roll it back.
+		return nil
+	}
 	e.HasExpected, e.ExpectedSize, e.CommitNs, e.check = true, cf.Size, at.UnixNano(), checkNone
 	copy(e.ExpectedSHA256[:], sum)
 	switch {

@@ -477,6 +477,28 @@ func dump(t *testing.T, ix *Index) string {
 	return strings.Join(lines, "\n")
 }
 
+// TestIndexOlderCommitArrivesLate: a commit record applied after a newer
+// one for the same file does not roll its expectation back.
+func TestIndexOlderCommitArrivesLate(t *testing.T) {
+	e := newIxEnv(t)
+	e.start()
+	first := lines(1, 100)
+	all := append(append([]byte(nil), first...), lines(2, 50)...)
+	e.upload("n1", "app/a.log", 0, all, false)
+	e.flush()
+	t1 := time.Now().Add(-time.Minute)
+	e.commit("n1", "c2.json", t1.Add(30*time.Second), map[string][]byte{"app/a.log": all})
+	e.ix.Notify(IngestEvent{Kind: IngestClosed, Path: "/n1/.syncer/commits/c2.json", Account: "n1", Time: time.Now()})
+	e.flush()
+	e.commit("n1", "c1.json", t1, map[string][]byte{"app/a.log": first})
+	e.ix.Notify(IngestEvent{Kind: IngestClosed, Path: "/n1/.syncer/commits/c1.json", Account: "n1", Time: time.Now()})
+	e.flush()
+	got := e.lookup("n1", "app/a.log")
+	if got.ExpectedSize != int64(len(all)) || got.Status() != VerifyVerified {
+		t.Fatalf("after a late older commit: expected size %d status %v, want %d verified", got.ExpectedSize, got.Status(), len(all))
+	}
+}
+
 func TestIndexCommitTargetsVersion(t *testing.T) {
 	// A file committed, then superseded before the index saw the commit
 	// (a rebuild): the commit applies to the version that holds it.
