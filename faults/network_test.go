@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,19 +15,37 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // inProcessServer starts an ftpfs server over root with agent account
 // node1 (no login delay or ban: the faults cause many reconnects).
+//
+// node1's password hash has bcrypt's lowest cost. At the production cost
+// one check takes about 0.8 s under -race on an idle core; with four
+// agent connections logging in at once on two shared cores a login took
+// longer than the test client's 2 s IOTimeout, the client gave up and
+// redialled while the server went on hashing for the abandoned
+// connection, and the pile of abandoned checks kept every later login
+// over the timeout: TestNetworkFaults never recovered, faults on or off.
 func inProcessServer(t testing.TB, root string) (addr, password string) {
 	t.Helper()
-	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: ftpfs.NewUserDB(), ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, BanAfter: -1})
+	password = "pw-node1-long-enough"
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	password = "pw-node1-long-enough"
-	if err := s.AddUser(ftpfs.User{Name: "node1"}, password); err != nil {
+	usersFile := filepath.Join(t.TempDir(), "users.yaml")
+	if err := os.WriteFile(usersFile, fmt.Appendf(nil, "users:\n  - name: node1\n    password_hash: %q\n", h), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users, err := ftpfs.OpenUserDB(usersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: users, ListenAddr: "127.0.0.1:0",
+		LoginFailDelay: -1, BanAfter: -1})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {
