@@ -102,6 +102,9 @@ type historian struct {
 	done               chan error
 	passwords          map[string]string
 	restarts, killed9s int
+	// everUp is set once serve has answered /healthz: from then on its
+	// addresses are fixed, because agents were told them.
+	everUp bool
 }
 
 type lockedBuffer struct {
@@ -145,16 +148,37 @@ func (h *historian) addUser(name string) {
 	h.passwords[name] = pw
 }
 
-// start runs `syncer serve` and waits for /healthz.
+// start runs `syncer serve` and waits for /healthz. freeAddr closes the
+// port it found before serve binds it, so another socket can take it in
+// between: serve then exits with "address already in use" and start tries
+// again, with new ports before the first start and the same ports after it.
 func (h *historian) start() {
 	h.t.Helper()
+	for try := 1; ; try++ {
+		err := h.startOnce()
+		if err == nil {
+			h.everUp = true
+			return
+		}
+		if !strings.Contains(err.Error(), "address already in use") || try == 10 {
+			h.t.Fatal(err)
+		}
+		if h.everUp {
+			time.Sleep(500 * time.Millisecond)
+		} else {
+			h.ftp, h.http = freeAddr(h.t), freeAddr(h.t)
+		}
+	}
+}
+
+func (h *historian) startOnce() error {
 	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http}, h.extra...)
 	h.cmd = exec.Command(syncerBin(h.t), args...)
 	h.stderr = &lockedBuffer{}
 	h.cmd.Stderr = h.stderr
 	h.done = make(chan error, 1)
 	if err := h.cmd.Start(); err != nil {
-		h.t.Fatal(err)
+		return err
 	}
 	cmd, done := h.cmd, h.done
 	go func() { done <- cmd.Wait() }()
@@ -165,17 +189,17 @@ func (h *historian) start() {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if string(b) == "ok" {
-				return
+				return nil
 			}
 		}
 		select {
 		case err := <-done:
 			done <- err
-			h.t.Fatalf("serve exited at start: %v\n%s", err, h.stderr)
+			return fmt.Errorf("serve exited at start: %v\n%s", err, h.stderr)
 		default:
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("serve not ready: %v\n%s", err, h.stderr)
+			return fmt.Errorf("serve not ready: %v\n%s", err, h.stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
