@@ -321,30 +321,12 @@ type AgentJSON struct {
 // the users file that never pushed ("never seen").
 func (s *Server) agents(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	v := s.viewerOf(c)
-	now := s.now()
-	out := []AgentJSON{}
-	known := map[string]bool{}
-	for _, a := range s.idx.Agents() {
-		known[a.ID] = true
-		if !v.sees("/" + a.ID) {
-			continue
-		}
-		a.MetaMtimeNs = 0
-		out = append(out, AgentJSON{AgentRecord: a, Status: a.Status(now)})
+	out := s.agentRows(s.viewerOf(c))
+	if out == nil {
+		out = []AgentJSON{}
 	}
-	if s.cfg.Users != nil {
-		for _, u := range s.cfg.Users.List() {
-			if u.Admin {
-				continue
-			}
-			id, _, _ := strings.Cut(strings.TrimPrefix(u.Home, "/"), "/")
-			if id == "" || known[id] || !v.sees("/"+id) {
-				continue
-			}
-			known[id] = true
-			out = append(out, AgentJSON{AgentRecord: store.AgentRecord{ID: id, Account: u.Name}, Status: store.AgentNeverSeen})
-		}
+	for i := range out {
+		out[i].MetaMtimeNs = 0 // the index's bookkeeping, not the agent's
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	c.JSON(http.StatusOK, gin.H{"agents": out})

@@ -305,22 +305,17 @@ func (s *Server) pageOverview(c *gin.Context) {
 	}{s.cfg.Overview, s.totals(v), ready, len(s.visibleConns(v))})
 }
 
-// agentRow is one row of the agents page.
-type agentRow struct {
-	store.AgentRecord
-	Status string
-}
-
-// agentRows lists the agents v may see, with accounts that never pushed
-// (as the API's /agents does).
-func (s *Server) agentRows(v viewer) []agentRow {
+// agentRows lists the agents v may see, with the accounts of the users
+// file that never pushed ("never seen"); the agents page and
+// /api/v1/agents both show this list.
+func (s *Server) agentRows(v viewer) []AgentJSON {
 	now := s.now()
-	var out []agentRow
+	var out []AgentJSON
 	known := map[string]bool{}
 	for _, a := range s.idx.Agents() {
 		known[a.ID] = true
 		if v.sees("/" + a.ID) {
-			out = append(out, agentRow{a, a.Status(now)})
+			out = append(out, AgentJSON{a, a.Status(now)})
 		}
 	}
 	if s.cfg.Users != nil {
@@ -333,23 +328,23 @@ func (s *Server) agentRows(v viewer) []agentRow {
 				continue
 			}
 			known[id] = true
-			out = append(out, agentRow{store.AgentRecord{ID: id, Account: u.Name}, store.AgentNeverSeen})
+			out = append(out, AgentJSON{store.AgentRecord{ID: id, Account: u.Name}, store.AgentNeverSeen})
 		}
 	}
 	return out
 }
 
 // agentSorts are the sortable columns of the agents page.
-var agentSorts = map[string]func(a, b agentRow) int{
-	"id":        func(a, b agentRow) int { return strings.Compare(a.ID, b.ID) },
-	"host":      func(a, b agentRow) int { return strings.Compare(a.Host, b.Host) },
-	"ip":        func(a, b agentRow) int { return strings.Compare(strings.Join(a.IPs, ","), strings.Join(b.IPs, ",")) },
-	"last_seen": func(a, b agentRow) int { return a.LastSeen.Compare(b.LastSeen) },
-	"files":     func(a, b agentRow) int { return cmpInt(a.Files, b.Files) },
-	"bytes":     func(a, b agentRow) int { return cmpInt(a.Bytes, b.Bytes) },
-	"version":   func(a, b agentRow) int { return strings.Compare(a.Version, b.Version) },
-	"interval":  func(a, b agentRow) int { return cmpInt(int64(parseDur(a.Interval)), int64(parseDur(b.Interval))) },
-	"status":    func(a, b agentRow) int { return strings.Compare(a.Status, b.Status) },
+var agentSorts = map[string]func(a, b AgentJSON) int{
+	"id":        func(a, b AgentJSON) int { return strings.Compare(a.ID, b.ID) },
+	"host":      func(a, b AgentJSON) int { return strings.Compare(a.Host, b.Host) },
+	"ip":        func(a, b AgentJSON) int { return strings.Compare(strings.Join(a.IPs, ","), strings.Join(b.IPs, ",")) },
+	"last_seen": func(a, b AgentJSON) int { return a.LastSeen.Compare(b.LastSeen) },
+	"files":     func(a, b AgentJSON) int { return cmpInt(a.Files, b.Files) },
+	"bytes":     func(a, b AgentJSON) int { return cmpInt(a.Bytes, b.Bytes) },
+	"version":   func(a, b AgentJSON) int { return strings.Compare(a.Version, b.Version) },
+	"interval":  func(a, b AgentJSON) int { return cmpInt(int64(parseDur(a.Interval)), int64(parseDur(b.Interval))) },
+	"status":    func(a, b AgentJSON) int { return strings.Compare(a.Status, b.Status) },
 }
 
 func cmpInt(a, b int64) int {
@@ -404,7 +399,7 @@ func (s *Server) pageAgents(c *gin.Context) {
 		cols = append(cols, sc)
 	}
 	s.render(c, http.StatusOK, "agents", "Agents", struct {
-		Rows []agentRow
+		Rows []AgentJSON
 		Cols []sortCol
 	}{rows, cols})
 }
