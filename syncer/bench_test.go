@@ -1,7 +1,7 @@
 package syncer_test
 
-// Benchmarks of the agent (figures in syncer/README.md; scripts/bench/agent.sh
-// runs them beside find, rclone and the real binary):
+// Benchmarks of the agent (figures in syncer/README.md; `make bench` runs
+// the real binary beside find, rclone and lftp):
 //
 //	go test -run XXX -bench . -benchtime 3x ./syncer/
 //
