@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,7 +132,9 @@ func TestServeHistorianEndToEnd(t *testing.T) {
 	check := func(p *serveProc) string {
 		t.Helper()
 		var out strings.Builder
-		for rel, data := range files {
+		// Sorted, so the two reports compare equal whatever the map order.
+		for _, rel := range slices.Sorted(maps.Keys(files)) {
+			data := files[rel]
 			sum := sha256.Sum256([]byte(data))
 			var f struct {
 				Size   int64  `json:"size"`
