@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Key space of a manifest. Every key starts with one prefix byte naming its
@@ -18,7 +19,17 @@ const (
 	prefixInode byte = 'i'
 	// prefixMeta + name -> small counters (the commit sequence number).
 	prefixMeta byte = 'm'
+	// prefixHead + log2(HeadLen) (1 byte) + Head[:headKeyHash] + path bytes
+	// -> nothing. It finds the entries whose archived bytes a file begins
+	// with (a copy of a log made by copytruncate rotation). It may be stale:
+	// readers check the entry it names.
+	prefixHead byte = 'h'
 )
+
+// headKeyHash is how many bytes of the head fingerprint a head key holds:
+// enough to make unrelated heads collide almost never; readers compare the
+// whole fingerprint anyway.
+const headKeyHash = 8
 
 // pathSep is what '/' becomes inside a file key. A NUL byte sorts below every
 // byte a file name can contain, so the key order of "dir/x" and "dir.log"
@@ -108,6 +119,24 @@ func comparePaths[A, B ~[]byte | ~string](a A, b B) int {
 		return 1
 	}
 	return 0
+}
+
+// headKey returns the head index key of path for e, or nil when e has no
+// head to be found by: nothing archived, a head length that is not a power
+// of two (entries written before the index existed), or an upload under way.
+func headKey(path []byte, e Entry) []byte {
+	switch e.Status {
+	case StatusArchived, StatusRotated, StatusGone:
+	default:
+		return nil
+	}
+	if e.Archived <= 0 || e.HeadLen <= 0 || e.HeadLen > FingerprintSpan || e.HeadLen&(e.HeadLen-1) != 0 {
+		return nil
+	}
+	k := make([]byte, 0, 2+headKeyHash+len(path))
+	k = append(k, prefixHead, byte(bits.TrailingZeros64(uint64(e.HeadLen))))
+	k = append(k, e.Head[:headKeyHash]...)
+	return append(k, path...)
 }
 
 func inodeKey(dev, ino uint64) []byte {

@@ -11,7 +11,8 @@
 //
 // Keys are a prefix byte plus a body (see encoding.go): 'f' + path (raw bytes,
 // '/' stored as NUL so that key order equals the order of a sorted directory
-// walk), 'i' + dev + inode (finds a renamed file's old name), 'm' + name
+// walk), 'i' + dev + inode (finds a renamed file's old name), 'h' + head
+// fingerprint + path (finds the archived file a copy begins with), 'm' + name
 // (counters). Values of 'f' keys start with a version byte.
 //
 // # Durability
@@ -27,9 +28,11 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,8 +105,9 @@ type Entry struct {
 	// HashState is the marshalled crypto/sha256 state after the first
 	// Archived bytes, so an append hashes only the new bytes.
 	HashState []byte
-	// HeadLen bytes at the start of the file hash to Head
-	// (HeadLen = min(FingerprintSpan, Archived)).
+	// HeadLen bytes at the start of the file hash to Head (HeadLen =
+	// HeadLenFor(Archived); entries written by older agents may hold
+	// min(FingerprintSpan, Archived)).
 	HeadLen int64
 	Head    [FingerprintSize]byte
 	// Block is the hash of the min(FingerprintSpan, Archived) bytes before
@@ -222,10 +226,14 @@ type Batch struct {
 // NewBatch starts an atomic group of changes.
 func (m *Manifest) NewBatch() *Batch { return &Batch{m: m, b: m.db.NewBatch()} }
 
-// Put adds setting path to e.
+// Put adds setting path to e, and points the inode and head indexes at it.
 func (b *Batch) Put(path []byte, e Entry) error {
 	k, err := EncodeFileKey(path)
 	if err != nil {
+		return err
+	}
+	hk := headKey(path, e)
+	if err := b.dropHeadKey(path, k, hk); err != nil {
 		return err
 	}
 	if err := b.b.Set(k, EncodeEntry(e), nil); err != nil {
@@ -233,6 +241,11 @@ func (b *Batch) Put(path []byte, e Entry) error {
 	}
 	if e.Ino != 0 && e.Status != StatusGone {
 		if err := b.b.Set(inodeKey(e.Dev, e.Ino), path, nil); err != nil {
+			return fmt.Errorf("put %q: %w", path, err)
+		}
+	}
+	if hk != nil {
+		if err := b.b.Set(hk, nil, nil); err != nil {
 			return fmt.Errorf("put %q: %w", path, err)
 		}
 	}
@@ -245,8 +258,36 @@ func (b *Batch) Delete(path []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := b.dropHeadKey(path, k, nil); err != nil {
+		return err
+	}
 	if err := b.b.Delete(k, nil); err != nil {
 		return fmt.Errorf("delete %q: %w", path, err)
+	}
+	return nil
+}
+
+// dropHeadKey deletes the head key of path's stored entry unless it is keep:
+// head keys name their path, so a stale one would not be overwritten. (A
+// stale key left by a crash or a race costs a lookup, never a wrong match:
+// FindByHead checks the entry.)
+func (b *Batch) dropHeadKey(path, fileKey, keep []byte) error {
+	v, closer, err := b.m.db.Get(fileKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("put %q: %w", path, err)
+	}
+	old, derr := DecodeEntry(v)
+	closer.Close()
+	if derr != nil {
+		return nil // replaced by the caller's entry; nothing indexed to drop
+	}
+	if ok := headKey(path, old); ok != nil && !bytes.Equal(ok, keep) {
+		if err := b.b.Delete(ok, nil); err != nil {
+			return fmt.Errorf("put %q: %w", path, err)
+		}
 	}
 	return nil
 }
@@ -291,6 +332,63 @@ func (m *Manifest) LookupInode(dev, ino uint64) ([]byte, Entry, error) {
 		return nil, Entry{}, ErrNotFound
 	}
 	return path, e, nil
+}
+
+// HeadLenFor is the head fingerprint length of a file with archived bytes
+// archived: the largest power of two not above min(FingerprintSpan,
+// archived), 0 for none. Powers of two keep the head index to 13 lengths, so
+// FindByHead looks a file up with 13 seeks whatever the archived sizes.
+func HeadLenFor(archived int64) int64 {
+	if archived <= 0 {
+		return 0
+	}
+	return 1 << (63 - bits.LeadingZeros64(uint64(min(archived, FingerprintSpan))))
+}
+
+// HeadMatch is an entry found by its head fingerprint.
+type HeadMatch struct {
+	Path  []byte
+	Entry Entry
+}
+
+// FindByHead returns the entries (any status but an upload under way) with
+// at most size archived bytes whose head fingerprint matches the start of a
+// file of size bytes, longest head first, at most limit of them. head is the
+// file's first min(size, FingerprintSpan) bytes. A match says only that the
+// file begins like the entry's archived bytes did; the caller checks the
+// block before Archived as well.
+func (m *Manifest) FindByHead(head []byte, size int64, limit int) ([]HeadMatch, error) {
+	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixHead}, UpperBound: []byte{prefixHead + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("find by head: %w", err)
+	}
+	defer it.Close()
+	if !it.First() {
+		return nil, it.Error() // an empty index (a first push): no hashing
+	}
+	var out []HeadMatch
+	for n := HeadLenFor(int64(len(head))); n > 0 && len(out) < limit; n >>= 1 {
+		fp := sha256.Sum256(head[:n])
+		e := Entry{Status: StatusArchived, Archived: n, HeadLen: n, Head: fp}
+		prefix := headKey(nil, e)
+		for ok := it.SeekGE(prefix); ok && bytes.HasPrefix(it.Key(), prefix) && len(out) < limit; ok = it.Next() {
+			path := bytes.Clone(it.Key()[len(prefix):])
+			got, err := m.Get(path)
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrBadValue) {
+				continue // stale
+			}
+			if err != nil {
+				return nil, err
+			}
+			if headKey(path, got) != nil && got.HeadLen == n && got.Head == fp && got.Archived <= size {
+				out = append(out, HeadMatch{Path: path, Entry: got})
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("find by head: %w", err)
+	}
+	return out, nil
 }
 
 // NextSeq increments and returns the counter name (starting at 1), durably.

@@ -1,10 +1,15 @@
 package store
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 func openTest(t *testing.T, dir string) *Manifest {
@@ -134,5 +139,98 @@ func TestDirConfinesAgentID(t *testing.T) {
 		if filepath.Dir(d) != "/state" {
 			t.Errorf("Dir(%q) = %q escapes the state dir", id, d)
 		}
+	}
+}
+
+// headEntry is an archived entry whose first archived bytes are content.
+func headEntry(content string, archived int64) Entry {
+	n := HeadLenFor(archived)
+	return Entry{Status: StatusArchived, Size: archived, Archived: archived, HeadLen: n, Head: sha256.Sum256([]byte(content[:n]))}
+}
+
+func TestHeadLenFor(t *testing.T) {
+	for _, c := range [][2]int64{{0, 0}, {-1, 0}, {1, 1}, {2, 2}, {3, 2}, {350, 256}, {4095, 2048}, {4096, 4096}, {1 << 40, 4096}} {
+		if got := HeadLenFor(c[0]); got != c[1] {
+			t.Errorf("HeadLenFor(%d) = %d, want %d", c[0], got, c[1])
+		}
+	}
+}
+
+// headKeys counts the head index keys, stale ones included.
+func headKeys(t *testing.T, m *Manifest) int {
+	t.Helper()
+	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixHead}, UpperBound: []byte{prefixHead + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n
+}
+
+func TestFindByHead(t *testing.T) {
+	m := openTest(t, filepath.Join(t.TempDir(), "manifest-n1"))
+	defer m.Close()
+	log := strings.Repeat("2026-11-24T10:00:00Z node1 GET /x 200\n", 200) // 7600 bytes
+	find := func(head string) []string {
+		t.Helper()
+		got, err := m.FindByHead([]byte(head[:min(len(head), FingerprintSpan)]), int64(len(head)), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths []string
+		for _, g := range got {
+			paths = append(paths, string(g.Path))
+		}
+		return paths
+	}
+	if got := find(log); got != nil {
+		t.Fatalf("empty manifest found %q", got)
+	}
+	// Archived sizes on both sides of the 4 KiB span and below it; a
+	// partial upload and an unrelated file are never found.
+	put := func(path string, e Entry) {
+		t.Helper()
+		if err := m.Put([]byte(path), e, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("big.log", headEntry(log, 5000))
+	put("small.log", headEntry(log, 350))
+	put("tiny.log", headEntry(log, 1))
+	put("other.log", headEntry(strings.Repeat("x", 5000), 5000))
+	put("partial.log", Entry{Status: StatusPartial})
+	gone := headEntry(log, 700)
+	gone.Status = StatusGone
+	put("gone.log", gone)
+	if got, want := find(log), []string{"big.log", "gone.log", "small.log", "tiny.log"}; !slices.Equal(got, want) {
+		t.Fatalf("FindByHead(log) = %q, want %q (longest head first)", got, want)
+	}
+	// A file shorter than an entry's head cannot begin with its archived bytes.
+	if got, want := find(log[:300]), []string{"tiny.log"}; !slices.Equal(got, want) {
+		t.Fatalf("FindByHead(300 bytes) = %q, want %q", got, want)
+	}
+	// A rewrite moves the entry's key; a delete drops it: no stale keys.
+	before := headKeys(t, m)
+	put("small.log", headEntry(strings.Repeat("y", 900), 900))
+	if got, want := find(log), []string{"big.log", "gone.log", "tiny.log"}; !slices.Equal(got, want) {
+		t.Fatalf("after rewriting small.log: %q, want %q", got, want)
+	}
+	b := m.NewBatch()
+	if err := b.Delete([]byte("big.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	put("tiny.log", Entry{Status: StatusPartial})
+	if got, want := find(log), []string{"gone.log"}; !slices.Equal(got, want) {
+		t.Fatalf("after delete and restart: %q, want %q", got, want)
+	}
+	if got := headKeys(t, m); got != before-2 {
+		t.Fatalf("head keys: %d, want %d (one deleted, one dropped by an upload under way)", got, before-2)
 	}
 }
