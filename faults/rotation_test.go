@@ -2,7 +2,10 @@ package faults
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,13 +27,10 @@ import (
 //     the next push is not matched and adds nothing;
 //   - delete-after-rotate: the rotated file deleted after the next push
 //     stays archived;
-//   - copytruncate: app.log truncated in place is a rewrite (new version);
-//     app.log.1 is a copy under a new name and inode, archived as a new
-//     file. Nothing is lost, but the lines archived before the copy are
-//     archived a second time inside app.log.1: the agent guarantees at
-//     least once here, exactly once for the lines written after the last
-//     push before the copy and after it. (Recognising app.log.1 as the
-//     archived app.log by content is an open change in the agent.)
+//   - copytruncate: app.log.1 is a copy (new inode) and app.log is
+//     truncated in place; the agent recognises the copy by its head
+//     fingerprint as the archived app.log and appends its tail to it, then
+//     stores the truncated app.log as a new version.
 func TestRotation(t *testing.T) {
 	type step func(t *testing.T, dir string, w *lineWriter)
 	mv := func(t *testing.T, dir string, _ *lineWriter) {
@@ -62,7 +62,7 @@ func TestRotation(t *testing.T) {
 			if err := os.Truncate(filepath.Join(dir, "app.log"), 0); err != nil {
 				t.Fatal(err)
 			}
-		}), 7, "push", 3, "push"}, 10},
+		}), 7, "push", 3, "push"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +98,12 @@ func TestRotation(t *testing.T) {
 					}
 				}
 			}
+			// The right version: the archive's app.log is the local one,
+			// and a rotated app.log.1 still on the node is a superseded
+			// version of app.log, byte for byte.
+			if err := sameVersions(logs, filepath.Join(root, "node1")); err != nil {
+				t.Errorf("%v\narchive:\n%s", err, treeListing(filepath.Join(root, "node1")))
+			}
 			if missing > 0 || unexpected > 0 {
 				t.Errorf("%d of %d lines not archived, %d archived more than once\narchive:\n%s", missing, len(w.lines), dup, treeListing(filepath.Join(root, "node1")))
 			}
@@ -105,6 +111,32 @@ func TestRotation(t *testing.T) {
 				fmt.Sprintf("%d lines written across the rotation: %d archived exactly once, %d twice or more, %d missing (`TestRotation/%s`)", len(w.lines), len(w.lines)-missing-dup, dup, missing, tc.name), lost)
 		})
 	}
+}
+
+// sameVersions checks that the archive's app.log equals the local app.log
+// and that, when the local app.log.1 exists, one superseded version of
+// app.log equals it.
+func sameVersions(logs, archive string) error {
+	local, err := os.ReadFile(filepath.Join(logs, "app.log"))
+	if err != nil {
+		return err
+	}
+	if got, err := os.ReadFile(filepath.Join(archive, "app.log")); err != nil || !bytes.Equal(got, local) {
+		return fmt.Errorf("archived app.log (%d bytes, %v) differs from the local one (%d bytes)", len(got), err, len(local))
+	}
+	rotated, err := os.ReadFile(filepath.Join(logs, "app.log.1"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	versions, _ := filepath.Glob(filepath.Join(archive, "app.log.superseded-*"))
+	for _, v := range versions {
+		if got, err := os.ReadFile(v); err == nil && bytes.Equal(got, rotated) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no superseded version of app.log equals the rotated app.log.1 (%d bytes) among %d", len(rotated), len(versions))
 }
 
 // lineWriter appends numbered, unique lines to a log file.

@@ -157,6 +157,37 @@ type run struct {
 	dryMu   sync.Mutex
 	// dirty is set once this push wrote to the manifest.
 	dirty atomic.Bool
+	// claimMu guards claimed and rewrites.
+	claimMu sync.Mutex
+	// claimed holds the old paths a rotated or copied log has taken over in
+	// this push: one new name per old name.
+	claimed map[string]bool
+	// rewrites are the files found rewritten, stored as new versions only
+	// after every new and rotated file of the push (see execute).
+	rewrites []job
+}
+
+// claim reports whether the archived copy of from is still free to be
+// continued by a rotated or copied log, and takes it.
+func (r *run) claim(from string) bool {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	if r.claimed[from] {
+		return false
+	}
+	if r.claimed == nil {
+		r.claimed = map[string]bool{}
+	}
+	r.claimed[from] = true
+	return true
+}
+
+// deferRewrite keeps j for the last phase of the push.
+func (r *run) deferRewrite(j job) {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	j.final = true
+	r.rewrites = append(r.rewrites, j)
 }
 
 // put writes a manifest entry (see store.Manifest.Put).

@@ -37,7 +37,10 @@ type job struct {
 	from      string
 	fromEntry store.Entry
 	fromGone  bool
-	wg        *sync.WaitGroup
+	// final marks a job of the last phase: a rewrite found then is stored
+	// at once.
+	final bool
+	wg    *sync.WaitGroup
 }
 
 // scanned is what the scan remembers of a file whose fate depends on other
@@ -60,7 +63,9 @@ type scanned struct {
 // identity changed (new inode, gone, new path with a known inode) wait for
 // the walk to end: a rotation (app.log -> app.log.1, new app.log) shows up
 // as two of those, and the rotated file's tail must reach the archived copy
-// of app.log before the new app.log supersedes it on the server.
+// of app.log before the new app.log supersedes it on the server (phases A
+// and B). Rewritten files wait for every other file (phase C): a new file
+// may be a copy of one (copytruncate, see copiedFrom), and the same holds.
 func (r *run) execute(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -192,11 +197,9 @@ func (r *run) execute(ctx context.Context) error {
 
 	if walkErr == nil && ctx.Err() == nil {
 		// Phase A: rotations, one new name per old name.
-		claimed := map[string]bool{}
 		var rotations sync.WaitGroup
 		for _, c := range rotCands {
-			if !claimed[c.from] {
-				claimed[c.from] = true
+			if r.claim(c.from) {
 				_, statErr := os.Lstat(filepath.Join(r.a.opts.Dir, filepath.FromSlash(c.from)))
 				r.plan(0)
 				send(job{kind: jobRotate, rel: c.rel, from: c.from, fromEntry: c.fromEntry,
@@ -214,6 +217,20 @@ func (r *run) execute(ctx context.Context) error {
 			r.plan(0)
 			send(job{kind: jobCheck, rel: s.rel, entry: &e}, &streamed)
 		}
+	}
+	// Phase C: rewrites. A file that no longer begins with its archived
+	// bytes is stored as a new version only once every new file has been
+	// looked at: a new file may be its copy (copytruncate: app.log copied
+	// to app.log.1, app.log truncated), whose tail must reach the archived
+	// copy of app.log before the new version supersedes it.
+	streamed.Wait()
+	if ctx.Err() == nil {
+		var rewrites sync.WaitGroup
+		for _, j := range r.rewrites {
+			r.plan(0)
+			send(j, &rewrites)
+		}
+		rewrites.Wait()
 	}
 	streamed.Wait()
 	close(jobs)

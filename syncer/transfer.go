@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -103,6 +104,11 @@ func (r *run) process(ctx context.Context, j job) error {
 		}
 		p = planNew // same inode, other content: the inode was reused
 	case jobNew:
+		if rj, ok, err := r.copiedFrom(j.rel, loc); err != nil {
+			return err
+		} else if ok {
+			return r.rotate(ctx, rj, loc)
+		}
 		p = planNew
 	case jobCheck:
 		e = j.entry
@@ -122,6 +128,12 @@ func (r *run) process(ctx context.Context, j job) error {
 	}
 	if p == planUnchanged {
 		return r.touch(j.rel, loc, e)
+	}
+	if p == planRewrite && !j.final {
+		// Stored after the new files of this push, one of which may be
+		// its copy (see execute).
+		r.deferRewrite(j)
+		return nil
 	}
 	if e != nil && e.Status == store.StatusRotated && p != planAppend {
 		// A rotated file that changed other than by growing no longer
@@ -410,7 +422,14 @@ func (t *transfer) sameBlock(ctx context.Context, rs int64) (bool, error) {
 	if _, err := t.c.Retrieve(ctx, t.rpath(), &got, rs-n); err != nil {
 		return false, fmt.Errorf("read back: %w", err)
 	}
-	return got.Len() >= int(n) && bytes.Equal(got.Bytes()[:n], want), nil
+	if got.Len() < int(n) {
+		// A data connection cut after the server's last write ends like
+		// the file's end: a short read says nothing about the bytes, and
+		// taking it for different content would store a needless new
+		// version. Retried by the next push.
+		return false, fmt.Errorf("read back: %d of the server's last %d bytes arrived", got.Len(), n)
+	}
+	return bytes.Equal(got.Bytes()[:n], want), nil
 }
 
 // newVersion stores the whole file from offset 0: the server keeps what it
@@ -516,7 +535,7 @@ func (t *transfer) commit(h hash.Hash) error {
 // setFingerprints fills the head and block fingerprints of e for the first
 // e.Archived bytes of loc.
 func setFingerprints(e *store.Entry, loc *local) error {
-	e.HeadLen = min(store.FingerprintSpan, e.Archived)
+	e.HeadLen = store.HeadLenFor(e.Archived)
 	var err error
 	if e.Head, err = fingerprint(loc.f, 0, e.HeadLen); err != nil {
 		return err
@@ -604,6 +623,71 @@ func (t *transfer) runRotated(ctx context.Context) error {
 	}
 	t.remote, t.status, t.entry = t.rel, store.StatusArchived, nil
 	return t.run(ctx, planNew)
+}
+
+// copyCandidates bounds how many archived files with the same head a new
+// file is compared with.
+const copyCandidates = 16
+
+// copiedFrom recognises a new file that is a copy of an archived log whose
+// own path no longer continues its archived bytes: logrotate's copytruncate
+// (app.log copied to app.log.1, then app.log truncated), or a log copied
+// elsewhere and its original deleted. The copy holds the archived bytes and
+// what was written after the last push; it is archived as a rotated log
+// (see rotate): its tail is appended to the archived copy, so that every
+// byte is archived once and in the version it was written to. A copy of a
+// log that still continues at its own path is an ordinary new file.
+//
+// The copy is found by its head fingerprint (store.FindByHead) and checked
+// like a renamed log, by the block before the archived offset too.
+func (r *run) copiedFrom(rel string, loc *local) (job, bool, error) {
+	head := make([]byte, min(loc.size, store.FingerprintSpan))
+	if _, err := loc.f.ReadAt(head, 0); err != nil {
+		return job{}, false, fmt.Errorf("read: %w", unwrapPath(err))
+	}
+	found, err := r.a.manifest.FindByHead(head, loc.size, copyCandidates)
+	if err != nil {
+		return job{}, false, fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	for _, m := range found {
+		from := string(m.Path)
+		if from == rel {
+			continue
+		}
+		if ok, err := continues(loc, &m.Entry); err != nil {
+			return job{}, false, err
+		} else if !ok {
+			continue
+		}
+		gone, moved := r.leftBehind(from, &m.Entry)
+		if !moved || !r.claim(from) {
+			continue
+		}
+		r.a.log.Info("copied log recognised", "path", rel, "copy_of", from)
+		return job{kind: jobRotate, rel: rel, from: from, fromEntry: m.Entry, fromGone: gone}, true, nil
+	}
+	return job{}, false, nil
+}
+
+// leftBehind reports whether the file at from no longer continues the
+// archived bytes of its entry e (moved), and whether nothing is there at
+// all (gone). A file that cannot be checked counts as still there: the copy
+// is then archived as a new file, which loses nothing.
+func (r *run) leftBehind(from string, e *store.Entry) (gone, moved bool) {
+	f, err := os.Open(filepath.Join(r.a.opts.Dir, filepath.FromSlash(from)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, true
+	}
+	if err != nil {
+		return false, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, false
+	}
+	ok, err := continues(&local{f: f, size: fi.Size()}, e)
+	return false, err == nil && !ok
 }
 
 // forget drops the old path's entry once a rotated file has taken it over
