@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,14 +174,61 @@ func TestNetworkFaults(t *testing.T) {
 		t.Fatalf("push on a healthy network: %v %+v (direct dial to the server: %v; proxy %+v)", err, sum.Errors, derr, p.Stats())
 	}
 	n, lost := compareTree(t, logs, filepath.Join(root, "node1"))
-	// An extra version of a file that only grew loses nothing (the older
-	// copy stays whole beside the complete new one) but is redundant. It
-	// was seen in one CI run of the bounded variant and not yet diagnosed
-	// (open in the README), so it is reported, not failed; loss fails above.
+	// Files that only grew must not gain versions: a cut read-back was
+	// once taken for different content (see TestCutReadBack).
 	versions := superseded(t, filepath.Join(root, "node1"))
 	if versions != 0 {
-		t.Logf("OPEN: %d superseded versions of files that only grew", versions)
+		t.Errorf("%d superseded versions of files that only grew", versions)
 	}
 	report(t, fmt.Sprintf("network cuts and stalls via faults.Proxy (%d pushes, %d drops, %d stalls of 3 s)", rounds, st.Drops, st.Stalls),
 		fmt.Sprintf("%d pushes failed in part, none hung; the next healthy push caught up; %d files identical by SHA-256, %d extra versions (`TestNetworkFaults`)", failed, n, versions), lost)
+}
+
+// TestCutReadBack: before resuming after bytes the server holds but the
+// manifest cannot vouch for (an upload cut before it was recorded), the
+// agent reads back the server's last 4 KiB and compares. A download cut
+// after the server's last write reaches the agent as a short file and a
+// 226: it must not pass for different content (which would store a
+// needless new version); the file fails this push and the next push,
+// on a healthy network, resumes where the server's copy ends.
+func TestCutReadBack(t *testing.T) {
+	root, logs, state := t.TempDir(), t.TempDir(), t.TempDir()
+	addr, pw := inProcessServer(t, root)
+	p, err := Listen(addr, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	data := logBytes(300_000, nil2())
+	if err := os.WriteFile(filepath.Join(logs, "app.log"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The server holds a prefix the agent never recorded.
+	if err := os.MkdirAll(filepath.Join(root, "node1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "node1", "app.log"), data[:123_456], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := agentArgs("node1", p.Addr(), logs, state)
+	p.SetFaults(Faults{}, Faults{Drop: 1, FromServer: true})
+	r := push(t, pw, args...)
+	s := parseSummary(t, r)
+	if r.code == 0 || s.FilesFailed != 1 || !strings.Contains(r.stdout+r.stderr, "read back") {
+		t.Errorf("push with every download cut: exit %d, %d failed, want app.log failed on the read-back\n%s%s", r.code, s.FilesFailed, r.stdout, r.stderr)
+	}
+	if v := superseded(t, filepath.Join(root, "node1")); v != 0 || p.Stats().Drops == 0 {
+		t.Fatalf("%d new versions stored after a cut read-back (%d drops)", v, p.Stats().Drops)
+	}
+	p.SetFaults(Faults{}, Faults{})
+	r = push(t, pw, args...)
+	if s := parseSummary(t, r); r.code != 0 || s.BytesSent != int64(len(data)-123_456) {
+		t.Fatalf("healthy push: exit %d, sent %d bytes, want the %d after the server's copy\n%s%s", r.code, s.BytesSent, len(data)-123_456, r.stdout, r.stderr)
+	}
+	n, lost := compareTree(t, logs, filepath.Join(root, "node1"))
+	if v := superseded(t, filepath.Join(root, "node1")); n != 1 || v != 0 {
+		t.Errorf("archive: %d files identical, %d versions; want 1 and 0", n, v)
+	}
+	report(t, "read-back of the server's last bytes cut (download dropped after the server's last write)",
+		"the file failed that push with a clear error, no new version stored; the next push resumed from the server's size (`TestCutReadBack`)", lost)
 }

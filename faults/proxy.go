@@ -26,6 +26,10 @@ type Faults struct {
 	// the chunk is passed on.
 	Stall    float64
 	StallFor time.Duration
+	// FromServer limits the faults to what the server sends: control
+	// replies, and the data of a RETR or LIST (a download cut after the
+	// server's last write ends like a whole one, then 226).
+	FromServer bool
 }
 
 // Stats counts what a Proxy did.
@@ -161,12 +165,15 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 }
 
 // decide rolls the dice for one chunk: drop, or how long to stall.
-func (p *Proxy) decide(data bool) (drop bool, stall time.Duration) {
+func (p *Proxy) decide(data, fromServer bool) (drop bool, stall time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := p.control
 	if data {
 		f = p.data
+	}
+	if f.FromServer && !fromServer {
+		return false, 0
 	}
 	if f.Drop > 0 && p.rng.Float64() < f.Drop {
 		p.drops.Add(1)
@@ -229,7 +236,7 @@ func (p *Proxy) control1(client net.Conn) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		p.pipe(client, server, false)
+		p.pipe(client, server, false, false)
 		p.untrack(client, server)
 	}()
 	host, _, _ := net.SplitHostPort(p.target)
@@ -237,7 +244,7 @@ func (p *Proxy) control1(client net.Conn) {
 	for {
 		line, err := r.ReadString('\n')
 		if line != "" {
-			drop, stall := p.decide(false)
+			drop, stall := p.decide(false, true)
 			if drop {
 				return
 			}
@@ -325,14 +332,14 @@ func (p *Proxy) dataListener(dst string) (int, error) {
 		back := make(chan struct{})
 		go func() {
 			defer close(back)
-			p.pipe(server, client, true)
+			p.pipe(server, client, true, true)
 			// The server finished sending (a RETR or LIST): pass the
 			// end on, keep the other direction open until it ends.
 			if tc, ok := client.(*net.TCPConn); ok {
 				_ = tc.CloseWrite()
 			}
 		}()
-		p.pipe(client, server, true)
+		p.pipe(client, server, true, false)
 		if tc, ok := server.(*net.TCPConn); ok {
 			// The client finished sending (a STOR): half-close, so
 			// the server sees the end of the upload.
@@ -351,13 +358,13 @@ func (p *Proxy) dataListener(dst string) (int, error) {
 }
 
 // pipe copies src to dst chunk by chunk, injecting faults, until either
-// side fails or a drop closes both.
-func (p *Proxy) pipe(src, dst net.Conn, data bool) {
+// side fails or a drop closes both. fromServer says that src is the server.
+func (p *Proxy) pipe(src, dst net.Conn, data, fromServer bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			drop, stall := p.decide(data)
+			drop, stall := p.decide(data, fromServer)
 			if drop {
 				_ = src.Close()
 				_ = dst.Close()
