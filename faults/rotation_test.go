@@ -113,6 +113,65 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+// TestRotationReadBackCut: copytruncate while every download is cut, so
+// the check of the archived app.log before the copy's tail is appended
+// fails. The truncated app.log must not become a new version in that push
+// (it would supersede the archived log without the tail, and the next push
+// would archive the copy again in full): both wait, and the next healthy
+// push archives every line exactly once.
+func TestRotationReadBackCut(t *testing.T) {
+	root, logs, state := t.TempDir(), t.TempDir(), t.TempDir()
+	addr, pw := inProcessServer(t, root)
+	p, err := Listen(addr, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := &lineWriter{t: t, path: filepath.Join(logs, "app.log"), prefix: "cut"}
+	args := append(agentArgs("node1", p.Addr(), logs, state), "--include", "**/*.log", "--include", "**/*.log.[0-9]")
+	w.write(200)
+	if r := push(t, pw, args...); r.code != 0 {
+		t.Fatalf("push: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	w.write(30)
+	if out, err := exec.Command("cp", "-p", w.path, filepath.Join(logs, "app.log.1")).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := os.Truncate(w.path, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.write(40)
+	p.SetFaults(Faults{}, Faults{Drop: 1, FromServer: true})
+	r := push(t, pw, args...)
+	if s := parseSummary(t, r); r.code == 0 || s.FilesFailed != 2 || superseded(t, filepath.Join(root, "node1")) != 0 {
+		t.Fatalf("push with downloads cut: exit %d, %d failed (want the copy and app.log), %d versions (want 0)\n%s%s",
+			r.code, s.FilesFailed, superseded(t, filepath.Join(root, "node1")), r.stdout, r.stderr)
+	}
+	p.SetFaults(Faults{}, Faults{})
+	w.write(5)
+	if r := push(t, pw, args...); r.code != 0 {
+		t.Fatalf("healthy push: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	counts := archivedLines(t, filepath.Join(root, "node1"))
+	var missing, dup int
+	var lost int64
+	for _, l := range w.lines {
+		switch counts[l] {
+		case 0:
+			missing++
+			lost += int64(len(l) + 1)
+		case 1:
+		default:
+			dup++
+		}
+	}
+	if err := sameVersions(logs, filepath.Join(root, "node1")); err != nil || missing+dup > 0 {
+		t.Errorf("%d lines missing, %d archived more than once; %v\narchive:\n%s", missing, dup, err, treeListing(filepath.Join(root, "node1")))
+	}
+	report(t, "Log rotation: copytruncate while every download is cut (the read-back before appending the copy's tail fails)",
+		fmt.Sprintf("that push failed for the copy and postponed the new version of app.log; the next push archived all %d lines exactly once, the superseded app.log identical to app.log.1 (`TestRotationReadBackCut`)", len(w.lines)), lost)
+}
+
 // sameVersions checks that the archive's app.log equals the local app.log
 // and that, when the local app.log.1 exists, one superseded version of
 // app.log equals it.

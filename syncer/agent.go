@@ -165,6 +165,19 @@ type run struct {
 	// rewrites are the files found rewritten, stored as new versions only
 	// after every new and rotated file of the push (see execute).
 	rewrites []job
+	// held are old paths whose copy failed to continue their archived log:
+	// their rewrite waits for the next push.
+	held map[string]bool
+}
+
+// holdRewrite keeps the rewrite of from out of this push.
+func (r *run) holdRewrite(from string) {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	if r.held == nil {
+		r.held = map[string]bool{}
+	}
+	r.held[from] = true
 }
 
 // claim reports whether the archived copy of from is still free to be

@@ -227,6 +227,10 @@ func (r *run) execute(ctx context.Context) error {
 	if ctx.Err() == nil {
 		var rewrites sync.WaitGroup
 		for _, j := range r.rewrites {
+			if r.held[j.rel] {
+				r.fail(j.rel, errors.New("new version postponed to the next push: the copy of this log failed to continue its archived bytes"))
+				continue
+			}
 			r.plan(0)
 			send(j, &rewrites)
 		}

@@ -107,7 +107,13 @@ func (r *run) process(ctx context.Context, j job) error {
 		if rj, ok, err := r.copiedFrom(j.rel, loc); err != nil {
 			return err
 		} else if ok {
-			return r.rotate(ctx, rj, loc)
+			err := r.rotate(ctx, rj, loc)
+			if err != nil {
+				// The old log must not be superseded before the copy's
+				// tail reached it: its rewrite waits for the next push.
+				r.holdRewrite(rj.from)
+			}
+			return err
 		}
 		p = planNew
 	case jobCheck:
