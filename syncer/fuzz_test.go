@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gobwas/glob"
+
+	"github.com/syncer-dev/syncer/internal/pathglob"
 )
 
 // Bounds of the FuzzGlob inputs. Matching is linear, so longer inputs find
@@ -42,7 +46,7 @@ func FuzzGlob(f *testing.F) {
 			return
 		}
 		m, err := NewMatcher([]string{pat}, nil)
-		g, gerr := globCompiler.Compile(pat)
+		g, gerr := globReference.Compile(pat)
 		if err != nil {
 			if !errors.Is(err, ErrBadPattern) {
 				t.Fatalf("pattern %q: error %v is not ErrBadPattern", pat, err)
@@ -58,7 +62,7 @@ func FuzzGlob(f *testing.F) {
 		got := m.Match(rel)
 		if globAffordable(pat, rel) {
 			if want := g.Match(rel); got != want {
-				re, _ := globRegexp(pat)
+				re := regexpOf(pat)
 				t.Fatalf("pattern %q (regexp %q), path %q: Match %v, glob %v", pat, re, rel, got, want)
 			}
 		}
@@ -70,6 +74,18 @@ func FuzzGlob(f *testing.F) {
 			t.Fatalf("pattern %q both included and excluded selects %q", pat, rel)
 		}
 	})
+}
+
+// globReference is the glob library configured as the agent reads patterns.
+var globReference = glob.Compiler{Separators: []rune{'/'}, Globstar: true}
+
+// regexpOf describes how pat is matched, for failure messages.
+func regexpOf(pat string) string {
+	p, err := pathglob.Compile(pat)
+	if err != nil {
+		return err.Error()
+	}
+	return p.String()
 }
 
 // globAffordable reports whether the glob library's backtracking matcher

@@ -3,22 +3,16 @@ package syncer
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"slices"
-	"strings"
-	"unicode/utf8"
 
-	"github.com/gobwas/glob"
-	"github.com/gobwas/glob/syntax"
+	"github.com/syncer-dev/syncer/internal/pathglob"
 )
 
 // DefaultInclude is the pattern used when no --include is given.
 const DefaultInclude = "**/*.log"
 
-// MaxPatternLen is the longest include or exclude pattern, in bytes. Matching
-// costs at most the pattern length times the path length (see Matcher); the
-// bound keeps that product small for the longest paths (PATH_MAX, 4096).
-const MaxPatternLen = 1024
+// MaxPatternLen is the longest include or exclude pattern, in bytes (see
+// pathglob.MaxLen).
+const MaxPatternLen = pathglob.MaxLen
 
 // ErrBadPattern is returned (wrapped, naming the pattern) for a glob that
 // does not compile or is refused (too long, or holding U+FFFD). The command
@@ -29,43 +23,16 @@ var ErrBadPattern = errors.New("bad glob pattern")
 // '/' as separator. A path is selected when it matches at least one include
 // pattern and no exclude pattern.
 //
-// Patterns are gobwas/glob patterns in globstar mode: `*` and `?` stay
-// within one path segment, `**` crosses segments, `**/` also matches no
-// directory at all (`**/*.log` matches `a.log` as well as `x/y/a.log`, as in
-// .gitignore and bash's globstar), `{a,b}` are alternatives and `[a-z]` a
-// class. Paths that are not UTF-8 are matched byte for byte where the
-// pattern is literal; `?`, `*` and the classes take an invalid byte for one
-// U+FFFD, as the glob library does.
-//
-// The glob library validates the patterns and defines what they mean, but
-// does not match them: its engine backtracks, and a short pattern can take
-// exponential time (`{a*,a}{a*,a}...` on a 30-byte name: seconds, each
-// group doubling it) or a high power of the path length (`*a*a*a*a*c*b`:
-// 12 s on a 200-byte name). The agent matches every file of the tree on
-// every scan, so one such --include would hang it. Each pattern is instead
-// translated into an equivalent regular expression, which Go's regexp
-// matches in time linear in the path length (RE2 guarantee), so Match costs
-// at most about len(pattern) * len(path) steps. The common `**/*SUFFIX`
-// form is a plain suffix test. Both are fuzzed against the glob library.
-// A Matcher is safe for concurrent use.
+// Patterns are gobwas/glob patterns in globstar mode (see pathglob): `*`
+// and `?` stay within one path segment, `**` crosses segments, `**/` also
+// matches no directory at all (`**/*.log` matches `a.log` as well as
+// `x/y/a.log`, as in .gitignore and bash's globstar), `{a,b}` are
+// alternatives and `[a-z]` a class. They are matched in time linear in the
+// path: the agent matches every file of the tree on every scan, and the glob
+// library's own engine takes exponential time on some short patterns, so
+// one such --include would hang it. A Matcher is safe for concurrent use.
 type Matcher struct {
-	include, exclude []pattern
-}
-
-// pattern is a compiled glob: for the common `**/*SUFFIX` form (the default
-// `**/*.log`) just the suffix, since the scan matches every file of the
-// tree and a suffix test costs a fraction of the general matcher; a regular
-// expression otherwise.
-type pattern struct {
-	re     *regexp.Regexp
-	suffix string
-}
-
-func (p pattern) match(rel string) bool {
-	if p.re == nil {
-		return strings.HasSuffix(rel, p.suffix)
-	}
-	return p.re.MatchString(rel)
+	include, exclude []*pathglob.Pattern
 }
 
 // NewMatcher compiles include (DefaultInclude when empty) and exclude. A
@@ -86,10 +53,10 @@ func NewMatcher(include, exclude []string) (*Matcher, error) {
 	return m, nil
 }
 
-func compileAll(patterns []string) ([]pattern, error) {
-	out := make([]pattern, 0, len(patterns))
+func compileAll(patterns []string) ([]*pathglob.Pattern, error) {
+	out := make([]*pathglob.Pattern, 0, len(patterns))
 	for _, p := range patterns {
-		c, err := compilePattern(p)
+		c, err := pathglob.Compile(p)
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %w: %v", p, ErrBadPattern, err)
 		}
@@ -98,55 +65,16 @@ func compileAll(patterns []string) ([]pattern, error) {
 	return out, nil
 }
 
-// globCompiler is the one configuration the agent uses.
-var globCompiler = glob.Compiler{Separators: []rune{'/'}, Globstar: true}
-
-func compilePattern(p string) (pattern, error) {
-	switch {
-	case p == "":
-		return pattern{}, errors.New("empty")
-	case len(p) > MaxPatternLen:
-		// Bounds the matching cost (see Matcher) and the compiled size.
-		return pattern{}, fmt.Errorf("%d bytes, at most %d", len(p), MaxPatternLen)
-	}
-	// The glob library is the reference: what it refuses is refused with
-	// its message (it also refuses a pattern that is not UTF-8).
-	if _, err := globCompiler.Compile(p); err != nil {
-		return pattern{}, err
-	}
-	if strings.ContainsRune(p, utf8.RuneError) {
-		// A literal U+FFFD matches only those three bytes for the glob
-		// library, while a regular expression also takes an invalid byte
-		// of a name for it: refused rather than matched differently.
-		return pattern{}, errors.New("holds U+FFFD, the replacement character")
-	}
-	// `**/*X` with a literal X (no '/', no meta character) matches exactly
-	// the paths ending in X: `**/` spans any directories (none included)
-	// and `*` any part of the last name.
-	if rest, ok := strings.CutPrefix(p, "**/*"); ok && rest != "" && !strings.ContainsAny(rest, "/*?[]{}\\!") {
-		return pattern{suffix: rest}, nil
-	}
-	expr, err := globRegexp(p)
-	if err != nil {
-		return pattern{}, err
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return pattern{}, err
-	}
-	return pattern{re: re}, nil
-}
-
 // Match reports whether rel (slash-separated, relative to the log
 // directory) is selected.
 func (m *Matcher) Match(rel string) bool {
 	for _, g := range m.exclude {
-		if g.match(rel) {
+		if g.Match(rel) {
 			return false
 		}
 	}
 	for _, g := range m.include {
-		if g.match(rel) {
+		if g.Match(rel) {
 			return true
 		}
 	}
@@ -158,317 +86,9 @@ func (m *Matcher) Match(rel string) bool {
 // style), so the walk need not descend.
 func (m *Matcher) Excluded(rel string) bool {
 	for _, g := range m.exclude {
-		if g.match(rel) || g.match(rel+"/") {
+		if g.Match(rel) || g.Match(rel+"/") {
 			return true
 		}
 	}
 	return false
-}
-
-// The translation of a glob into a regular expression follows the glob
-// library's own compiler step by step (gobwas/glob v1.1.0 parse.go: the
-// parser, simplify, normalizeSequence and the globstar rewrite), on the
-// tokens of its exported lexer, so that both read a pattern alike; the
-// library's later steps only speed its engine up. FuzzGlob checks the
-// result against the library.
-
-type gkind uint8
-
-const (
-	gText   gkind = iota // a literal
-	gSingle              // `?`
-	gStar                // `*`, within a segment
-	gSuper               // `**`, across segments
-	gClass               // `[...]`, re is its regexp class
-	gSeq                 // kids one after another
-	gAlt                 // one of kids
-	gVoid                // the empty string
-)
-
-type gnode struct {
-	kind gkind
-	text string // gText: the literal; gClass: the regexp class
-	kids []*gnode
-}
-
-// globRegexp returns the regular expression, anchored at both ends, that
-// matches what the glob p matches with '/' as separator in globstar mode.
-// p must be a pattern the glob library compiles.
-func globRegexp(p string) (string, error) {
-	type operator struct {
-		terms bool // the group, else its current alternative
-		index int
-	}
-	var (
-		stack []*gnode
-		ops   []operator
-	)
-	lex := syntax.NewLexer(p)
-parsing:
-	for {
-		tok := lex.Next()
-		switch tok.Type {
-		case syntax.EOF:
-			break parsing
-		case syntax.Error:
-			return "", errors.New(tok.Data)
-		case syntax.Single:
-			stack = append(stack, &gnode{kind: gSingle})
-		case syntax.Text:
-			stack = append(stack, &gnode{kind: gText, text: tok.Data})
-		case syntax.RangeOpen:
-			class, err := parseClass(lex)
-			if err != nil {
-				return "", err
-			}
-			stack = append(stack, &gnode{kind: gClass, text: class})
-		case syntax.Any:
-			stack = append(stack, &gnode{kind: gStar})
-		case syntax.Super:
-			stack = append(stack, &gnode{kind: gSuper})
-		case syntax.TermsOpen:
-			ops = append(ops, operator{terms: true, index: len(stack)}, operator{index: len(stack)})
-		case syntax.TermSeparator:
-			k := len(ops) - 1
-			if k < 0 {
-				return "", errors.New("unexpected `,`")
-			}
-			x := ops[k]
-			if !x.terms {
-				ops = ops[:k]
-			}
-			if i := x.index; i == len(stack) {
-				stack = append(stack, &gnode{kind: gVoid})
-			} else {
-				stack[i] = &gnode{kind: gSeq, kids: slices.Clone(stack[i:])}
-				stack = stack[:i+1]
-			}
-			ops = append(ops, operator{index: len(stack)})
-		case syntax.TermsClose:
-			for {
-				k := len(ops) - 1
-				if k < 0 {
-					return "", errors.New("unexpected `}`")
-				}
-				x := ops[k]
-				ops = ops[:k]
-				i := x.index
-				n := &gnode{kind: gSeq, kids: slices.Clone(stack[i:])}
-				if x.terms {
-					n.kind = gAlt
-				}
-				if i == len(stack) {
-					stack = append(stack, n)
-				} else {
-					stack = stack[:i+1]
-					stack[i] = n
-				}
-				if x.terms {
-					break
-				}
-			}
-		default:
-			return "", fmt.Errorf("unexpected token %s", tok)
-		}
-	}
-	if len(ops) != 0 {
-		return "", errors.New("unclosed `{`")
-	}
-	root := simplifyGlob(&gnode{kind: gSeq, kids: stack})
-	root, _ = globstarGlob(root, true)
-	var sb strings.Builder
-	sb.WriteString(`\A(?s:`)
-	writeRegexp(&sb, root)
-	sb.WriteString(`)\z`)
-	return sb.String(), nil
-}
-
-// parseClass reads a character class after its `[` and returns it as a
-// regexp class of code points.
-func parseClass(lex *syntax.Lexer) (string, error) {
-	var (
-		not    bool
-		lo, hi rune = -1, -1
-		chars  []rune
-		set    bool
-	)
-	for {
-		tok := lex.Next()
-		switch tok.Type {
-		case syntax.EOF:
-			return "", errors.New("unclosed `[`")
-		case syntax.Error:
-			return "", errors.New(tok.Data)
-		case syntax.Not:
-			not = true
-		case syntax.RangeLo, syntax.RangeHi:
-			r, w := utf8.DecodeRuneInString(tok.Data)
-			if len(tok.Data) != w {
-				return "", errors.New("bad range character")
-			}
-			if tok.Type == syntax.RangeLo {
-				lo = r
-			} else {
-				hi = r
-			}
-		case syntax.RangeBetween:
-		case syntax.Text:
-			chars, set = []rune(tok.Data), true
-		case syntax.RangeClose:
-			isRange := lo >= 0 && hi >= lo
-			if set == isRange {
-				return "", errors.New("could not parse range")
-			}
-			var sb strings.Builder
-			sb.WriteByte('[')
-			if not {
-				sb.WriteByte('^')
-			}
-			if isRange {
-				fmt.Fprintf(&sb, `\x{%x}-\x{%x}`, lo, hi)
-			}
-			for _, r := range chars {
-				fmt.Fprintf(&sb, `\x{%x}`, r)
-			}
-			sb.WriteByte(']')
-			return sb.String(), nil
-		}
-	}
-}
-
-// simplifyGlob is the library's simplify: sequences flattened, voids
-// dropped, adjacent literals merged, adjacent stars coalesced (into `**` if
-// either is one), single-child groups and sequences replaced by the child.
-func simplifyGlob(n *gnode) *gnode {
-	if n.kind != gSeq && n.kind != gAlt {
-		return n
-	}
-	kids := make([]*gnode, len(n.kids))
-	for i, k := range n.kids {
-		kids[i] = simplifyGlob(k)
-	}
-	if n.kind == gSeq {
-		var out []*gnode
-		var push func(k *gnode)
-		push = func(k *gnode) {
-			var prev *gnode
-			if len(out) > 0 {
-				prev = out[len(out)-1]
-			}
-			switch k.kind {
-			case gSeq:
-				for _, c := range k.kids {
-					push(c)
-				}
-				return
-			case gVoid:
-				return
-			case gText:
-				if prev != nil && prev.kind == gText {
-					out[len(out)-1] = &gnode{kind: gText, text: prev.text + k.text}
-					return
-				}
-			case gStar, gSuper:
-				if prev != nil && (prev.kind == gStar || prev.kind == gSuper) {
-					if k.kind == gSuper {
-						out[len(out)-1] = k
-					}
-					return
-				}
-			}
-			out = append(out, k)
-		}
-		for _, k := range kids {
-			push(k)
-		}
-		kids = out
-	}
-	switch len(kids) {
-	case 0:
-		return &gnode{kind: gVoid}
-	case 1:
-		return kids[0]
-	}
-	return &gnode{kind: n.kind, kids: kids}
-}
-
-// globstarGlob is the library's globstar rewrite: a `**` that begins a
-// segment (start of the pattern, or after a '/') and is followed by a '/'
-// becomes `{**/,}`. start tells whether n begins at a segment start; the
-// result tells whether n ends at one.
-func globstarGlob(n *gnode, start bool) (*gnode, bool) {
-	switch n.kind {
-	case gAlt:
-		end := true
-		kids := make([]*gnode, len(n.kids))
-		for i, k := range n.kids {
-			var e bool
-			kids[i], e = globstarGlob(k, start)
-			end = end && e
-		}
-		return &gnode{kind: gAlt, kids: kids}, end
-	case gSeq:
-		v := slices.Clone(n.kids)
-		var out []*gnode
-		prev := false // out ends with a `{**/,}`
-		for i := 0; i < len(v); i++ {
-			k := v[i]
-			if start && i+1 < len(v) && k.kind == gSuper && v[i+1].kind == gText && strings.HasPrefix(v[i+1].text, "/") {
-				if !prev {
-					out = append(out, &gnode{kind: gAlt, kids: []*gnode{
-						{kind: gSeq, kids: []*gnode{k, {kind: gText, text: "/"}}},
-						{kind: gVoid},
-					}})
-					prev = true
-				}
-				// `{**/,}{**/,}` is `{**/,}`: the second is dropped.
-				if rest := v[i+1].text[1:]; rest != "" {
-					v[i+1] = &gnode{kind: gText, text: rest}
-				} else {
-					i++
-				}
-				continue
-			}
-			prev = false
-			k, start = globstarGlob(k, start)
-			out = append(out, k)
-		}
-		if len(out) == 1 {
-			return out[0], start
-		}
-		return &gnode{kind: gSeq, kids: out}, start
-	case gText:
-		return n, strings.HasSuffix(n.text, "/")
-	case gVoid:
-		return n, start
-	}
-	return n, false // a star, `?` or a class never matches a separator
-}
-
-func writeRegexp(sb *strings.Builder, n *gnode) {
-	switch n.kind {
-	case gText:
-		sb.WriteString(regexp.QuoteMeta(n.text))
-	case gSingle:
-		sb.WriteString(`[^/]`)
-	case gStar:
-		sb.WriteString(`[^/]*`)
-	case gSuper:
-		sb.WriteString(`.*`)
-	case gClass:
-		sb.WriteString(n.text)
-	case gSeq:
-		for _, k := range n.kids {
-			writeRegexp(sb, k)
-		}
-	case gAlt:
-		sb.WriteString(`(?:`)
-		for i, k := range n.kids {
-			if i > 0 {
-				sb.WriteByte('|')
-			}
-			writeRegexp(sb, k)
-		}
-		sb.WriteByte(')')
-	}
 }

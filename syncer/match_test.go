@@ -181,7 +181,7 @@ func TestGlobRegexpAgrees(t *testing.T) {
 		compiled++
 		for _, p := range paths {
 			if got, want := m.Match(p), g.Match(p); got != want {
-				re, _ := globRegexp(pat)
+				re := regexpOf(pat)
 				t.Fatalf("pattern %q (regexp %q), path %q: Match %v, glob %v", pat, re, p, got, want)
 			}
 		}
