@@ -31,6 +31,8 @@ func TestHTTPAbuse(t *testing.T) {
 	logs := filepath.Join(base, "logs")
 	writeLogFile(t, filepath.Join(logs, "app.log"), 200_000, nil2())
 	appendFile(t, filepath.Join(logs, "app.log"), []byte(strings.Repeat("a", 5000)+"\n"))
+	// A long name for the glob bombs below to chew on.
+	writeLogFile(t, filepath.Join(logs, strings.Repeat("a", 200)+".log"), 1000, nil2())
 	if r := push(t, h.passwords["node1"], agentArgs("node1", h.ftp, logs, filepath.Join(base, "agent"))...); r.code != 0 {
 		t.Fatalf("push: %d %s", r.code, r.stderr)
 	}
@@ -113,6 +115,22 @@ func TestHTTPAbuse(t *testing.T) {
 			t.Errorf("grep %.40q answered after %s: not bounded", q, d)
 		}
 	}
+	// Glob bombs in the name and path filters: the glob library's engine
+	// backtracks: each of these ran for more than 15 s against the
+	// 204-byte name without an answer; searches match in linear time.
+	for _, g := range []string{"*a*a*a*a*c*.log", "**/*a*a*a*a*c*.log", strings.Repeat("{a*,a}", 10) + "c*.log"} {
+		for _, q := range []string{"/api/v1/search?name=" + urlQuery(g), "/api/v1/grep?q=x&timeout=5s&path=" + urlQuery(g)} {
+			start := time.Now()
+			code, _ := get(q)
+			n++
+			if code >= 500 {
+				t.Errorf("%.60s: %d", q, code)
+			}
+			if d := time.Since(start); d > 45*time.Second {
+				t.Errorf("%.60s answered after %s: not bounded", q, d)
+			}
+		}
+	}
 	// A client that sends its headers one byte a second is cut by the
 	// header timeout, well before it finishes.
 	c, err := net.Dial("tcp", h.http)
@@ -137,7 +155,7 @@ func TestHTTPAbuse(t *testing.T) {
 	if !cut {
 		t.Error("a client sending one header byte a second was not cut within 60 s")
 	}
-	report(t, fmt.Sprintf("HTTP: traversal (raw, %%2e%%2e, %%2f, %%5c, double-encoded, NUL) in every path and query parameter (%d requests); 5,000 ranges, overlapping and 20-digit ranges; regex bombs ((a*)*b, x{1000}{1000}, 3,000 nested groups); one header byte a second", n),
+	report(t, fmt.Sprintf("HTTP: traversal (raw, %%2e%%2e, %%2f, %%5c, double-encoded, NUL) in every path and query parameter (%d requests); 5,000 ranges, overlapping and 20-digit ranges; regex bombs ((a*)*b, x{1000}{1000}, 3,000 nested groups); glob bombs in name and path filters (*a*a*a*a*c*.log, ten {a*,a} groups, on a 204-byte name); one header byte a second", n),
 		"nothing outside the archive served; ranges answered without amplification or 5xx; every search answered within its 5 s timeout or refused; the slow client cut by the header timeout (`TestHTTPAbuse`)", 0)
 	h.stop()
 }

@@ -13,9 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/gobwas/glob"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/pathglob"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -438,20 +438,21 @@ func (s *Server) overview(c *gin.Context) {
 	})
 }
 
-// Bounds of a glob from a query. gobwas/glob matches by backtracking, so
-// a long pattern with many wildcards against long paths could take a long
-// time; a search pattern needs neither.
+// Bounds of a glob from a query. Matching is linear in the path
+// (pathglob), but its cost grows with the pattern too, and a search glob
+// needs neither many bytes nor many wildcards.
 const (
 	maxGlobLen       = 512
 	maxGlobWildcards = 16
 )
 
 // compileGlob compiles a search glob as the agent's --include does: '/'
-// separates elements and '**/' also matches no directory.
-func compileGlob(pattern string) (*glob.Pattern, error) {
+// separates elements and '**/' also matches no directory. It never uses the
+// glob library's backtracking engine: `*a*a*a*a*c*b` or `{a*,a}` repeated
+// ten times would hold a CPU for seconds to hours per request.
+func compileGlob(pattern string) (*pathglob.Pattern, error) {
 	if len(pattern) > maxGlobLen || strings.Count(pattern, "*")+strings.Count(pattern, "?") > maxGlobWildcards {
 		return nil, fmt.Errorf("pattern too long or too many wildcards (at most %d bytes, %d wildcards)", maxGlobLen, maxGlobWildcards)
 	}
-	c := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
-	return c.Compile(pattern)
+	return pathglob.Compile(pattern)
 }

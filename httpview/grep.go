@@ -17,8 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/gobwas/glob"
 
+	"github.com/syncer-dev/syncer/internal/pathglob"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -85,7 +85,7 @@ func (s *Server) grep(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, "bad regular expression in q: "+err.Error())
 		return
 	}
-	var pathGlob *glob.Pattern
+	var pathGlob *pathglob.Pattern
 	if pg := c.Query("path"); pg != "" {
 		if pathGlob, err = compileGlob(pg); err != nil {
 			apiError(c, http.StatusBadRequest, "bad glob in path: "+err.Error())
