@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,13 +15,17 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// DiskSource is a Source read straight from the archive directory: every
+// DiskSource is a Source read straight from the archive directory: a
 // listing is one ReadDir of the backing directory (plus one fstatat per
 // entry), every Lookup one lstat. Changes come from fsnotify watches, added
 // lazily on the directories that were listed or looked into, because only
 // those can be in the kernel's caches. Only directories and regular files
 // are shown: a symlink, FIFO or device in the archive is none of the
 // agents' doing and is left out (a FIFO would hang a grep -r).
+//
+// Listings of watched directories are kept until a change is reported in
+// them (see listingCache): find and grep -r list every directory on every
+// run, and a watched directory cannot change without an event.
 type DiskSource struct {
 	dir  string // absolute archive root
 	root *os.Root
@@ -31,7 +36,8 @@ type DiskSource struct {
 	nextSub  int
 	watcher  *fsnotify.Watcher
 	watched  map[string]bool // archive-relative directories with a watch
-	warned   bool            // the watch-limit warning was logged
+	listings listingCache
+	warned   bool // the watch-limit warning was logged
 	closed   bool
 	loopDone chan struct{}
 }
@@ -137,12 +143,19 @@ func (s *DiskSource) ReadDir(agent, dir string) ([]DirEntry, error) {
 	}
 	r := rel(agent, dir)
 	s.watch(r)
+	s.mu.Lock()
+	ents, ok := s.listings.get(r)
+	gen := s.listings.gen
+	s.mu.Unlock()
+	if ok {
+		return ents, nil
+	}
 	f, err := s.root.Open(r)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", r, notExist(err))
 	}
 	defer f.Close()
-	ents, err := readDirAttrs(s.root, r, f)
+	ents, err = readDirAttrs(s.root, r, f)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", r, notExist(err))
 	}
@@ -152,7 +165,76 @@ func (s *DiskSource) ReadDir(agent, dir string) ([]DirEntry, error) {
 			out = append(out, e)
 		}
 	}
+	s.mu.Lock()
+	// Only a watched directory is kept: its changes are reported, and they
+	// drop the listing. A change reported while it was read (gen moved)
+	// may be missing from it: it is not kept then.
+	if s.watched[r] && s.listings.gen == gen {
+		s.listings.put(r, out)
+	}
+	s.mu.Unlock()
 	return out, nil
+}
+
+// maxListed bounds the entries kept in listings (about 100 bytes each).
+const maxListed = 1 << 20
+
+// listingCache holds directory listings by archive-relative path. Guarded
+// by DiskSource.mu. Callers get copies: they filter listings in place.
+type listingCache struct {
+	dirs map[string][]DirEntry
+	n    int // entries held
+	// gen counts the changes reported; a listing read across one is not
+	// kept.
+	gen uint64
+}
+
+func (c *listingCache) get(r string) ([]DirEntry, bool) {
+	ents, ok := c.dirs[r]
+	if !ok {
+		return nil, false
+	}
+	return append([]DirEntry(nil), ents...), true
+}
+
+func (c *listingCache) put(r string, ents []DirEntry) {
+	if c.dirs == nil {
+		c.dirs = map[string][]DirEntry{}
+	}
+	c.drop(r)
+	if c.n+len(ents) > maxListed {
+		c.dropAll()
+	}
+	c.dirs[r] = append([]DirEntry(nil), ents...)
+	c.n += len(ents)
+}
+
+// changed drops what a change to r (archive-relative) may have altered:
+// the listing of its directory and, if r is a directory that was removed
+// or renamed (tree), the listings at and under r.
+func (c *listingCache) changed(r string, tree bool) {
+	c.gen++
+	c.drop(path.Dir(r))
+	if !tree {
+		return
+	}
+	for d := range c.dirs {
+		if d == r || strings.HasPrefix(d, r+"/") {
+			c.drop(d)
+		}
+	}
+}
+
+func (c *listingCache) drop(r string) {
+	if ents, ok := c.dirs[r]; ok {
+		c.n -= len(ents)
+		delete(c.dirs, r)
+	}
+}
+
+func (c *listingCache) dropAll() {
+	c.gen++
+	c.dirs, c.n = nil, 0
 }
 
 // shown reports whether the view shows a file of this type.
@@ -244,8 +326,12 @@ func (s *DiskSource) loop(w *fsnotify.Watcher, done chan struct{}) {
 			if !ok {
 				return
 			}
+			// Events may have been lost: no kept listing can be trusted.
+			s.mu.Lock()
+			s.listings.dropAll()
+			s.mu.Unlock()
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				// Events were lost: say that anything may have changed.
+				// Say that anything may have changed.
 				s.publish(Change{})
 				continue
 			}
@@ -260,15 +346,19 @@ func (s *DiskSource) event(ev fsnotify.Event) {
 		return
 	}
 	r = filepath.ToSlash(r)
-	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		s.mu.Lock()
+	gone := ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+	s.mu.Lock()
+	// Before anyone hears of the change, so a listing asked for after the
+	// kernel was told is read afresh.
+	s.listings.changed(r, gone)
+	if gone {
 		for d := range s.watched {
 			if d == r || strings.HasPrefix(d, r+"/") {
 				delete(s.watched, d)
 			}
 		}
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	agent, p, _ := strings.Cut(r, "/")
 	if hidden(0, agent) {
 		return
