@@ -176,8 +176,11 @@ func (s *DiskSource) ReadDir(agent, dir string) ([]DirEntry, error) {
 	return out, nil
 }
 
-// maxListed bounds the entries kept in listings (about 100 bytes each).
-const maxListed = 1 << 20
+// maxListed bounds the entries kept in listings (about 120 bytes each, so
+// some 30 MiB). Past it the kept listings are all dropped and gathered
+// again: a crude bound, but a tree that large is listed from disk as
+// before rather than held in memory.
+const maxListed = 1 << 18
 
 // listingCache holds directory listings by archive-relative path. Guarded
 // by DiskSource.mu. Callers get copies: they filter listings in place.
