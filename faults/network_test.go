@@ -60,16 +60,23 @@ func inProcessServer(t testing.TB, root string) (addr, password string) {
 	return s.Addr().String(), password
 }
 
-// TestProxyRelays: with no faults the proxy is transparent for PASV and
-// EPSV transfers both ways, and a cut is seen by the client.
-func TestProxyRelays(t *testing.T) {
-	root := t.TempDir()
-	addr, pw := inProcessServer(t, root)
-	p, err := Listen(addr, 1)
+// proxiedServer starts inProcessServer over root and a Proxy in front of it
+// (seed as for Listen), closed when the test ends.
+func proxiedServer(t testing.TB, root string, seed uint64) (addr, password string, p *Proxy) {
+	t.Helper()
+	addr, password = inProcessServer(t, root)
+	p, err := Listen(addr, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { _ = p.Close() })
+	return addr, password, p
+}
+
+// TestProxyRelays: with no faults the proxy is transparent for PASV and
+// EPSV transfers both ways, and a cut is seen by the client.
+func TestProxyRelays(t *testing.T) {
+	_, pw, p := proxiedServer(t, t.TempDir(), 1)
 	data := logBytes(3<<20, rand.New(rand.NewPCG(1, 2)))
 	for _, epsv := range []bool{true, false} {
 		c, err := ftp.Dial(p.Addr(), ftp.DialWithTimeout(5*time.Second), ftp.DialWithDisabledEPSV(!epsv))
@@ -115,12 +122,7 @@ func TestNetworkFaults(t *testing.T) {
 		rounds, files = 4, 8
 	}
 	root, logs, state := t.TempDir(), t.TempDir(), t.TempDir()
-	addr, pw := inProcessServer(t, root)
-	p, err := Listen(addr, 99)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	addr, pw, p := proxiedServer(t, root, 99)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range files {
 		writeLogFile(t, filepath.Join(logs, fmt.Sprintf("app%02d.log", i)), 50_000+rng.IntN(2<<20), rng)
@@ -193,12 +195,7 @@ func TestNetworkFaults(t *testing.T) {
 // on a healthy network, resumes where the server's copy ends.
 func TestCutReadBack(t *testing.T) {
 	root, logs, state := t.TempDir(), t.TempDir(), t.TempDir()
-	addr, pw := inProcessServer(t, root)
-	p, err := Listen(addr, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, pw, p := proxiedServer(t, root, 7)
 	data := logBytes(300_000, nil2())
 	if err := os.WriteFile(filepath.Join(logs, "app.log"), data, 0o644); err != nil {
 		t.Fatal(err)
