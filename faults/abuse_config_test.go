@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // listing is every path under dir with its size, to show that nothing
@@ -79,7 +81,7 @@ func TestConfigAbuse(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, syncerBin(t), c.args...)
+			cmd := exec.CommandContext(ctx, testkit.SyncerBinary(t), c.args...)
 			cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+h.passwords["node1"])
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // TestAgentKill9 kills `syncer push` with SIGKILL at random moments, 20
@@ -57,7 +59,7 @@ func TestAgentKill9(t *testing.T) {
 			args := append([]string{"push", "--parallel", "4"}, agentArgs("node1", h.ftp, logs, state)...)
 			killedMidway := 0
 			for i := range kills {
-				cmd := exec.Command(syncerBin(t), args...)
+				cmd := exec.Command(testkit.SyncerBinary(t), args...)
 				cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+h.passwords["node1"])
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)

@@ -21,40 +21,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	binDir    string
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
-
-// syncerBin builds the syncer binary once for the package's tests.
-func syncerBin(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "syncer-faults-bin-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "syncer")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/syncer-dev/syncer/cmd/syncer").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testkit.Cleanup()
 	os.Exit(code)
 }
 
@@ -140,7 +113,7 @@ func newHistorian(t testing.TB, dir string, agents ...string) *historian {
 func (h *historian) addUser(name string) {
 	h.t.Helper()
 	pw := "pw-" + name + "-long-enough"
-	cmd := exec.Command(syncerBin(h.t), "user", "add", name, "--password-stdin", "--state", h.state)
+	cmd := exec.Command(testkit.SyncerBinary(h.t), "user", "add", name, "--password-stdin", "--state", h.state)
 	cmd.Stdin = strings.NewReader(pw + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		h.t.Fatalf("user add %s: %v %s", name, err, out)
@@ -173,7 +146,7 @@ func (h *historian) start() {
 
 func (h *historian) startOnce() error {
 	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http}, h.extra...)
-	h.cmd = exec.Command(syncerBin(h.t), args...)
+	h.cmd = exec.Command(testkit.SyncerBinary(h.t), args...)
 	h.stderr = &lockedBuffer{}
 	h.cmd.Stderr = h.stderr
 	h.done = make(chan error, 1)
@@ -286,7 +259,7 @@ func push(t testing.TB, password string, args ...string) run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, syncerBin(t), append([]string{"push", "--json"}, args...)...)
+	cmd := exec.CommandContext(ctx, testkit.SyncerBinary(t), append([]string{"push", "--json"}, args...)...)
 	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -443,7 +416,7 @@ type watcher struct {
 func startWatch(t testing.TB, password string, interval time.Duration, args ...string) *watcher {
 	t.Helper()
 	all := append([]string{"watch", "--interval", interval.String()}, args...)
-	w := &watcher{cmd: exec.Command(syncerBin(t), all...), stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	w := &watcher{cmd: exec.Command(testkit.SyncerBinary(t), all...), stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	w.cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {

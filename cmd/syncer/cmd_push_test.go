@@ -13,47 +13,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	binDir    string
-)
-
-// syncerBin builds the syncer binary once for the package's tests.
-func syncerBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "syncer-bin-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "syncer")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testkit.Cleanup()
 	os.Exit(code)
 }
 
@@ -113,7 +84,7 @@ func runAgent(t *testing.T, password string, args ...string) agentRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, syncerBin(t), args...)
+	cmd := exec.CommandContext(ctx, testkit.SyncerBinary(t), args...)
 	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -267,7 +238,7 @@ func TestPushCommandKill9Resume(t *testing.T) {
 	writeLog(t, big, size)
 	args := []string{"push", "--server", "ftp://" + h.addr, "--user", "node1", "--agent-id", "node1",
 		"--state", state, "--dir", logs, "--json"}
-	cmd := exec.Command(syncerBin(t), args...)
+	cmd := exec.Command(testkit.SyncerBinary(t), args...)
 	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+h.pass)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

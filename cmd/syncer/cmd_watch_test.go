@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // lockedBuf collects a child's stderr while the test reads it.
@@ -64,7 +66,7 @@ func TestWatchSurvivesServerDown(t *testing.T) {
 	writeLog(t, local, 30_000)
 	pwFile := filepath.Join(t.TempDir(), "pw")
 
-	cmd := exec.Command(syncerBin(t), "watch", "--server", "ftp://"+addr, "--user", "node1", "--agent-id", "node1",
+	cmd := exec.Command(testkit.SyncerBinary(t), "watch", "--server", "ftp://"+addr, "--user", "node1", "--agent-id", "node1",
 		"--password-file", pwFile, "--state", state, "--dir", logs, "--interval", "200ms")
 	stderr := &lockedBuf{}
 	cmd.Stderr = stderr
@@ -133,7 +135,7 @@ func TestWatchSIGTERMMidTransfer(t *testing.T) {
 	writeLog(t, big, size)
 	args := []string{"--server", "ftp://" + h.addr, "--user", "node1", "--agent-id", "node1",
 		"--state", state, "--dir", logs}
-	cmd := exec.Command(syncerBin(t), append([]string{"watch", "--interval", "1s"}, args...)...)
+	cmd := exec.Command(testkit.SyncerBinary(t), append([]string{"watch", "--interval", "1s"}, args...)...)
 	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+h.pass)
 	stderr := &lockedBuf{}
 	cmd.Stderr = stderr

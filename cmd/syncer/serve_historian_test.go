@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 func freePort(t *testing.T) string {
@@ -41,7 +43,7 @@ type serveProc struct {
 
 func startServe(t *testing.T, config string, httpAddr string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(syncerBin(t), "serve", "--config", config)
+	cmd := exec.Command(testkit.SyncerBinary(t), "serve", "--config", config)
 	p := &serveProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1), http: httpAddr}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
@@ -113,7 +115,7 @@ func TestServeHistorianEndToEnd(t *testing.T) {
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	add := exec.Command(syncerBin(t), "user", "add", "node1", "--password-stdin", "--state", state)
+	add := exec.Command(testkit.SyncerBinary(t), "user", "add", "node1", "--password-stdin", "--state", state)
 	add.Stdin = strings.NewReader("pw-node1-secret\n")
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("user add: %v %s", err, out)
@@ -174,7 +176,7 @@ func TestServeHistorianEndToEnd(t *testing.T) {
 	// A second serve on the same state directory fails clearly.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, syncerBin(t), "serve", "--config", config, "--ftp", "127.0.0.1:0", "--http", "127.0.0.1:0").CombinedOutput()
+	out, err := exec.CommandContext(ctx, testkit.SyncerBinary(t), "serve", "--config", config, "--ftp", "127.0.0.1:0", "--http", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another syncer serve") {
 		t.Errorf("second serve: %v %s", err, out)
 	}
