@@ -51,7 +51,7 @@ func TestConfigAbuse(t *testing.T) {
 		return p
 	}
 	plain := file("plain-users.yaml", "users:\n  - name: node9\n    password: hunter2-plain-text\n")
-	serve := []string{"serve", "--root", h.root, "--state", h.state, "--ftp", freeAddr(t), "--http", freeAddr(t)}
+	serve := []string{"serve", "--root", h.root, "--state", h.state, "--ftp", testkit.FreeAddr(t), "--http", testkit.FreeAddr(t)}
 	push := append([]string{"push"}, agentArgs("node1", h.ftp, logs, filepath.Join(base, "agent"))...)
 	watch := append([]string{"watch"}, agentArgs("node1", h.ftp, logs, filepath.Join(base, "agent"))...)
 	cases := []struct {

@@ -10,14 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,16 +51,6 @@ func report(t testing.TB, fault, happened string, lost int64) {
 	fmt.Fprintf(f, "| %s | %s | %d |\n", fault, happened, lost)
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // historian is a `syncer serve` process that can be killed and restarted
 // over the same root and state.
 type historian struct {
@@ -71,7 +59,7 @@ type historian struct {
 	ftp, http          string
 	extra              []string
 	cmd                *exec.Cmd
-	stderr             *lockedBuffer
+	stderr             *testkit.LockedBuffer
 	done               chan error
 	passwords          map[string]string
 	restarts, killed9s int
@@ -80,29 +68,12 @@ type historian struct {
 	everUp bool
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newHistorian prepares root and state under dir and adds the agent
 // accounts (password "pw-" + name + "-long-enough").
 func newHistorian(t testing.TB, dir string, agents ...string) *historian {
 	t.Helper()
 	h := &historian{t: t, root: filepath.Join(dir, "archive"), state: filepath.Join(dir, "state"),
-		ftp: freeAddr(t), http: freeAddr(t), passwords: map[string]string{}}
+		ftp: testkit.FreeAddr(t), http: testkit.FreeAddr(t), passwords: map[string]string{}}
 	for _, a := range agents {
 		h.addUser(a)
 	}
@@ -139,7 +110,7 @@ func (h *historian) start() {
 		if h.everUp {
 			time.Sleep(500 * time.Millisecond)
 		} else {
-			h.ftp, h.http = freeAddr(h.t), freeAddr(h.t)
+			h.ftp, h.http = testkit.FreeAddr(h.t), testkit.FreeAddr(h.t)
 		}
 	}
 }
@@ -147,7 +118,7 @@ func (h *historian) start() {
 func (h *historian) startOnce() error {
 	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http}, h.extra...)
 	h.cmd = exec.Command(testkit.SyncerBinary(h.t), args...)
-	h.stderr = &lockedBuffer{}
+	h.stderr = &testkit.LockedBuffer{}
 	h.cmd.Stderr = h.stderr
 	h.done = make(chan error, 1)
 	if err := h.cmd.Start(); err != nil {
@@ -408,7 +379,7 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // watcher is a running `syncer watch`.
 type watcher struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	done   chan error
 }
 
@@ -416,7 +387,7 @@ type watcher struct {
 func startWatch(t testing.TB, password string, interval time.Duration, args ...string) *watcher {
 	t.Helper()
 	all := append([]string{"watch", "--interval", interval.String()}, args...)
-	w := &watcher{cmd: exec.Command(testkit.SyncerBinary(t), all...), stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	w := &watcher{cmd: exec.Command(testkit.SyncerBinary(t), all...), stderr: &testkit.LockedBuffer{}, done: make(chan error, 1)}
 	w.cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {

@@ -7,31 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/syncer-dev/syncer/internal/testkit"
 )
-
-// lockedBuf collects a child's stderr while the test reads it.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -68,7 +49,7 @@ func TestWatchSurvivesServerDown(t *testing.T) {
 
 	cmd := exec.Command(testkit.SyncerBinary(t), "watch", "--server", "ftp://"+addr, "--user", "node1", "--agent-id", "node1",
 		"--password-file", pwFile, "--state", state, "--dir", logs, "--interval", "200ms")
-	stderr := &lockedBuf{}
+	stderr := &testkit.LockedBuffer{}
 	cmd.Stderr = stderr
 	// The agent reads the password file at start, before the historian
 	// exists.
@@ -137,7 +118,7 @@ func TestWatchSIGTERMMidTransfer(t *testing.T) {
 		"--state", state, "--dir", logs}
 	cmd := exec.Command(testkit.SyncerBinary(t), append([]string{"watch", "--interval", "1s"}, args...)...)
 	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+h.pass)
-	stderr := &lockedBuf{}
+	stderr := &testkit.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

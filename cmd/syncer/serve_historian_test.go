@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,16 +21,6 @@ import (
 
 	"github.com/syncer-dev/syncer/internal/testkit"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // serveProc is a running `syncer serve`.
 type serveProc struct {
@@ -108,7 +97,7 @@ func (p *serveProc) getJSON(t *testing.T, path string, v any) {
 func TestServeHistorianEndToEnd(t *testing.T) {
 	base := t.TempDir()
 	root, state, logs := filepath.Join(base, "archive"), filepath.Join(base, "state"), filepath.Join(base, "logs")
-	ftpAddr, httpAddr := freePort(t), freePort(t)
+	ftpAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	config := filepath.Join(base, "serve.yaml")
 	// One YAML file holds every flag of serve.
 	cfg := fmt.Sprintf("root: %s\nstate: %s\nftp: %s\nhttp: %s\nmax-conns: 50\nmax-upload-rate: 100MiB\n", root, state, ftpAddr, httpAddr)
