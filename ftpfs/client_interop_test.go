@@ -6,7 +6,6 @@ package ftpfs_test
 // installed; CI installs both (.ci/run).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -24,46 +23,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
-
-// Debian's python3 has pyftpdlib; the python3 first on PATH may not.
-const debianPython = "/usr/bin/python3"
-
-const pyftpdScript = `
-import os, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
-from pyftpdlib.servers import FTPServer
-
-root, user = sys.argv[1], sys.argv[2]
-port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-cert = os.environ.get("FTP_TEST_CERT", "")
-auth = DummyAuthorizer()
-# The password comes from the environment, not argv: never in process lists.
-auth.add_user(user, os.environ["FTP_TEST_PASSWORD"], root, perm="elradfmwMT")
-handler = TLS_FTPHandler if cert else FTPHandler
-handler.authorizer = auth
-handler.auth_failed_timeout = 0.1
-handler.permit_foreign_addresses = False
-if cert:
-    handler.certfile = cert
-    handler.tls_control_required = True
-    handler.tls_data_required = True
-server = FTPServer(("127.0.0.1", port), handler)
-print(server.socket.getsockname()[1], flush=True)
-server.serve_forever()
-`
 
 // ftpTarget is a running third-party server with one account that may
 // write under Dir ("/" unless the server confines uploads to a subtree).
@@ -104,299 +74,25 @@ func (tg *ftpTarget) local(p string) string {
 // speaks explicit TLS only.
 func startPyftpd(t testing.TB, cert string) *ftpTarget {
 	t.Helper()
-	if _, err := os.Stat(debianPython); err != nil {
-		t.Skipf("pyftpdlib test needs %s with python3-pyftpdlib: %v", debianPython, err)
-	}
-	if out, err := exec.Command(debianPython, "-c", "import pyftpdlib").CombinedOutput(); err != nil {
-		t.Skipf("python3-pyftpdlib is not installed: %v: %s", err, out)
-	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "pyftpd.py")
-	if err := os.WriteFile(script, []byte(pyftpdScript), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(dir, "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tg := &ftpTarget{Name: "pyftpdlib", User: "agent", Password: "pw-" + rand.Text()[:12], Root: root, Dir: "/"}
-	var (
-		mu     sync.Mutex
-		cmd    *exec.Cmd
-		stderr = &lockedBuffer{}
-	)
-	start := func(t testing.TB, port int) int {
-		t.Helper()
-		args := []string{script, root, tg.User}
-		if port != 0 {
-			args = append(args, strconv.Itoa(port))
-		}
-		c := exec.Command(debianPython, args...)
-		c.Env = append(os.Environ(), "FTP_TEST_PASSWORD="+tg.Password, "FTP_TEST_CERT="+cert)
-		c.Stderr = stderr
-		stdout, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatalf("start pyftpdlib: %v", err)
-		}
-		mu.Lock()
-		cmd = c
-		mu.Unlock()
-		got := readPort(t, stdout, c)
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
-		return got
-	}
-	stop := func() {
-		mu.Lock()
-		c := cmd
-		cmd = nil
-		mu.Unlock()
-		if c != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
-	}
-	port := start(t, 0)
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("pyftpdlib stderr:\n%s", stderr.String())
-		}
-	})
-	scheme := "ftp"
-	if cert != "" {
-		scheme = "ftps"
-	}
-	tg.URL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
-	tg.Stop = stop
-	tg.Start = func(t testing.TB) {
-		t.Helper()
-		waitPortFree(t, port)
-		start(t, port)
-	}
+	pass := "pw-" + rand.Text()[:12]
+	srv := testkit.StartPyftpd(t, testkit.PyftpdConfig{User: "agent", Password: pass, CertFile: cert,
+		AuthFailedTimeout: 100 * time.Millisecond})
+	tg := &ftpTarget{Name: "pyftpdlib", URL: srv.URL, User: "agent", Password: pass, Root: srv.Root, Dir: "/",
+		Stop: srv.Stop, Start: srv.Start}
 	tg.WrongLogin = tg.config()
 	tg.WrongLogin.Password = "wrong-" + tg.Password
 	return tg
 }
 
-// readPort reads the port number the server prints on its first line.
-func readPort(t testing.TB, r io.Reader, c *exec.Cmd) int {
-	t.Helper()
-	type result struct {
-		line string
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		ch <- result{line, err}
-	}()
-	select {
-	case res := <-ch:
-		port, err := strconv.Atoi(strings.TrimSpace(res.line))
-		if err != nil {
-			_ = c.Process.Kill()
-			t.Fatalf("server did not print its port: %q, %v", res.line, res.err)
-		}
-		return port
-	case <-time.After(20 * time.Second):
-		_ = c.Process.Kill()
-		t.Fatal("server did not start within 20s")
-	}
-	return 0
-}
-
-// waitPortFree waits until nothing listens on port any more, so a restart
-// can bind it again.
-func waitPortFree(t testing.TB, port int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			_ = ln.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("port %d still in use after 10s", port)
-}
-
-// waitListening waits until something accepts on addr.
-func waitListening(t testing.TB, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s after 10s", addr)
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects a server's stderr, shown when a test fails.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startVsftpd starts vsftpd on a free loopback port with anonymous access,
-// uploads allowed in a temporary directory. It touches nothing outside its
-// temporary directory. vsftpd needs a system setup to run normally; as root
-// the test instead starts it with run_as_launching_user, where it neither
-// chroots nor drops privileges, so anonymous users could write wherever
-// the launching user can: that is why it is launched as "nobody", who may
-// write only in the test's upload directory.
+// startVsftpd starts vsftpd (see testkit.StartVsftpd) with anonymous
+// access, uploads allowed in a temporary directory.
 func startVsftpd(t testing.TB) *ftpTarget {
 	t.Helper()
-	bin, err := exec.LookPath("vsftpd")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/vsftpd"); serr != nil {
-			t.Skip("vsftpd is not installed (Debian package vsftpd)")
-		}
-		bin = "/usr/sbin/vsftpd"
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("the vsftpd test needs root to start vsftpd as user nobody without a system configuration")
-	}
-	uid, gid := uint32(65534), uint32(65534)
-	if u, err := user.Lookup("nobody"); err == nil {
-		if n, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
-			uid = uint32(n)
-		}
-		if n, err := strconv.ParseUint(u.Gid, 10, 32); err == nil {
-			gid = uint32(n)
-		}
-	}
-	dir := t.TempDir()
-	// nobody must reach the directory: open the temporary directories
-	// for traversal (not writing).
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	root := filepath.Join(dir, "root")
-	pub := filepath.Join(root, "pub")
-	empty := filepath.Join(dir, "empty")
-	for _, d := range []string{root, pub, empty} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chown(pub, int(uid), int(gid)); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	conf := filepath.Join(dir, "vsftpd.conf")
-	cfg := fmt.Sprintf(`listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-listen_port=%d
-background=NO
-run_as_launching_user=YES
-seccomp_sandbox=NO
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-write_enable=YES
-anon_root=%s
-anon_upload_enable=YES
-anon_mkdir_write_enable=YES
-anon_other_write_enable=YES
-anon_world_readable_only=NO
-anon_umask=022
-pasv_enable=YES
-pasv_address=127.0.0.1
-connect_from_port_20=NO
-secure_chroot_dir=%s
-delay_failed_login=0
-xferlog_enable=NO
-syslog_enable=NO
-`, port, root, empty)
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// vsftpd insists that its configuration belongs to the user it runs as.
-	if err := os.Chown(conf, int(uid), int(gid)); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu     sync.Mutex
-		cmd    *exec.Cmd
-		stderr = &lockedBuffer{}
-	)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	start := func(t testing.TB) {
-		t.Helper()
-		c := exec.Command(bin, conf)
-		c.Stdout, c.Stderr = stderr, stderr
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-		if err := c.Start(); err != nil {
-			t.Fatalf("start vsftpd: %v", err)
-		}
-		mu.Lock()
-		cmd = c
-		mu.Unlock()
-		waitListening(t, addr)
-	}
-	stop := func() {
-		mu.Lock()
-		c := cmd
-		cmd = nil
-		mu.Unlock()
-		if c != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("vsftpd output:\n%s", stderr.String())
-		}
-	})
-	start(t)
+	srv := testkit.StartVsftpd(t)
 	tg := &ftpTarget{
-		Name: "vsftpd", URL: "ftp://" + addr, User: "anonymous", Password: "agent@example.org",
+		Name: "vsftpd", URL: "ftp://" + srv.Addr, User: "anonymous", Password: "agent@example.org",
 		// Without a chroot vsftpd's paths are the real ones.
-		Root: "/", Dir: filepath.ToSlash(pub), Stop: stop,
-		Start: func(t testing.TB) {
-			t.Helper()
-			waitPortFree(t, port)
-			start(t)
-		},
+		Root: "/", Dir: filepath.ToSlash(srv.Pub), Stop: srv.Stop, Start: srv.Start,
 	}
 	// vsftpd is configured anonymous-only: any other user is refused.
 	tg.WrongLogin = tg.config()
@@ -464,7 +160,7 @@ func TestClientOwnServerRefusals(t *testing.T) {
 // data connections protected), verifying pyftpdlib's certificate with a CA
 // file, then checks pinning.
 func TestClientPyftpdlibTLS(t *testing.T) {
-	if err := exec.Command(debianPython, "-c", "import OpenSSL").Run(); err != nil {
+	if err := exec.Command(testkit.DebianPython, "-c", "import OpenSSL").Run(); err != nil {
 		t.Skipf("pyftpdlib's TLS needs python3-openssl (import OpenSSL: %v)", err)
 	}
 	certPEM, keyPEM, fp := selfSignedCert(t)
@@ -643,7 +339,7 @@ func startOwnServer(t testing.TB, withTLS bool) *ftpTarget {
 	tg.Start = func(t testing.TB) {
 		t.Helper()
 		port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
-		waitPortFree(t, port)
+		testkit.WaitPortFree(t, port)
 		start(t)
 	}
 	tg.WrongLogin = tg.config()

@@ -1,7 +1,6 @@
 package syncer_test
 
 import (
-	"bufio"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
@@ -11,14 +10,13 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -68,80 +66,14 @@ func startSyncerServer(t *testing.T, mod func(*ftpfs.ServerConfig)) *target {
 		remoteRoot: "/", tree: filepath.Join(root, testAgent), versions: true}
 }
 
-// Debian's python3 has pyftpdlib; the python3 first on PATH may not.
-const debianPython = "/usr/bin/python3"
-
-// The handler decodes names with surrogateescape so that file names are
-// bytes end to end, as FTP allows.
-const pyftpdScript = `
-import os, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-root, user = sys.argv[1], sys.argv[2]
-auth = DummyAuthorizer()
-auth.add_user(user, os.environ["FTP_TEST_PASSWORD"], root, perm="elradfmwMT")
-FTPHandler.authorizer = auth
-FTPHandler.unicode_errors = "surrogateescape"
-FTPHandler.auth_failed_timeout = 0.01
-server = FTPServer(("127.0.0.1", 0), FTPHandler)
-print(server.socket.getsockname()[1], flush=True)
-server.serve_forever()
-`
-
 func startPyftpdlib(t *testing.T) *target {
 	t.Helper()
-	if _, err := os.Stat(debianPython); err != nil {
-		t.Skipf("needs %s with python3-pyftpdlib: %v", debianPython, err)
-	}
-	if out, err := exec.Command(debianPython, "-c", "import pyftpdlib").CombinedOutput(); err != nil {
-		t.Skipf("python3-pyftpdlib is not installed: %v: %s", err, out)
-	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "pyftpd.py")
-	if err := os.WriteFile(script, []byte(pyftpdScript), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(dir, "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	pass := "pw-" + crand.Text()[:10]
-	cmd := exec.Command(debianPython, script, root, "agent")
-	// The password goes through the environment, never argv.
-	cmd.Env = append(os.Environ(), "FTP_TEST_PASSWORD="+pass)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	port := readPort(t, stdout)
-	return &target{name: "pyftpdlib", url: fmt.Sprintf("ftp://127.0.0.1:%d", port), user: "agent", pass: pass,
-		remoteRoot: "/", tree: filepath.Join(root, testAgent)}
-}
-
-func readPort(t *testing.T, r io.Reader) int {
-	t.Helper()
-	ch := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		ch <- line
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	select {
-	case line := <-ch:
-		port, err := strconv.Atoi(strings.TrimSpace(line))
-		if err != nil {
-			t.Fatalf("server did not print its port: %q", line)
-		}
-		return port
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not start within 20s")
-	}
-	return 0
+	// ByteNames: file names are bytes end to end, as FTP allows.
+	srv := testkit.StartPyftpd(t, testkit.PyftpdConfig{User: "agent", Password: pass, ByteNames: true,
+		AuthFailedTimeout: 10 * time.Millisecond})
+	return &target{name: "pyftpdlib", url: srv.URL, user: "agent", pass: pass,
+		remoteRoot: "/", tree: filepath.Join(srv.Root, testAgent)}
 }
 
 // agentEnv is one agent: a log directory, a state directory, a target.
