@@ -13,12 +13,7 @@ import (
 // moment ago. Another process may take it before the caller binds it.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 }
 
 // FreePort is FreeAddr's port number.
@@ -67,8 +62,9 @@ func WaitPortFree(t testing.TB, port int) {
 
 // LockedBuffer collects a child process's output while the test reads
 // it; it is safe for concurrent use. The zero value is empty and keeps
-// everything; with Limit > 0 it drops what comes once it holds Limit
-// bytes (still reporting the write as done, so the child never blocks).
+// everything; with Limit > 0 it drops what comes once it holds more
+// than Limit bytes (still reporting the write as done, so the child
+// never blocks).
 type LockedBuffer struct {
 	Limit int
 

@@ -1,15 +1,11 @@
 package testkit
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -107,11 +103,7 @@ func StartPyftpd(t testing.TB, cfg PyftpdConfig) *Pyftpd {
 	if cfg.ByteNames {
 		env = append(env, "FTP_TEST_BYTE_NAMES=1")
 	}
-	var (
-		mu     sync.Mutex
-		cmd    *exec.Cmd
-		stderr = &LockedBuffer{Limit: 1 << 20}
-	)
+	p := newProc(t, "pyftpdlib")
 	start := func(t testing.TB, port int) int {
 		t.Helper()
 		args := []string{script, root, cfg.User}
@@ -120,7 +112,7 @@ func StartPyftpd(t testing.TB, cfg PyftpdConfig) *Pyftpd {
 		}
 		c := exec.Command(DebianPython, args...)
 		c.Env = env
-		c.Stderr = stderr
+		c.Stderr = p.stderr
 		stdout, err := c.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -128,65 +120,17 @@ func StartPyftpd(t testing.TB, cfg PyftpdConfig) *Pyftpd {
 		if err := c.Start(); err != nil {
 			t.Fatalf("start pyftpdlib: %v", err)
 		}
-		mu.Lock()
-		cmd = c
-		mu.Unlock()
-		got := readPort(t, stdout, c)
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
-		return got
-	}
-	stop := func() {
-		mu.Lock()
-		c := cmd
-		cmd = nil
-		mu.Unlock()
-		if c != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
+		p.set(c)
+		return readPort(t, stdout, c)
 	}
 	port := start(t, 0)
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("pyftpdlib stderr:\n%s", stderr.String())
-		}
-	})
 	scheme := "ftp"
 	if cfg.CertFile != "" {
 		scheme = "ftps"
 	}
-	return &Pyftpd{Root: root, Port: port, URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Stop: stop, Start: func(t testing.TB) {
+	return &Pyftpd{Root: root, Port: port, URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Stop: p.stop, Start: func(t testing.TB) {
 		t.Helper()
 		WaitPortFree(t, port)
 		start(t, port)
 	}}
-}
-
-// readPort reads the port number the server prints on its first line,
-// waiting at most 20 s.
-func readPort(t testing.TB, r io.Reader, c *exec.Cmd) int {
-	t.Helper()
-	type result struct {
-		line string
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		ch <- result{line, err}
-	}()
-	select {
-	case res := <-ch:
-		port, err := strconv.Atoi(strings.TrimSpace(res.line))
-		if err != nil {
-			_ = c.Process.Kill()
-			t.Fatalf("server did not print its port: %q, %v", res.line, res.err)
-		}
-		return port
-	case <-time.After(20 * time.Second):
-		_ = c.Process.Kill()
-		t.Fatal("server did not start within 20s")
-	}
-	return 0
 }

@@ -9,23 +9,9 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 )
-
-// Vsftpd is a running vsftpd with anonymous access.
-type Vsftpd struct {
-	// Addr is the loopback address it listens on; Port its port.
-	Addr string
-	Port int
-	// Pub is the directory anonymous may write in. vsftpd does not
-	// chroot here, so this local path is also the FTP path.
-	Pub string
-	// Stop kills the server; Start starts it again on the same port.
-	Stop  func()
-	Start func(t testing.TB)
-}
 
 // StartVsftpd starts vsftpd on a free loopback port with anonymous
 // access, uploads allowed in a temporary directory, and stops it when the
@@ -113,45 +99,23 @@ syslog_enable=NO
 	if err := os.Chown(conf, int(uid), int(gid)); err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu     sync.Mutex
-		cmd    *exec.Cmd
-		stderr = &LockedBuffer{Limit: 1 << 20}
-	)
+	p := newProc(t, "vsftpd")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	start := func(t testing.TB) {
 		t.Helper()
 		c := exec.Command(bin, conf)
-		c.Stdout, c.Stderr = stderr, stderr
+		c.Stdout, c.Stderr = p.stderr, p.stderr
 		// Drop to nobody: as root without a chroot, vsftpd would let
 		// anonymous write wherever root can.
 		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 		if err := c.Start(); err != nil {
 			t.Fatalf("start vsftpd: %v", err)
 		}
-		mu.Lock()
-		cmd = c
-		mu.Unlock()
+		p.set(c)
 		WaitListening(t, addr)
 	}
-	stop := func() {
-		mu.Lock()
-		c := cmd
-		cmd = nil
-		mu.Unlock()
-		if c != nil {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("vsftpd output:\n%s", stderr.String())
-		}
-	})
 	start(t)
-	return &Vsftpd{Addr: addr, Port: port, Pub: pub, Stop: stop, Start: func(t testing.TB) {
+	return &Vsftpd{Addr: addr, Port: port, Pub: pub, Stop: p.stop, Start: func(t testing.TB) {
 		t.Helper()
 		WaitPortFree(t, port)
 		start(t)
