@@ -256,15 +256,21 @@ func continues(loc *local, e *store.Entry) (bool, error) {
 		return false, nil
 	}
 	head, err := fingerprint(loc.f, 0, e.HeadLen)
-	if err != nil {
+	if err != nil || head != e.Head {
 		return false, err
 	}
+	return sameArchivedBlock(loc, e)
+}
+
+// sameArchivedBlock reports whether the block before e's archived offset
+// is unchanged in loc (which holds at least e.Archived bytes).
+func sameArchivedBlock(loc *local, e *store.Entry) (bool, error) {
 	n := min(store.FingerprintSpan, e.Archived)
 	block, err := fingerprint(loc.f, e.Archived-n, n)
 	if err != nil {
 		return false, err
 	}
-	return head == e.Head && block == e.Block, nil
+	return block == e.Block, nil
 }
 
 // fingerprint hashes n bytes of f at off.
@@ -660,7 +666,8 @@ func (r *run) copiedFrom(rel string, loc *local) (job, bool, error) {
 		if from == rel {
 			continue
 		}
-		if ok, err := continues(loc, &m.Entry); err != nil {
+		// FindByHead matched the head and the size already.
+		if ok, err := sameArchivedBlock(loc, &m.Entry); err != nil {
 			return job{}, false, err
 		} else if !ok {
 			continue
