@@ -2,7 +2,6 @@ package faults
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -228,20 +227,8 @@ type run struct {
 // push runs `syncer push` to the end, bounded by two minutes.
 func push(t testing.TB, password string, args ...string) run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testkit.SyncerBinary(t), append([]string{"push", "--json"}, args...)...)
-	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := run{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run syncer push: %v", err)
-	}
-	return r
+	r := testkit.RunSyncer(t, password, append([]string{"push", "--json"}, args...)...)
+	return run{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // summary is the part of `push --json` the tests read.

@@ -82,20 +82,8 @@ type agentRun struct {
 
 func runAgent(t *testing.T, password string, args ...string) agentRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testkit.SyncerBinary(t), args...)
-	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := agentRun{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run syncer: %v", err)
-	}
-	return r
+	r := testkit.RunSyncer(t, password, args...)
+	return agentRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 type summary struct {

@@ -1,12 +1,15 @@
 package testkit
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // syncerPkg is the import path of the syncer command.
@@ -49,4 +52,32 @@ func Cleanup() {
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}
+}
+
+// Run is what a finished syncer command printed and its exit code.
+type Run struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// RunSyncer runs the syncer command with args to the end, bounded by two
+// minutes, with SYNCER_PASSWORD set to password (never on the command
+// line). A non-zero exit is reported in Code; a command that cannot run at
+// all fails the test.
+func RunSyncer(t testing.TB, password string, args ...string) Run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, SyncerBinary(t), args...)
+	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := Run{Stdout: out.String(), Stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run syncer %v: %v", args, err)
+	}
+	return r
 }
