@@ -237,13 +237,8 @@ func (s *Server) files(c *gin.Context) {
 		apiError(c, http.StatusNotFound, "not found")
 		return
 	}
-	e, err := s.idx.Lookup(agent, rel)
-	if errors.Is(err, store.ErrNoEntry) {
-		apiError(c, http.StatusNotFound, "not found")
-		return
-	}
-	if err != nil {
-		s.internal(c, err)
+	e, ok := s.lookup(c, agent, rel, func() { apiError(c, http.StatusNotFound, "not found") })
+	if !ok {
 		return
 	}
 	if !e.Dir {
@@ -304,6 +299,21 @@ func (s *Server) listAgents(c *gin.Context, v viewer, after string, limit int) {
 		out.Entries = append(out.Entries, e)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// lookup returns the index entry of agent/rel; when there is none it calls
+// notFound, and on any other error it answers 500, and reports false.
+func (s *Server) lookup(c *gin.Context, agent, rel string, notFound func()) (store.IndexEntry, bool) {
+	e, err := s.idx.Lookup(agent, rel)
+	if errors.Is(err, store.ErrNoEntry) {
+		notFound()
+		return e, false
+	}
+	if err != nil {
+		s.internal(c, err)
+		return e, false
+	}
+	return e, true
 }
 
 func (s *Server) internal(c *gin.Context, err error) {

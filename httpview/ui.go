@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -426,13 +425,8 @@ func (s *Server) pageAgent(c *gin.Context) {
 		s.pageError(c, http.StatusNotFound, "no such directory")
 		return
 	}
-	e, err := s.idx.Lookup(agent, rel)
-	if errors.Is(err, store.ErrNoEntry) {
-		s.pageError(c, http.StatusNotFound, "no such directory in the archive")
-		return
-	}
-	if err != nil {
-		s.internal(c, err)
+	e, ok := s.lookup(c, agent, rel, func() { s.pageError(c, http.StatusNotFound, "no such directory in the archive") })
+	if !ok {
 		return
 	}
 	if !e.Dir {
@@ -491,13 +485,8 @@ func (s *Server) pageView(c *gin.Context) {
 		s.pageError(c, http.StatusNotFound, "no such file")
 		return
 	}
-	e, err := s.idx.Lookup(agent, rel)
-	if errors.Is(err, store.ErrNoEntry) {
-		s.pageError(c, http.StatusNotFound, "no such file in the archive")
-		return
-	}
-	if err != nil {
-		s.internal(c, err)
+	e, ok := s.lookup(c, agent, rel, func() { s.pageError(c, http.StatusNotFound, "no such file in the archive") })
+	if !ok {
 		return
 	}
 	if e.Dir {

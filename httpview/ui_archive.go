@@ -37,13 +37,8 @@ func (s *Server) download(c *gin.Context) {
 		apiError(c, http.StatusNotFound, "not found")
 		return
 	}
-	e, err := s.idx.Lookup(agent, rel)
-	if errors.Is(err, store.ErrNoEntry) {
-		apiError(c, http.StatusNotFound, "not found")
-		return
-	}
-	if err != nil {
-		s.internal(c, err)
+	e, ok := s.lookup(c, agent, rel, func() { apiError(c, http.StatusNotFound, "not found") })
+	if !ok {
 		return
 	}
 	if !e.Dir {
@@ -74,7 +69,7 @@ func (s *Server) download(c *gin.Context) {
 	}
 	c.Status(http.StatusOK)
 	ctx := c.Request.Context()
-	err = s.walkDir(ctx, agent, rel, func(fe store.IndexEntry) error {
+	err := s.walkDir(ctx, agent, rel, func(fe store.IndexEntry) error {
 		if hidden(fe.Path) || !v.can(fullPath(agent, fe.Path), 'r') {
 			return nil
 		}
