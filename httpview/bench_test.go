@@ -77,11 +77,10 @@ func BenchmarkListDir10k(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
 }
 
-// BenchmarkRaw downloads a 256 MiB file from /raw over loopback.
-//
-//	go test -run '^$' -bench Raw ./httpview/
-func BenchmarkRaw(b *testing.B) {
-	root := b.TempDir()
+// writeFullLog writes root/node1/big.log, 256 MiB of log lines (no holes), and
+// returns its size.
+func writeFullLog(b *testing.B, root string) int64 {
+	b.Helper()
 	p := filepath.Join(root, "node1", "big.log")
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		b.Fatal(err)
@@ -91,12 +90,24 @@ func BenchmarkRaw(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer f.Close()
 	var size int64
 	for size < 256<<20 {
-		n, _ := f.Write(chunk)
+		n, err := f.Write(chunk)
+		if err != nil {
+			b.Fatal(err)
+		}
 		size += int64(n)
 	}
-	f.Close()
+	return size
+}
+
+// BenchmarkRaw downloads a 256 MiB file from /raw over loopback.
+//
+//	go test -run '^$' -bench Raw ./httpview/
+func BenchmarkRaw(b *testing.B) {
+	root := b.TempDir()
+	size := writeFullLog(b, root)
 	ts := benchServer(b, root)
 	b.SetBytes(size)
 	b.ResetTimer()

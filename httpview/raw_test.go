@@ -89,20 +89,7 @@ func TestRawBodyGoesThroughReaderFrom(t *testing.T) {
 func BenchmarkRawVsServeContent(b *testing.B) {
 	root := b.TempDir()
 	p := filepath.Join(root, "node1", "big.log")
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	chunk := logLines(1, 20000)
-	f, err := os.Create(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var size int64
-	for size < 256<<20 {
-		n, _ := f.Write(chunk)
-		size += int64(n)
-	}
-	f.Close()
+	size := writeFullLog(b, root)
 	ours := httptest.NewServer(rawServer(b, root).Handler())
 	defer ours.Close()
 	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
