@@ -103,7 +103,7 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 	// The index is built from the disk at start: wait until it has it all.
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		n, err := listCount(hc, listURL)
+		n, err := countItems(hc, listURL, "entries")
 		if err == nil && n == sz.WebList {
 			break
 		}
@@ -114,7 +114,7 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 	}
 	searchURL := base + "/api/v1/search?" + url.Values{"name": {"*.log"}, "agent": {"grepnode"}, "limit": {"10000"}}.Encode()
 	for {
-		n, err := searchCount(hc, searchURL)
+		n, err := countItems(hc, searchURL, "results")
 		if err == nil && n == sz.WebGrepFiles {
 			break
 		}
@@ -164,7 +164,7 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 	for round, t0 := 0, time.Now(); b.more(ctx, round, t0) && l.Error == ""; round++ {
 		for k := 0; k < sz.ListPerRound; k++ {
 			t0 := time.Now()
-			n, err := listCount(hc, listURL)
+			n, err := countItems(hc, listURL, "entries")
 			d := time.Since(t0)
 			if err != nil || n != sz.WebList {
 				l.failf("listing: %d entries, %v", n, err)
@@ -238,7 +238,9 @@ func (b *bench) webScenarios(ctx context.Context) []*Scenario {
 	return all
 }
 
-func listCount(hc *http.Client, u string) (int, error) {
+// countItems fetches the JSON document at u and returns the length of its
+// array field (entries of a listing, results of a search).
+func countItems(hc *http.Client, u, field string) (int, error) {
 	resp, err := hc.Get(u)
 	if err != nil {
 		return 0, err
@@ -247,31 +249,15 @@ func listCount(hc *http.Client, u string) (int, error) {
 	if resp.StatusCode != 200 {
 		return 0, fmt.Errorf("%s: %s", u, resp.Status)
 	}
-	var l struct {
-		Entries []json.RawMessage `json:"entries"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+	var doc map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		return 0, err
 	}
-	return len(l.Entries), nil
-}
-
-func searchCount(hc *http.Client, u string) (int, error) {
-	resp, err := hc.Get(u)
-	if err != nil {
-		return 0, err
+	var items []json.RawMessage
+	if err := json.Unmarshal(doc[field], &items); err != nil {
+		return 0, fmt.Errorf("%s: field %s: %w", u, field, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("%s: %s", u, resp.Status)
-	}
-	var l struct {
-		Results []json.RawMessage `json:"results"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
-		return 0, err
-	}
-	return len(l.Results), nil
+	return len(items), nil
 }
 
 func readDirStat(dir string) (int, error) {
