@@ -279,6 +279,24 @@ func compareTree(t testing.TB, src, dst string) (files int, lost int64) {
 }
 
 // treeDiff is compareTree without failing: the differences as text.
+// catchUp waits up to d for every agent's logs (base/logs-NAME) to be
+// archived identically under root/NAME; it returns the files compared last
+// and whether they caught up.
+func catchUp(t testing.TB, base, root string, names []string, d time.Duration) (files int, ok bool) {
+	t.Helper()
+	ok = waitFor(d, func() bool {
+		files = 0
+		same := true
+		for _, name := range names {
+			n, diffs, _ := treeDiff(t, filepath.Join(base, "logs-"+name), filepath.Join(root, name))
+			files += n
+			same = same && len(diffs) == 0
+		}
+		return same
+	})
+	return files, ok
+}
+
 func treeDiff(t testing.TB, src, dst string) (files int, diffs []string, lost int64) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {

@@ -63,17 +63,7 @@ func TestHistorianKill9(t *testing.T) {
 	stopWriters()
 	writers.Wait()
 	// Now the agents catch up by themselves.
-	var diffs []string
-	var files int
-	caughtUp := waitFor(3*time.Minute, func() bool {
-		diffs, files = nil, 0
-		for _, name := range names {
-			n, d, _ := treeDiff(t, filepath.Join(base, "logs-"+name), filepath.Join(h.root, name))
-			files += n
-			diffs = append(diffs, d...)
-		}
-		return len(diffs) == 0
-	})
+	files, caughtUp := catchUp(t, base, h.root, names, 3*time.Minute)
 	var lost int64
 	for i, name := range names {
 		if ws[i].exited() {

@@ -138,17 +138,7 @@ func TestLoad(t *testing.T) {
 	}()
 	wg.Wait()
 	// Catch up.
-	var diffs []string
-	files := 0
-	ok := waitFor(5*time.Minute, func() bool {
-		diffs, files = nil, 0
-		for _, name := range names {
-			n, d, _ := treeDiff(t, filepath.Join(base, "logs-"+name), filepath.Join(h.root, name))
-			files += n
-			diffs = append(diffs, d...)
-		}
-		return len(diffs) == 0
-	})
+	files, ok := catchUp(t, base, h.root, names, 5*time.Minute)
 	elapsed := time.Since(start)
 	var lost int64
 	if !ok {
