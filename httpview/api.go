@@ -419,22 +419,8 @@ func (s *Server) connections(c *gin.Context) {
 // overview answers GET /api/v1/overview: the service and its totals.
 func (s *Server) overview(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	st := s.idx.Stats()
-	v := s.viewerOf(c)
-	if !v.Admin {
-		// An account's totals cover only the agents it may see.
-		st = store.IndexStats{}
-		for _, a := range s.idx.Agents() {
-			if v.sees("/" + a.ID) {
-				st.Agents++
-				st.Files += a.Files
-				st.Bytes += a.Bytes
-				st.Verified += a.Verified
-				st.Pending += a.Pending
-				st.Mismatch += a.Mismatch
-			}
-		}
-	}
+	// An account's totals cover only the agents it may see.
+	st := s.totals(s.viewerOf(c))
 	ready := true
 	select {
 	case <-s.idx.Ready():

@@ -1,7 +1,6 @@
 package httpview
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,32 +10,13 @@ import (
 	"sort"
 	"testing"
 	"time"
-
-	"github.com/syncer-dev/syncer/store"
 )
 
 // benchServer indexes root and serves the API over loopback.
 func benchServer(b *testing.B, root string) *httptest.Server {
 	b.Helper()
-	ix, err := store.OpenIndex(store.IndexConfig{Dir: filepath.Join(b.TempDir(), "ix"), Root: root, ReconcileEvery: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ix.Run(ctx) }()
-	<-ix.Ready()
-	s, err := New(Config{Index: ix, Root: root})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	b.Cleanup(func() {
-		ts.Close()
-		cancel()
-		<-done
-		ix.Close()
-	})
+	ts := httptest.NewServer(rawServer(b, root).Handler())
+	b.Cleanup(ts.Close)
 	return ts
 }
 
