@@ -20,10 +20,6 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/jlaffaye/ftp"
-
-	"github.com/syncer-dev/syncer/ftpfs"
-	"github.com/syncer-dev/syncer/store"
-	"github.com/syncer-dev/syncer/syncer"
 )
 
 // chromiumPath is Debian's chromium; CI installs it (.ci/run). The test
@@ -54,28 +50,9 @@ func demoLog(seed int64, n int) []byte {
 // pushAll runs the real agent over dir for .log and .gz files.
 func (h *hist) pushAll(id, dir string) {
 	h.t.Helper()
-	state := filepath.Join(h.state, "agent-"+id)
-	m, err := store.Open(store.Dir(state, id))
-	if err != nil {
-		h.t.Fatal(err)
+	if sum := h.pushIncluding(id, dir, []string{"**/*.log", "**/*.gz"}); sum.FilesFailed > 0 {
+		h.t.Fatalf("push %s: %+v", id, sum)
 	}
-	defer m.Close()
-	a, err := syncer.NewAgent(syncer.Options{AgentID: id, Dir: dir, StateDir: state, Parallel: 2, Interval: 10 * time.Second,
-		Include: []string{"**/*.log", "**/*.gz"}}, m)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	conns, err := syncer.Connect(ctx, ftpfs.ClientConfig{Server: "ftp://" + h.ftp.Addr().String(), User: id, Password: passwords[id]}, 2)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conns.Close()
-	if sum, err := a.Push(ctx, conns); err != nil || sum.FilesFailed > 0 {
-		h.t.Fatalf("push %s: %v (%+v)", id, err, sum)
-	}
-	h.flush()
 }
 
 // browserT drives one headless Chromium tab.

@@ -154,13 +154,20 @@ func (h *hist) reconcile() {
 // push runs the real agent (package syncer) once over dir as agent id.
 func (h *hist) push(id, dir string) syncer.Summary {
 	h.t.Helper()
+	return h.pushIncluding(id, dir, nil)
+}
+
+// pushIncluding is push with the agent's --include patterns (nil for the
+// default).
+func (h *hist) pushIncluding(id, dir string, include []string) syncer.Summary {
+	h.t.Helper()
 	state := filepath.Join(h.state, "agent-"+id)
 	m, err := store.Open(store.Dir(state, id))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer m.Close()
-	a, err := syncer.NewAgent(syncer.Options{AgentID: id, Dir: dir, StateDir: state, Parallel: 2, Interval: time.Minute}, m)
+	a, err := syncer.NewAgent(syncer.Options{AgentID: id, Dir: dir, StateDir: state, Parallel: 2, Interval: time.Minute, Include: include}, m)
 	if err != nil {
 		h.t.Fatal(err)
 	}
