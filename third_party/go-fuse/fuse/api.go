@@ -132,7 +132,10 @@
 // the Dev field in the Stat_t result for a file in the mount.
 package fuse
 
-import "log"
+import (
+	"log"
+	"time"
+)
 
 // Types for users to implement.
 
@@ -248,6 +251,27 @@ type MountOptions struct {
 	// SingleThreaded, if set, wraps the file system in a single-threaded
 	// locking wrapper.
 	SingleThreaded bool
+
+	// InlineRequests, if set, makes the goroutine that reads a request
+	// also serve it, with at most one goroutine waiting for the next
+	// request, so that no goroutine is started or woken per request.
+	// Requests that may wait for long (READ, WRITE, FSYNC, FSYNCDIR,
+	// SETLKW, FALLOCATE, COPY_FILE_RANGE, IOCTL, POLL) still start another
+	// reader before they are served. Every other handler of the file system
+	// holds up all requests while it runs: set this only when those
+	// handlers do not block for long. (Patched in for syncer; see
+	// SYNCER.md.)
+	InlineRequests bool
+
+	// PollDevice, if set, makes /dev/fuse non-blocking: a reader waiting
+	// for a request sleeps in Go's network poller rather than in read(2),
+	// so no thread is parked in a system call per reader. With PollSpin
+	// set, the reader first polls the device for up to PollSpin: in a burst
+	// of requests the next one is then taken without a wake-up, and an
+	// idle mount costs nothing once PollSpin has passed. (Patched in for
+	// syncer; see SYNCER.md.)
+	PollDevice bool
+	PollSpin   time.Duration
 
 	// DisableXAttrs, if set, returns ENOSYS for Getxattr, Setxattr and
 	// Removexattr calls, so the kernel does not issue any Xattr operations

@@ -7,8 +7,10 @@ package fuse
 import (
 	"log"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -52,6 +54,14 @@ type fuseFD struct {
 // Ownership of fd passes to the returned fuseFD's *os.File. All shared
 // state (pools, buffer pool, accounting constants) is wired up here.
 func (ms *Server) newFuseFD(fd int) (*fuseFD, error) {
+	if ms.opts.PollDevice {
+		// os.NewFile registers a non-blocking descriptor with the
+		// network poller, which conn.Read then waits in.
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			syscall.Close(fd)
+			return nil, err
+		}
+	}
 	file := os.NewFile(uintptr(fd), "/dev/fuse")
 	conn, err := file.SyscallConn()
 	if err != nil {
@@ -102,7 +112,11 @@ func (r *fuseFD) writevFD(iov [][]byte) (int, error) {
 func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 	ms := r.server
 	r.reqMu.Lock()
-	if r.reqReaders > ms.maxReaders || !r.reserveRequestBytes() {
+	limit := ms.maxReaders
+	if ms.opts.InlineRequests {
+		limit = 0 // one waiting reader is enough
+	}
+	if r.reqReaders > limit || !r.reserveRequestBytes() {
 		r.reqMu.Unlock()
 		return nil, OK
 	}
@@ -113,15 +127,20 @@ func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 	dest := r.readPool.Get().([]byte)
 
 	var n int
-	err := handleEINTR(func() error {
-		var err error
-		if cerr := r.withFD(func(fd int) {
-			n, err = syscall.Read(fd, dest)
-		}); cerr != nil {
-			return cerr
-		}
-		return err
-	})
+	var err error
+	if ms.opts.PollDevice {
+		n, err = r.readPolled(dest)
+	} else {
+		err = handleEINTR(func() error {
+			var err error
+			if cerr := r.withFD(func(fd int) {
+				n, err = syscall.Read(fd, dest)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		})
+	}
 	if err != nil {
 		r.reqMu.Lock()
 		r.putReadBuf(dest)
@@ -152,12 +171,54 @@ func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 		r.putReadBuf(dest)
 	}
 	r.reqReaders--
-	if !ms.singleReader && r.reqReaders <= 0 && !needsBackPressure {
+	if !ms.singleReader && r.reqReaders <= 0 && !needsBackPressure &&
+		(!ms.opts.InlineRequests || mayBlock(opCode)) {
 		r.loops.Add(1)
 		go ms.loop()
 	}
 
 	return req, OK
+}
+
+// readPolled reads one request from the non-blocking device: it polls
+// the device for up to PollSpin, then waits in Go's network poller.
+func (r *fuseFD) readPolled(dest []byte) (n int, err error) {
+	var until time.Time
+	cerr := r.conn.Read(func(fd uintptr) bool {
+		for {
+			n, err = syscall.Read(int(fd), dest)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != syscall.EAGAIN {
+				return true
+			}
+			now := time.Now()
+			if until.IsZero() {
+				until = now.Add(r.server.opts.PollSpin)
+			}
+			if !now.Before(until) {
+				return false // sleep in the poller until the device is readable
+			}
+			runtime.Gosched()
+		}
+	})
+	if cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+// mayBlock reports whether a request may wait for long in the file
+// system (for data, a lock or a poll): with InlineRequests, another reader
+// is started before it is served.
+func mayBlock(opCode uint32) bool {
+	switch opCode {
+	case _OP_READ, _OP_WRITE, _OP_FSYNC, _OP_FSYNCDIR, _OP_SETLKW,
+		_OP_FALLOCATE, _OP_COPY_FILE_RANGE, _OP_IOCTL, _OP_POLL:
+		return true
+	}
+	return false
 }
 
 // returnRequest returns a request to the pool of unused requests.
