@@ -384,8 +384,15 @@ type fileHandle struct {
 
 func (h *fileHandle) handle() *fileHandle { return h }
 
+// testHookRead, when set by a test, runs at the start of every read
+// served by the daemon (to hold one up).
+var testHookRead atomic.Pointer[func()]
+
 // Read is the plain path: the kernel asks, we splice from the archived file.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if hook := testHookRead.Load(); hook != nil {
+		(*hook)()
+	}
 	h.v.reads.Add(1)
 	return fuse.ReadResultFd(uintptr(h.fd), off, len(dest)), 0
 }

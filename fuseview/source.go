@@ -102,6 +102,13 @@ type Options struct {
 	// NoPassthrough serves every read through the FUSE daemon even when
 	// the kernel offers passthrough (for comparisons and debugging).
 	NoPassthrough bool
+	// PollSpin is how long the daemon keeps polling for the next request
+	// after it has served one, before it sleeps (default 50µs; negative:
+	// it sleeps at once). In a burst of requests, grep -r opening file
+	// after file, the next request is taken without waking a sleeping
+	// thread, which costs tens of microseconds on a virtual machine; an
+	// idle mount spends nothing, as the daemon sleeps once PollSpin passes.
+	PollSpin time.Duration
 	// FsName is shown as the mount's source in /proc/mounts (default "syncer").
 	FsName string
 	// Logger receives mount, unmount and error messages (default slog.Default()).
@@ -119,6 +126,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NegativeTimeout <= 0 {
 		o.NegativeTimeout = time.Second
+	}
+	if o.PollSpin == 0 {
+		o.PollSpin = 50 * time.Microsecond
 	}
 	if o.FsName == "" {
 		o.FsName = "syncer"
