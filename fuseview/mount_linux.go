@@ -96,17 +96,16 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 			DisableXAttrs: true,
 			MaxWrite:      1 << 20, // also the largest read: fewer round trips when not passing through
 			MaxBackground: 64,
-			// One goroutine reads each request and serves it, and waits
-			// for the next in Go's poller after polling the device for a
-			// moment: no thread hand-off per request. Only reads (through
-			// the daemon when passthrough is off) get a reader of their
-			// own; every other handler here is a lookup or an open in the
-			// archive. See third_party/go-fuse/SYNCER.md.
+			// One goroutine reads each request and serves it, and polls
+			// the device for the next one for a moment before it sleeps:
+			// no thread hand-off or wake-up per request in a burst. Only
+			// reads (through the daemon when passthrough is off) get a
+			// reader of their own; every other handler here is a lookup
+			// or an open in the archive. See third_party/go-fuse/SYNCER.md.
 			InlineRequests: true,
-			PollDevice:     true,
 			PollSpin:       max(opts.PollSpin, 0),
-			Debug:         opts.Debug,
-			Logger:        log.New(os.Stderr, "fuseview: ", 0),
+			Debug:          opts.Debug,
+			Logger:         log.New(os.Stderr, "fuseview: ", 0),
 		},
 	}
 	server, err := fs.Mount(mp, rootNode, fopts)

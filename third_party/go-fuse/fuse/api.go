@@ -263,15 +263,13 @@ type MountOptions struct {
 	// SYNCER.md.)
 	InlineRequests bool
 
-	// PollDevice, if set, makes /dev/fuse non-blocking: a reader waiting
-	// for a request sleeps in Go's network poller rather than in read(2),
-	// so no thread is parked in a system call per reader. With PollSpin
-	// set, the reader first polls the device for up to PollSpin: in a burst
-	// of requests the next one is then taken without a wake-up, and an
-	// idle mount costs nothing once PollSpin has passed. (Patched in for
+	// PollSpin, if positive, makes /dev/fuse non-blocking, and a reader
+	// waiting for a request polls it for up to PollSpin before it sleeps
+	// in poll(2). In a burst of requests the next one is then taken with
+	// no thread asleep on the device, so the kernel wakes nobody; an idle
+	// mount costs nothing once PollSpin has passed. (Patched in for
 	// syncer; see SYNCER.md.)
-	PollDevice bool
-	PollSpin   time.Duration
+	PollSpin time.Duration
 
 	// DisableXAttrs, if set, returns ENOSYS for Getxattr, Setxattr and
 	// Removexattr calls, so the kernel does not issue any Xattr operations

@@ -7,11 +7,12 @@ package fuse
 import (
 	"log"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // fuseFD owns the per-FUSE-fd state: the fd itself, the read-side
@@ -54,19 +55,19 @@ type fuseFD struct {
 // Ownership of fd passes to the returned fuseFD's *os.File. All shared
 // state (pools, buffer pool, accounting constants) is wired up here.
 func (ms *Server) newFuseFD(fd int) (*fuseFD, error) {
-	if ms.opts.PollDevice {
-		// os.NewFile registers a non-blocking descriptor with the
-		// network poller, which conn.Read then waits in.
-		if err := syscall.SetNonblock(fd, true); err != nil {
-			syscall.Close(fd)
-			return nil, err
-		}
-	}
 	file := os.NewFile(uintptr(fd), "/dev/fuse")
 	conn, err := file.SyscallConn()
 	if err != nil {
 		file.Close()
 		return nil, err
+	}
+	if ms.opts.PollSpin > 0 {
+		// After os.NewFile, so that the descriptor stays out of Go's
+		// network poller: its waiter would be woken by every request.
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			file.Close()
+			return nil, err
+		}
 	}
 	_, readBufBytes, reqAllocBytes := requestAccountingSizes(ms.opts.MaxWrite)
 	return &fuseFD{
@@ -128,7 +129,7 @@ func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 
 	var n int
 	var err error
-	if ms.opts.PollDevice {
+	if ms.opts.PollSpin > 0 {
 		n, err = r.readPolled(dest)
 	} else {
 		err = handleEINTR(func() error {
@@ -181,26 +182,30 @@ func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 }
 
 // readPolled reads one request from the non-blocking device: it polls
-// the device for up to PollSpin, then waits in Go's network poller.
+// the device for up to PollSpin, then sleeps in poll(2) until a request
+// comes (or the connection goes: poll reports an error, the read ENODEV).
 func (r *fuseFD) readPolled(dest []byte) (n int, err error) {
 	var until time.Time
-	cerr := r.conn.Read(func(fd uintptr) bool {
+	cerr := r.withFD(func(fd int) {
 		for {
-			n, err = syscall.Read(int(fd), dest)
+			n, err = syscall.Read(fd, dest)
 			if err == syscall.EINTR {
 				continue
 			}
 			if err != syscall.EAGAIN {
-				return true
+				return
 			}
 			now := time.Now()
 			if until.IsZero() {
 				until = now.Add(r.server.opts.PollSpin)
 			}
-			if !now.Before(until) {
-				return false // sleep in the poller until the device is readable
+			if now.Before(until) {
+				continue
 			}
-			runtime.Gosched()
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if _, err = unix.Poll(pfd, -1); err != nil && err != syscall.EINTR {
+				return
+			}
 		}
 	})
 	if cerr != nil {
