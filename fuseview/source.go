@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,6 +109,8 @@ type Options struct {
 	// after file, the next request is taken without waking a sleeping
 	// thread, which costs tens of microseconds on a virtual machine; an
 	// idle mount spends nothing, as the daemon sleeps once PollSpin passes.
+	// With one CPU to run on, the default is not to spin: the spinning
+	// would only keep the reader of the answer from running.
 	PollSpin time.Duration
 	// FsName is shown as the mount's source in /proc/mounts (default "syncer").
 	FsName string
@@ -127,7 +130,7 @@ func (o Options) withDefaults() Options {
 	if o.NegativeTimeout <= 0 {
 		o.NegativeTimeout = time.Second
 	}
-	if o.PollSpin == 0 {
+	if o.PollSpin == 0 && runtime.NumCPU() > 1 {
 		o.PollSpin = 50 * time.Microsecond
 	}
 	if o.FsName == "" {
