@@ -129,3 +129,18 @@ func TestReadGrepOut(t *testing.T) {
 		})
 	}
 }
+
+// TestMarkdownEscapesPipes: a scenario title holding '|' stays one cell.
+func TestMarkdownEscapesPipes(t *testing.T) {
+	var b strings.Builder
+	writeMarkdown(&b, &Report{Scenarios: []*Scenario{{ID: "6d", Title: "FUSE: find -type f | wc -l", Skipped: "no /dev/fuse"}}})
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "| 6d |") {
+			if cells := strings.Count(strings.ReplaceAll(l, `\|`, ""), "|"); cells != 9 {
+				t.Fatalf("row %q has %d cell borders, want 9", l, cells)
+			}
+			return
+		}
+	}
+	t.Fatalf("no row for 6d in:\n%s", b.String())
+}

@@ -134,7 +134,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	fmt.Fprintln(w, "| # | scenario | contender | median | min .. max (runs) | ÷ syncer | rate / bytes sent | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range rep.Scenarios {
-		title := s.Title
+		title := strings.ReplaceAll(s.Title, "|", `\|`) // "find | wc -l" is one cell
 		if s.Skipped != "" {
 			fmt.Fprintf(w, "| %s | %s | skipped: %s | | | | | |\n", s.ID, title, s.Skipped)
 			continue
