@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,18 +25,15 @@ func TestHeldReadDoesNotHoldUpOthers(t *testing.T) {
 
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	var once sync.Once
+	var heldOne atomic.Bool
 	hook := func() {
-		first := false
-		once.Do(func() { first = true })
-		if first {
+		if heldOne.CompareAndSwap(false, true) { // only the first read
 			close(entered)
 			<-release
 		}
 	}
 	testHookRead.Store(&hook)
-	var releaseOnce sync.Once
-	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	unblock := sync.OnceFunc(func() { close(release) })
 	// Cleanups run last-in first-out: this one before the unmount.
 	t.Cleanup(func() { unblock(); testHookRead.Store(nil) })
 
