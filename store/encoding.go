@@ -126,7 +126,7 @@ func comparePaths[A, B ~[]byte | ~string](a A, b B) int {
 // of two (entries written before the index existed), or an upload under way.
 func headKey(path []byte, e Entry) []byte {
 	switch e.Status {
-	case StatusArchived, StatusRotated, StatusGone:
+	case StatusArchived, StatusRotated, StatusGone, StatusCompressed:
 	default:
 		return nil
 	}

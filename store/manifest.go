@@ -72,6 +72,11 @@ const (
 	// StatusRotated: the file is a renamed (rotated) log whose bytes were
 	// archived under another name, Remote. They are not sent again.
 	StatusRotated
+	// StatusCompressed: the file is the gzip-compressed form of a log whose
+	// bytes were archived under Remote (logrotate's compress). Size, MtimeNs,
+	// Dev and Ino are the compressed file's; Archived, HashState and the
+	// fingerprints describe its decompressed bytes. Nothing is sent for it.
+	StatusCompressed
 )
 
 func (s Status) String() string {
@@ -86,6 +91,8 @@ func (s Status) String() string {
 		return "rewrite-pending"
 	case StatusRotated:
 		return "rotated"
+	case StatusCompressed:
+		return "compressed"
 	}
 	return fmt.Sprintf("status(%d)", uint8(s))
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,11 @@ type Options struct {
 	// Include and Exclude select files (see Matcher); Include defaults to
 	// DefaultInclude.
 	Include, Exclude []string
+	// OldDirs are directories where rotated logs may be moved (logrotate's
+	// olddir): relative ones are taken from each log's own directory. The
+	// agent looks there, besides the log's directory, for a rotated log's
+	// tail. They are never archived for themselves.
+	OldDirs []string
 	// FollowSymlinks makes the scan follow symbolic links to files and
 	// directories; by default they are skipped.
 	FollowSymlinks bool
@@ -78,19 +84,24 @@ type FileError struct {
 // recognised, their archived bytes not sent again) and files_gone (entries
 // marked gone this push, the old name of a rotated log included).
 type Summary struct {
-	Agent          string      `json:"agent"`
-	FilesScanned   int64       `json:"files_scanned"`
-	FilesNew       int64       `json:"files_new"`
-	FilesAppended  int64       `json:"files_appended"`
-	FilesRewritten int64       `json:"files_rewritten"`
-	FilesUnchanged int64       `json:"files_unchanged"`
-	FilesRotated   int64       `json:"files_rotated"`
-	FilesGone      int64       `json:"files_gone"`
-	FilesFailed    int64       `json:"files_failed"`
-	BytesSent      int64       `json:"bytes_sent"`
-	DurationMs     int64       `json:"duration_ms"`
-	DryRun         bool        `json:"dry_run,omitempty"`
-	Errors         []FileError `json:"errors"`
+	Agent          string `json:"agent"`
+	FilesScanned   int64  `json:"files_scanned"`
+	FilesNew       int64  `json:"files_new"`
+	FilesAppended  int64  `json:"files_appended"`
+	FilesRewritten int64  `json:"files_rewritten"`
+	FilesUnchanged int64  `json:"files_unchanged"`
+	FilesRotated   int64  `json:"files_rotated"`
+	FilesGone      int64  `json:"files_gone"`
+	FilesFailed    int64  `json:"files_failed"`
+	// FilesUnrecoverable counts rotated logs that left the node with bytes
+	// the agent had seen and could not archive; BytesUnrecoverable is
+	// those bytes.
+	FilesUnrecoverable int64       `json:"files_unrecoverable"`
+	BytesUnrecoverable int64       `json:"bytes_unrecoverable"`
+	BytesSent          int64       `json:"bytes_sent"`
+	DurationMs         int64       `json:"duration_ms"`
+	DryRun             bool        `json:"dry_run,omitempty"`
+	Errors             []FileError `json:"errors"`
 	// Archived counts files whose bytes were confirmed this run; it decides
 	// whether a commit record is written.
 	Archived int64 `json:"-"`
@@ -168,6 +179,72 @@ type run struct {
 	// held are old paths whose copy failed to continue their archived log:
 	// their rewrite waits for the next push.
 	held map[string]bool
+
+	// departMu guards departures, which the walk and the workers add to.
+	departMu sync.Mutex
+	// departures are archived identities that left their paths (see
+	// follow.go); dropped counts those past maxDepartures.
+	departures []departure
+	dropped    int
+	// Used by resolve, on the goroutine of execute only: the files beside
+	// departed logs, the ones taken this push, and the manifest paths the
+	// plans write.
+	// gzLeft are new matched gzip files that phase G did not recognise
+	// (guarded by departMu): an unseen generation, or a file of its own.
+	gzLeft     map[string]bool
+	sibCache   map[string][]*sibling
+	sibClaimed map[string]bool
+	targeted   map[string]bool
+}
+
+// maxDepartures bounds the departures one push looks for: a tree that lost
+// a million files must not hold them all in memory. Past it, a vanished
+// file is marked gone without a search.
+const maxDepartures = 1 << 16
+
+// depart records d for the departure phase of execute; it reports false
+// when the bound is reached (the caller then marks the file gone).
+func (r *run) addDeparture(d departure) bool {
+	r.departMu.Lock()
+	defer r.departMu.Unlock()
+	if len(r.departures) >= maxDepartures {
+		r.dropped++
+		return false
+	}
+	r.departures = append(r.departures, d)
+	return true
+}
+
+// stashGzip keeps a new gzip file that is not a compressed rotation for
+// the departure phase.
+func (r *run) stashGzip(rel string) {
+	r.departMu.Lock()
+	defer r.departMu.Unlock()
+	if r.gzLeft == nil {
+		r.gzLeft = map[string]bool{}
+	}
+	r.gzLeft[rel] = true
+}
+
+// gzLeftover returns the stashed gzip files no departure took.
+func (r *run) gzLeftover() []string {
+	r.departMu.Lock()
+	defer r.departMu.Unlock()
+	var out []string
+	for rel := range r.gzLeft {
+		if !r.targeted[rel] {
+			out = append(out, rel)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isClaimed reports whether from was taken by a rotated or copied log.
+func (r *run) isClaimed(from string) bool {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	return r.claimed[from]
 }
 
 // holdRewrite keeps the rewrite of from out of this push.
@@ -178,6 +255,13 @@ func (r *run) holdRewrite(from string) {
 		r.held = map[string]bool{}
 	}
 	r.held[from] = true
+}
+
+// isHeld reports whether the rewrite of rel waits for the next push.
+func (r *run) isHeld(rel string) bool {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	return r.held[rel]
 }
 
 // claim reports whether the archived copy of from is still free to be

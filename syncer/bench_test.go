@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,6 +52,18 @@ func (m *memServer) Size(_ context.Context, p string) (int64, error) {
 }
 
 func (m *memServer) MkdirAll(context.Context, string) error { return nil }
+
+func (m *memServer) List(_ context.Context, dir string) ([]ftpfs.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []ftpfs.Entry
+	for p, b := range m.files {
+		if path.Dir(p) == path.Clean(dir) {
+			out = append(out, ftpfs.Entry{Name: path.Base(p), Size: int64(len(b))})
+		}
+	}
+	return out, nil
+}
 
 func (m *memServer) Store(_ context.Context, p string, r io.Reader, off int64) (int64, error) {
 	data, err := io.ReadAll(r)

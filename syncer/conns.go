@@ -20,6 +20,7 @@ type Conn interface {
 	MkdirAll(ctx context.Context, dir string) error
 	Store(ctx context.Context, path string, r io.Reader, offset int64) (int64, error)
 	Retrieve(ctx context.Context, path string, w io.Writer, offset int64) (int64, error)
+	List(ctx context.Context, dir string) ([]ftpfs.Entry, error)
 }
 
 var _ Conn = (*ftpfs.Client)(nil)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/syncer-dev/syncer/store"
@@ -25,6 +26,8 @@ const (
 	// archived under another name that now holds another file or none:
 	// a log renamed by rotation.
 	jobRotate
+	// jobDepart: carry out a departure's plan (follow.go).
+	jobDepart
 )
 
 // job is one file for a worker.
@@ -40,7 +43,19 @@ type job struct {
 	// final marks a job of the last phase: a rewrite found then is stored
 	// at once.
 	final bool
-	wg    *sync.WaitGroup
+	// tryCopy: the file may be a copy of another log (checked first).
+	tryCopy bool
+	// followed: a rotated file outside the matched names, checked for
+	// bytes it gained after its rotation.
+	followed bool
+	// arrived: the rewritten file was found to continue another log.
+	arrived bool
+	// gzOnly: a new gzip file is only checked for being a compressed
+	// rotation (phase G); asFile: it was not, and is archived as a file.
+	gzOnly, asFile bool
+	// plan is the departure of a jobDepart.
+	plan *departPlan
+	wg   *sync.WaitGroup
 }
 
 // scanned is what the scan remembers of a file whose fate depends on other
@@ -74,6 +89,7 @@ func (r *run) execute(ctx context.Context) error {
 	r.onFatal = func(err error) {
 		fatalOnce.Do(func() { fatal = err; cancel(err) })
 	}
+	r.targeted, r.sibClaimed = map[string]bool{}, map[string]bool{}
 
 	jobs := make(chan job, 4*r.a.opts.Parallel)
 	var workers sync.WaitGroup
@@ -97,10 +113,23 @@ func (r *run) execute(ctx context.Context) error {
 			wg.Done()
 		}
 	}
+	// phase sends the jobs of one phase and waits for them.
+	phase := func(js []job) {
+		var wg sync.WaitGroup
+		for _, j := range js {
+			if ctx.Err() != nil {
+				break
+			}
+			r.plan(0)
+			send(j, &wg)
+		}
+		wg.Wait()
+	}
 
-	// Deferred: rotation candidates and files whose inode changed. Both
-	// are bounded by what changed, not by the size of the tree.
-	var rotCands, idChanged []scanned
+	// Deferred: files whose identity changed, and new gzip files (which
+	// may be a compressed rotation). They are bounded by what changed,
+	// not by the size of the tree.
+	var arrivals, idChanged, gzNew []scanned
 	// The two counters every file touches are kept by the merge alone and
 	// added to the summary after the walk (no lock per file).
 	var scannedFiles, unchangedFiles int64
@@ -111,9 +140,8 @@ func (r *run) execute(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	// drainTo passes the manifest entries before rel that the walk did not
-	// visit: they are gone. They are marked at once, so a tree that lost a
-	// million files costs no memory; a rotated file found later still finds
-	// its old entry through the inode index.
+	// visit: gone, no longer matched, or rotated files followed outside
+	// the matched names (see follow.go).
 	drainTo := func(rel string, all bool) {
 		for it.Valid() && (all || store.ComparePathString(it.Path(), rel) < 0) {
 			if st, err := it.Stat(); err != nil {
@@ -121,8 +149,9 @@ func (r *run) execute(ctx context.Context) error {
 			} else if st.Status != store.StatusGone {
 				if e, err := it.Entry(); err != nil {
 					r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
-				} else {
-					r.markGone(string(it.Path()), e)
+				} else if j, ok := r.unvisited(string(it.Path()), e); ok {
+					r.plan(0)
+					send(j, &streamed)
 				}
 			}
 			it.Next()
@@ -138,7 +167,7 @@ func (r *run) execute(ctx context.Context) error {
 				// The quick check decodes only the stat fields.
 				st, err := it.Stat()
 				dev, ino := fileID(fi)
-				if err == nil && (st.Status == store.StatusArchived || st.Status == store.StatusRotated) &&
+				if err == nil && unchangedStatus(st.Status) &&
 					st.Size == fi.Size() && st.MtimeNs == fi.ModTime().UnixNano() && st.Dev == dev && st.Ino == ino {
 					unchangedFiles++
 					return
@@ -157,30 +186,55 @@ func (r *run) execute(ctx context.Context) error {
 		}
 		dev, ino := fileID(fi)
 		size, mtime := fi.Size(), fi.ModTime().UnixNano()
+		sameFile := entry != nil && (entry.Ino == 0 || ino == 0 || (entry.Dev == dev && entry.Ino == ino))
 		switch {
-		case entry == nil:
-			if from, fe, err := r.a.manifest.LookupInode(dev, ino); err == nil && string(from) != rel {
-				// The inode was archived under another name. If that name
-				// still holds this inode, this is a hard link: a new file.
-				if !r.holds(string(from), dev, ino) {
-					rotCands = append(rotCands, scanned{rel: rel, from: string(from), fromEntry: fe})
-					return
-				}
-			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-				r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
-				return
-			}
-			r.plan(size)
-			send(job{kind: jobNew, rel: rel}, &streamed)
-		case (entry.Status == store.StatusArchived || entry.Status == store.StatusRotated) &&
-			entry.Size == size && entry.MtimeNs == mtime && entry.Dev == dev && entry.Ino == ino:
-			r.count(&r.sum.FilesUnchanged)
-		case entry.Ino != 0 && ino != 0 && (entry.Dev != dev || entry.Ino != ino) &&
-			entry.Status != store.StatusPartial && entry.Status != store.StatusRewritePending:
-			idChanged = append(idChanged, scanned{rel: rel, entry: *entry})
-		default:
+		case entry != nil && (entry.Status == store.StatusPartial || entry.Status == store.StatusRewritePending):
 			r.plan(size - entry.Archived)
 			send(job{kind: jobCheck, rel: rel, entry: entry}, &streamed)
+			return
+		case sameFile && unchangedStatus(entry.Status) &&
+			entry.Size == size && entry.MtimeNs == mtime && entry.Dev == dev && entry.Ino == ino:
+			r.count(&r.sum.FilesUnchanged)
+			return
+		case sameFile && entry.Status != store.StatusGone && entry.Status != store.StatusCompressed:
+			r.plan(size - entry.Archived)
+			send(job{kind: jobCheck, rel: rel, entry: entry}, &streamed)
+			return
+		}
+		// rel holds a file the manifest does not know under this name.
+		if from, fe, err := r.a.manifest.LookupInode(dev, ino); err == nil && string(from) != rel {
+			// The inode was archived under another name. If that name
+			// still holds this inode, this is a hard link: a new file.
+			if !r.holds(string(from), dev, ino) && r.sameIdentity(rel, fi, &fe) {
+				arrivals = append(arrivals, scanned{rel: rel, from: string(from), fromEntry: fe})
+				if entry != nil && entry.Status != store.StatusGone && !sameFile {
+					r.departed(departure{rel: rel, entry: *entry, live: entry.Status == store.StatusArchived})
+				}
+				return
+			}
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			r.onFatal(fmt.Errorf("%w: %w", ErrManifest, err))
+			return
+		}
+		switch {
+		case isGzip(rel) && (entry == nil || entry.Status == store.StatusGone || entry.Status == store.StatusCompressed):
+			gzNew = append(gzNew, scanned{rel: rel})
+		case isGzip(rel) && !sameFile:
+			r.departed(departure{rel: rel, entry: *entry, live: entry.Status == store.StatusArchived})
+			gzNew = append(gzNew, scanned{rel: rel})
+		case entry == nil:
+			r.plan(size)
+			send(job{kind: jobNew, rel: rel}, &streamed)
+		case entry.Status == store.StatusGone && sameFile:
+			r.plan(size - entry.Archived)
+			send(job{kind: jobCheck, rel: rel, entry: entry}, &streamed)
+		default:
+			// A new file under an archived name: it becomes the next
+			// version once the one before it is complete.
+			if entry.Status != store.StatusGone && entry.Status != store.StatusCompressed {
+				r.departed(departure{rel: rel, entry: *entry, live: entry.Status == store.StatusArchived})
+			}
+			idChanged = append(idChanged, scanned{rel: rel, entry: *entry})
 		}
 	}
 	walkErr := r.walk(ctx, visit)
@@ -196,27 +250,41 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	if walkErr == nil && ctx.Err() == nil {
-		// Phase A: rotations, one new name per old name.
-		var rotations sync.WaitGroup
-		for _, c := range rotCands {
+		// Phase G: new gzip files, before any entry moves: one may be
+		// the compressed form of a log whose entry a rotation below
+		// overwrites.
+		var js []job
+		for _, s := range gzNew {
+			js = append(js, job{kind: jobNew, rel: s.rel, gzOnly: true})
+		}
+		phase(js)
+		// Phase A: logs renamed within the matched names, one new name
+		// per old name.
+		js = js[:0]
+		for _, c := range arrivals {
 			if r.claim(c.from) {
 				_, statErr := os.Lstat(filepath.Join(r.a.opts.Dir, filepath.FromSlash(c.from)))
-				r.plan(0)
-				send(job{kind: jobRotate, rel: c.rel, from: c.from, fromEntry: c.fromEntry,
-					fromGone: errors.Is(statErr, fs.ErrNotExist)}, &rotations)
+				js = append(js, job{kind: jobRotate, rel: c.rel, from: c.from, fromEntry: c.fromEntry,
+					fromGone: errors.Is(statErr, fs.ErrNotExist) && !r.targeted[c.from]})
 				continue
 			}
-			r.plan(0)
-			send(job{kind: jobNew, rel: c.rel}, &streamed)
+			js = append(js, job{kind: jobNew, rel: c.rel})
 		}
-		rotations.Wait()
-		// Phase B: files whose inode changed (the new file at a rotated
-		// log's old name among them) after their old bytes were completed.
+		phase(js)
+		streamed.Wait()
+		// Phase D: identities that left their names and were not found
+		// among the matched files: looked for beside them.
+		phase(r.departJobs())
+		// Phase B: new files under archived names (the new app.log after
+		// a rotation), after their names' old bytes were completed. One
+		// may be a copy of another log (copytruncate onto an existing
+		// name).
+		js = js[:0]
 		for _, s := range idChanged {
 			e := s.entry
-			r.plan(0)
-			send(job{kind: jobCheck, rel: s.rel, entry: &e}, &streamed)
+			js = append(js, job{kind: jobCheck, rel: s.rel, entry: &e, tryCopy: true, final: true})
 		}
+		phase(js)
 	}
 	// Phase C: rewrites. A file that no longer begins with its archived
 	// bytes is stored as a new version only once every new file has been
@@ -225,16 +293,16 @@ func (r *run) execute(ctx context.Context) error {
 	// copy of app.log before the new version supersedes it.
 	streamed.Wait()
 	if ctx.Err() == nil {
-		var rewrites sync.WaitGroup
-		for _, j := range r.rewrites {
-			if r.held[j.rel] {
-				r.fail(j.rel, errors.New("new version postponed to the next push: the copy of this log failed to continue its archived bytes"))
-				continue
-			}
-			r.plan(0)
-			send(j, &rewrites)
+		arrived, later := r.rewriteArrivals()
+		phase(arrived)
+		phase(r.rewriteDepartures(later))
+		// Gzip files that are neither a compressed rotation nor an unseen
+		// generation of a log are files of their own.
+		var js []job
+		for _, rel := range r.gzLeftover() {
+			js = append(js, job{kind: jobNew, rel: rel, asFile: true})
 		}
-		rewrites.Wait()
+		phase(js)
 	}
 	streamed.Wait()
 	close(jobs)
@@ -246,6 +314,167 @@ func (r *run) execute(ctx context.Context) error {
 		return walkErr
 	}
 	return ctx.Err()
+}
+
+// sameIdentity reports whether the file at rel (stat fi) is the one
+// archived as e, found by its inode: inodes are reused (the copy made by
+// copytruncate may get the inode of a rotated file deleted a moment
+// before), so its content must begin with e's archived bytes.
+func (r *run) sameIdentity(rel string, fi fs.FileInfo, e *store.Entry) bool {
+	if e.Status == store.StatusCompressed {
+		return fi.Size() == e.Size && fi.ModTime().UnixNano() == e.MtimeNs
+	}
+	s := &sibling{abs: filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)), rel: rel, fi: fi}
+	return r.continuesFile(s, e)
+}
+
+// unchangedStatus reports whether an entry of status s is passed by the
+// quick check when the stat is unchanged.
+func unchangedStatus(s store.Status) bool {
+	return s == store.StatusArchived || s == store.StatusRotated || s == store.StatusCompressed
+}
+
+// isGzip reports whether rel names a gzip file.
+func isGzip(rel string) bool { return strings.HasSuffix(rel, ".gz") }
+
+// departed records d for the departure phase, or marks its path gone when
+// too many files left in one push.
+func (r *run) departed(d departure) {
+	if !r.addDeparture(d) && d.gone {
+		r.markGone(d.rel, d.entry)
+	}
+}
+
+// unvisited handles a manifest entry whose path the walk did not visit: a
+// rotated file followed outside the matched names is checked (a job when
+// it grew); a matched log that vanished is a departure; anything else is
+// gone (no longer matched), kept in the archive.
+func (r *run) unvisited(rel string, e store.Entry) (job, bool) {
+	abs := filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel))
+	fi, err := os.Lstat(abs)
+	followed := (e.Status == store.StatusRotated || e.Status == store.StatusCompressed) && !r.a.match.Match(rel)
+	switch {
+	case err != nil && followed, err != nil && (e.Status == store.StatusArchived || e.Status == store.StatusRotated || e.Status == store.StatusCompressed):
+		r.departed(departure{rel: rel, entry: e, live: e.Status == store.StatusArchived && !followed, gone: true})
+		return job{}, false
+	case !followed:
+		r.markGone(rel, e)
+		return job{}, false
+	}
+	dev, ino := fileID(fi)
+	if !fi.Mode().IsRegular() || (e.Ino != 0 && ino != 0 && (dev != e.Dev || ino != e.Ino)) {
+		r.departed(departure{rel: rel, entry: e})
+		return job{}, false
+	}
+	if fi.Size() == e.Size && fi.ModTime().UnixNano() == e.MtimeNs {
+		return job{}, false
+	}
+	if e.Status == store.StatusCompressed {
+		r.departed(departure{rel: rel, entry: e})
+		return job{}, false
+	}
+	return job{kind: jobCheck, rel: rel, entry: &e, followed: true}, true
+}
+
+// departJobs resolves the departures no rotated or copied log took (one
+// goroutine, so that two never take the same file) and returns their plans
+// as jobs.
+func (r *run) departJobs() []job {
+	var js []job
+	r.departMu.Lock()
+	ds := r.departures
+	r.departures = nil
+	if r.dropped > 0 {
+		r.a.log.Warn("too many files left the log directory in one push; the rest were marked gone without looking for rotated copies", "not_searched", r.dropped)
+	}
+	r.departMu.Unlock()
+	var plans []departPlan
+	for _, d := range ds {
+		if r.isClaimed(d.rel) {
+			// A rotated or copied log took the identity; generations
+			// between it and the file now under the name are still to
+			// be found.
+			if d.live {
+				if gens := r.generations(d, r.searchDirs(d.rel)); len(gens) > 0 {
+					plans = append(plans, departPlan{d: d, resolved: true, keep: true, gens: gens})
+				}
+			}
+			continue
+		}
+		plans = append(plans, r.resolve(d))
+	}
+	for _, p := range plans {
+		p.keep = p.keep || r.targeted[p.d.rel]
+		js = append(js, job{kind: jobDepart, rel: p.d.rel, plan: &p})
+	}
+	return js
+}
+
+// rewriteArrivals starts the rewrites found by this push. A rewritten file
+// that now holds another log's continuation (a rename chain where the
+// platform has no inode numbers, or a log copied over an existing name) is
+// followed as that log: those jobs are returned to run first. The rest are
+// returned for rewriteDepartures.
+func (r *run) rewriteArrivals() (arrived, later []job) {
+	r.claimMu.Lock()
+	rewrites := r.rewrites
+	r.rewrites = nil
+	r.claimMu.Unlock()
+	for _, j := range rewrites {
+		if rj, ok := r.continuationAt(j.rel); ok {
+			arrived = append(arrived, rj)
+			j.arrived = true
+		}
+		later = append(later, j)
+	}
+	return arrived, later
+}
+
+// rewriteDepartures looks for the identity that left each rewritten name
+// (copytruncate's copy, when its name is not matched) and stores the file
+// under the name as a new version after its tail reached the archive.
+func (r *run) rewriteDepartures(later []job) []job {
+	var js []job
+	for _, j := range later {
+		if !j.arrived && r.isHeld(j.rel) {
+			r.fail(j.rel, errors.New("new version postponed to the next push: the copy of this log failed to continue its archived bytes"))
+			continue
+		}
+		d := departure{rel: j.rel, entry: *j.entry, live: j.entry.Status == store.StatusArchived, sameFile: true}
+		p := departPlan{d: d, resolved: true}
+		if !r.isClaimed(j.rel) {
+			p = r.resolve(d)
+		} else if d.live {
+			p.gens = r.generations(d, r.searchDirs(d.rel))
+		}
+		if !j.arrived {
+			jj := j
+			p.then = &jj
+		}
+		p.keep = true
+		js = append(js, job{kind: jobDepart, rel: j.rel, plan: &p})
+	}
+	return js
+}
+
+// continuationAt reports whether the file at rel continues the archived
+// bytes of another log that left its name, and returns the job that
+// follows it as that log (see copiedFrom).
+func (r *run) continuationAt(rel string) (job, bool) {
+	f, err := os.Open(filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return job{}, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return job{}, false
+	}
+	rj, ok, err := r.copiedFrom(rel, &local{f: f, size: fi.Size()})
+	if err != nil || !ok {
+		return job{}, false
+	}
+	return rj, true
 }
 
 // holds reports whether the file at rel (relative to the log directory) is

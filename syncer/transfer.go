@@ -76,6 +76,9 @@ func (r *run) do(ctx context.Context, j job) {
 }
 
 func (r *run) process(ctx context.Context, j job) error {
+	if j.kind == jobDepart {
+		return r.depart(ctx, *j.plan)
+	}
 	abs := filepath.Join(r.a.opts.Dir, filepath.FromSlash(j.rel))
 	f, err := os.Open(abs)
 	if err != nil {
@@ -97,6 +100,13 @@ func (r *run) process(ctx context.Context, j job) error {
 	var p plan
 	switch j.kind {
 	case jobRotate:
+		if j.fromEntry.Status == store.StatusCompressed {
+			if ok, err := r.moveCompressed(ctx, j, loc); err != nil || ok {
+				return err
+			}
+			p = planNew
+			break
+		}
 		if ok, err := continues(loc, &j.fromEntry); err != nil {
 			return err
 		} else if ok {
@@ -104,6 +114,15 @@ func (r *run) process(ctx context.Context, j job) error {
 		}
 		p = planNew // same inode, other content: the inode was reused
 	case jobNew:
+		if isGzip(j.rel) && !j.asFile {
+			if ok, err := r.compressedForm(ctx, j.rel, loc); err != nil || ok {
+				return err
+			}
+			if j.gzOnly {
+				r.stashGzip(j.rel)
+				return nil
+			}
+		}
 		if rj, ok, err := r.copiedFrom(j.rel, loc); err != nil {
 			return err
 		} else if ok {
@@ -117,6 +136,17 @@ func (r *run) process(ctx context.Context, j job) error {
 		}
 		p = planNew
 	case jobCheck:
+		if j.tryCopy {
+			if rj, ok, err := r.copiedFrom(j.rel, loc); err != nil {
+				return err
+			} else if ok {
+				err := r.rotate(ctx, rj, loc)
+				if err != nil {
+					r.holdRewrite(rj.from)
+				}
+				return err
+			}
+		}
 		e = j.entry
 		if len(e.Remote) > 0 {
 			remote = string(e.Remote)
@@ -134,6 +164,12 @@ func (r *run) process(ctx context.Context, j job) error {
 	}
 	if p == planUnchanged {
 		return r.touch(j.rel, loc, e)
+	}
+	if j.followed && p != planAppend {
+		// A rotated file outside the matched names that changed other
+		// than by growing is no longer the archived log: not followed.
+		r.a.log.Info("rotated log rewritten; no longer followed", "path", j.rel)
+		return r.forget(job{from: j.rel, fromGone: true})
 	}
 	if p == planRewrite && !j.final {
 		// Stored after the new files of this push, one of which may be
@@ -316,6 +352,9 @@ type transfer struct {
 	status store.Status
 	// from is the offset the last transfer started at.
 	from int64
+	// noEntry: the local file has no manifest entry (a rotated log outside
+	// the log directory, read for its tail only).
+	noEntry bool
 }
 
 func (t *transfer) rpath() string { return t.r.remotePath(t.remote) }
@@ -368,10 +407,19 @@ func (t *transfer) run(ctx context.Context, p plan) error {
 			}
 		}
 		if t.status == store.StatusRotated {
-			// The copy this rotated file continued has been superseded:
-			// archive it under its own name from now on.
-			t.remote, t.status, t.outcome = t.rel, store.StatusArchived, planNew
-			return t.run(ctx, planNew)
+			// A newer file took the name of the copy this rotated file
+			// continues: the copy is one of the server's versions.
+			if ok, err := t.locateVersion(ctx, e); err != nil {
+				return err
+			} else if ok {
+				h, err := resumeHash(e.HashState)
+				if err != nil {
+					return err
+				}
+				return t.send(ctx, e.Archived, h)
+			}
+			// Gone from the server: archive it under its own name.
+			return t.ownName(ctx)
 		}
 		if exists && rs <= t.loc.size {
 			return t.adopt(ctx, rs, exists)
@@ -474,6 +522,9 @@ func (t *transfer) record(st store.Status, oldSize int64, sync bool) error {
 	if t.remote != t.rel {
 		e.Remote = []byte(t.remote)
 	}
+	if t.noEntry {
+		return nil
+	}
 	if err := t.r.put([]byte(t.rel), e, sync); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
@@ -536,6 +587,11 @@ func (t *transfer) commit(h hash.Hash) error {
 	// The commit entry first: a crash between the two leaves an entry
 	// for bytes the server holds (true, and sent again harmlessly), never
 	// a recorded file whose SHA-256 the historian never learns.
+	if t.noEntry {
+		t.r.record(t.remote, t.remote, t.loc.size, t.from, h.Sum(nil))
+		t.r.archived(t.remote, t.loc.size, t.from)
+		return nil
+	}
 	t.r.record(t.rel, t.remote, t.loc.size, t.from, h.Sum(nil))
 	if err := t.r.put([]byte(t.rel), e, true); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
@@ -633,7 +689,28 @@ func (t *transfer) runRotated(ctx context.Context) error {
 			}
 		}
 	}
-	t.remote, t.status, t.entry = t.rel, store.StatusArchived, nil
+	if ok, err := t.locateVersion(ctx, t.entry); err != nil {
+		return err
+	} else if ok {
+		h, err := resumeHash(t.entry.HashState)
+		if err != nil {
+			return err
+		}
+		return t.send(ctx, t.entry.Archived, h)
+	}
+	t.entry = nil
+	return t.ownName(ctx)
+}
+
+// ownName archives a rotated file whose archived copy the server no longer
+// holds under its own name: nothing is lost, its bytes may be archived
+// twice.
+func (t *transfer) ownName(ctx context.Context) error {
+	if t.noEntry {
+		return fmt.Errorf("archived copy %s not found on the server: the rotated log's tail was not archived", t.remote)
+	}
+	t.r.a.log.Warn("archived copy of a rotated log not found on the server; archiving it under its own name", "path", t.rel, "copy", t.remote)
+	t.remote, t.status, t.outcome = t.rel, store.StatusArchived, planNew
 	return t.run(ctx, planNew)
 }
 
