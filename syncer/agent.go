@@ -93,9 +93,11 @@ type Summary struct {
 	FilesRotated   int64  `json:"files_rotated"`
 	FilesGone      int64  `json:"files_gone"`
 	FilesFailed    int64  `json:"files_failed"`
-	// FilesUnrecoverable counts rotated logs that left the node with bytes
-	// the agent had seen and could not archive; BytesUnrecoverable is
-	// those bytes.
+	// FilesUnrecoverable counts logs whose last bytes could not be
+	// archived: a rotated log that vanished (rotated again or deleted
+	// before the push found it) or whose compressed form does not continue
+	// the archived bytes. BytesUnrecoverable counts the bytes of those
+	// where the number is known (0 when it is not).
 	FilesUnrecoverable int64       `json:"files_unrecoverable"`
 	BytesUnrecoverable int64       `json:"bytes_unrecoverable"`
 	BytesSent          int64       `json:"bytes_sent"`

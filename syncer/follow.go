@@ -439,9 +439,16 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 		if p.resolved {
 			break
 		}
-		if lost := e.Size - e.Archived; lost > 0 && e.Status != store.StatusCompressed {
-			r.unrecoverable(d.rel, lost)
-		} else {
+		switch lost := e.Size - e.Archived; {
+		case lost > 0 && e.Status != store.StatusCompressed:
+			r.unrecoverable(d.rel, lost, "rotated log left the node before its last bytes were archived")
+		case d.live && !d.gone:
+			// A new file took the name and the old one is nowhere: rotated
+			// more often than pushed (the oldest kept name deleted since)
+			// or deleted before the rotation. What it gained after the
+			// last push is lost; how much cannot be known.
+			r.unrecoverable(d.rel, 0, "rotated log not found on the node (rotated again, or deleted, before this push): lines written to it after its last push are lost")
+		default:
 			r.a.log.Info("rotated log left the node, kept in the archive", "path", d.rel)
 		}
 	case foundFile, foundGzip:
@@ -514,7 +521,9 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 		h, herr := resumeHash(e.HashState)
 		whole := sha256.New()
 		if _, err := io.Copy(whole, io.NewSectionReader(f, 0, e.Archived)); err != nil || herr != nil || string(whole.Sum(nil)) != string(h.Sum(nil)) {
-			r.a.log.Warn("compressed rotation does not hold the archived bytes; not archived from it", "path", s.abs, "log", p.d.rel)
+			// Its head and length matched, the bytes in between do not:
+			// the tail cannot be placed after the archived copy.
+			r.unrecoverable(p.d.rel, loc.size-e.Archived, "compressed rotation does not hold the archived bytes; its tail is not archived")
 			return nil
 		}
 	}
@@ -614,14 +623,20 @@ func (r *run) generation(ctx context.Context, g *sibling, remote string) error {
 	return nil
 }
 
-// unrecoverable reports bytes the agent saw in a log and can no longer
-// archive.
-func (r *run) unrecoverable(rel string, n int64) {
+// unrecoverable reports a log whose last bytes the agent cannot archive:
+// n bytes it saw and could not send, or 0 when how many is unknown.
+func (r *run) unrecoverable(rel string, n int64, why string) {
 	r.mu.Lock()
 	r.sum.FilesUnrecoverable++
 	r.sum.BytesUnrecoverable += n
 	r.mu.Unlock()
-	r.a.log.Warn("rotated log left the node before its last bytes were archived", "path", rel, "bytes_lost", n)
+	attrs := []any{"path", rel}
+	if n > 0 {
+		attrs = append(attrs, "bytes_lost", n)
+	} else {
+		attrs = append(attrs, "bytes_lost", "unknown")
+	}
+	r.a.log.Warn(why, attrs...)
 }
 
 // locateVersion points t at the server's superseded version of its remote

@@ -361,3 +361,50 @@ func TestRotatedLogGrowsAfterPush(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationFasterThanPushes: with `rotate 1`, three rotations between
+// two pushes delete the log the last push saw and the generation after it.
+// What no agent can recover is said, not hidden: the push counts the log in
+// files_unrecoverable, and what is still on the node is archived exactly
+// once.
+func TestRotationFasterThanPushes(t *testing.T) {
+	tg := startSyncerServer(t, nil)
+	e := newEnv(t, tg)
+	var logs bytes.Buffer
+	e.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	r := &rotator{t: t, e: e, keep: 1}
+	r.write(20)
+	first := e.push()
+	r.write(10) // lost: app.log is rotated to .1, then deleted
+	r.rotate()
+	r.write(10) // lost: the generation after it, deleted the same way
+	r.rotate()
+	r.write(10)
+	r.rotate()
+	r.write(5)
+	s := e.push()
+	if s.FilesUnrecoverable != 1 || s.FilesFailed != 0 {
+		t.Fatalf("push: unrecoverable %d (want 1), failed %d", s.FilesUnrecoverable, s.FilesFailed)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "svc/app.log") {
+		t.Errorf("no warning naming the log:\n%s", logs.String())
+	}
+	counts, _ := archivedLineCounts(t, tg.tree)
+	var missing, dup int
+	for i, l := range r.written {
+		switch {
+		case counts[l] > 1:
+			dup++
+		case counts[l] == 0 && (i < 20 || i >= 40):
+			missing++
+		}
+	}
+	var lost int64
+	for _, l := range r.written[20:40] {
+		lost += int64(len(l) + 1)
+	}
+	if missing != 0 || dup != 0 || s.BytesSent+first.BytesSent != r.bytes-lost {
+		t.Errorf("%d lines missing that were on the node, %d archived twice; sent %d of %d bytes written\n%s",
+			missing, dup, s.BytesSent+first.BytesSent, r.bytes, listTree(tg.tree))
+	}
+}

@@ -37,6 +37,7 @@ type pushOptions struct {
 	TLSCA          string
 	TLSFingerprint string
 	FollowSymlinks bool
+	OldDirs        []string
 	RemoteRoot     string
 	// Interval is watch's only extra flag.
 	Interval time.Duration
@@ -64,8 +65,13 @@ func newPushCommand() *cobra.Command {
 changed: new files, the appended tail of grown files, and a new version of
 rewritten or truncated files (the historian keeps the old one). Files go to
 /<agent-id>/<path relative to --dir> on the server. Deleted files stay
-archived. A rotated log (app.log renamed to app.log.1) is recognised by its
-inode: its bytes are not sent again.
+archived. A log is followed by its identity (device and inode, and a
+fingerprint of its first bytes) through rotation: renamed (app.log ->
+app.log.1 -> app.log.2), copied (copytruncate) or compressed (app.log.1.gz),
+its bytes are not sent again, and the lines written just before the rotation
+reach its archived copy even when the rotated name is not matched. Rotated
+files moved to another directory (logrotate's olddir) are found with
+--olddir.
 
 The password comes from --password-file or the SYNCER_PASSWORD environment
 variable, never from the command line. The manifest lives in
@@ -103,6 +109,7 @@ func addPushFlags(cmd *cobra.Command, o *pushOptions) {
 	f.StringVar(&o.TLSCA, "tls-ca", "", "PEM `FILE` of the CA that signed the ftps server's certificate")
 	f.StringVar(&o.TLSFingerprint, "tls-fingerprint", "", "pin the ftps server certificate: sha256:`HEX`")
 	f.BoolVar(&o.FollowSymlinks, "follow-symlinks", false, "follow symbolic links (default: skip them)")
+	f.StringArrayVar(&o.OldDirs, "olddir", nil, "also look for rotated logs in `DIR` (logrotate's olddir; relative to each log's directory; repeatable)")
 	f.StringVar(&o.RemoteRoot, "remote-root", "/", "server `DIR`ectory that holds the agents' trees (for third-party servers)")
 }
 
@@ -186,7 +193,7 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	}
 	sopts := syncer.Options{
 		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
-		FollowSymlinks: o.FollowSymlinks, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
+		FollowSymlinks: o.FollowSymlinks, OldDirs: o.OldDirs, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
 		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, Heartbeat: watch,
 	}
 	if watch {
@@ -263,6 +270,9 @@ func printSummary(o pushOptions, sum syncer.Summary) error {
 	attrs := []any{"agent", sum.Agent, "scanned", sum.FilesScanned, "new", sum.FilesNew, "appended", sum.FilesAppended,
 		"rewritten", sum.FilesRewritten, "rotated", sum.FilesRotated, "unchanged", sum.FilesUnchanged,
 		"gone", sum.FilesGone, "failed", sum.FilesFailed, "bytes_sent", sum.BytesSent, "duration_ms", sum.DurationMs}
+	if sum.FilesUnrecoverable > 0 {
+		attrs = append(attrs, "unrecoverable", sum.FilesUnrecoverable, "bytes_unrecoverable", sum.BytesUnrecoverable)
+	}
 	msg := "push done"
 	if o.DryRun {
 		msg = "dry run done, nothing sent"
