@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -85,6 +86,7 @@ func newUIState() *uiState {
 		"join":      strings.Join,
 		"rate":      func(r ftpfs.Rate) string { return humanRate(int64(r)) },
 		"statusCls": func(s string) string { return "st-" + strings.ReplaceAll(s, " ", "-") },
+		"pushIssues": pushIssuesOf,
 	}
 	for _, page := range []string{"overview", "agents", "agent", "view", "search", "connections", "error"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
@@ -548,4 +550,23 @@ func (s *Server) pageConnections(c *gin.Context) {
 	s.render(c, http.StatusOK, "connections", "FTP connections", struct {
 		Conns []ftpfs.ConnInfo
 	}{conns})
+}
+
+// pushIssues is what an agent's last push reported that the archive may
+// lack: logs whose last lines could not be archived (rotated away before
+// the push found them) and files that failed.
+type pushIssues struct {
+	FilesUnrecoverable int64 `json:"files_unrecoverable"`
+	BytesUnrecoverable int64 `json:"bytes_unrecoverable"`
+	FilesFailed        int64 `json:"files_failed"`
+}
+
+// pushIssuesOf reads them from the raw last_push summary; nil when there
+// are none (or the summary is missing or unreadable).
+func pushIssuesOf(raw json.RawMessage) *pushIssues {
+	var p pushIssues
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil || (p.FilesUnrecoverable == 0 && p.FilesFailed == 0) {
+		return nil
+	}
+	return &p
 }

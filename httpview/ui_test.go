@@ -639,3 +639,26 @@ func TestUIAuthRulesApplyToPages(t *testing.T) {
 		}
 	}
 }
+
+// TestUIAgentPageShowsPushIssues: an agent whose last push could not
+// archive the last lines of a rotated log (or had failed files) says so on
+// its page; a clean push shows no notice.
+func TestUIAgentPageShowsPushIssues(t *testing.T) {
+	h := newHist(t, false)
+	writeFile(t, filepath.Join(h.root, "n1", "app", "a.log"), []byte("a\n"))
+	writeFile(t, filepath.Join(h.root, "n2", "app", "a.log"), []byte("a\n"))
+	writeFile(t, filepath.Join(h.root, "n1", ".syncer", "agent.json"),
+		[]byte(`{"id":"n1","host":"node-one","last_push":{"files_unrecoverable":2,"bytes_unrecoverable":4096,"files_failed":1}}`))
+	writeFile(t, filepath.Join(h.root, "n2", ".syncer", "agent.json"),
+		[]byte(`{"id":"n2","host":"node-two","last_push":{"files_unrecoverable":0,"files_failed":0}}`))
+	h.reconcile()
+	_, body := h.get("", "/agent/n1")
+	for _, w := range []string{`class="notice"`, "<b>2</b> rotated log(s) left the node before their last lines were archived", "4.0 KiB known lost", "<b>1</b> file(s) failed"} {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("agent page of n1: no %q", w)
+		}
+	}
+	if _, body := h.get("", "/agent/n2"); strings.Contains(string(body), `class="notice"`) {
+		t.Errorf("agent page of n2 shows a notice after a clean push")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -448,8 +449,10 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 			// or deleted before the rotation. What it gained after the
 			// last push is lost; how much cannot be known.
 			r.unrecoverable(d.rel, 0, "rotated log not found on the node (rotated again, or deleted, before this push): lines written to it after its last push are lost")
+		case d.live:
+			r.a.log.Info("log left the node, kept in the archive", "path", d.rel)
 		default:
-			r.a.log.Info("rotated log left the node, kept in the archive", "path", d.rel)
+			r.a.log.Debug("rotated log left the node", "path", d.rel)
 		}
 	case foundFile, foundGzip:
 		err = r.takeTail(ctx, p, remote)
@@ -531,7 +534,15 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 	if rel == "" {
 		rel = "" // outside the log directory: tail only, nothing followed
 	}
-	r.a.log.Info("rotated log recognised", "path", s.abs, "was", p.d.rel, "archived_as", remote, "tail", loc.size-e.Archived)
+	name := s.rel
+	if name == "" {
+		name = s.abs
+	}
+	lvl := slog.LevelInfo
+	if loc.size == e.Archived {
+		lvl = slog.LevelDebug // a rotated file renamed on: nothing to send
+	}
+	r.a.log.Log(ctx, lvl, "rotated log recognised", "path", name, "was", p.d.rel, "archived_as", remote, "tail", loc.size-e.Archived)
 	if r.a.opts.DryRun {
 		r.dry("%-9s %s (was %s, %d bytes)\n", "rotated", s.abs, p.d.rel, loc.size-e.Archived)
 		r.count(&r.sum.FilesRotated)
