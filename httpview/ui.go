@@ -73,19 +73,19 @@ func newUIState() *uiState {
 	})
 	u.assetHash = hex.EncodeToString(h.Sum(nil))[:12]
 	funcs := template.FuncMap{
-		"dirURL":    func(agent, rel string) string { return "/agent/" + escapePath(agent, rel) },
-		"viewURL":   func(agent, rel string) string { return "/view/" + escapePath(agent, rel) },
-		"rawURL":    func(agent, rel string) string { return "/raw/" + escapePath(agent, rel) },
-		"dlURL":     func(agent, rel string) string { return "/download/" + escapePath(agent, rel) },
-		"encPath":   func(agent, rel string) string { return escapePath(agent, rel) },
-		"show":      display,
-		"bytes":     humanBytes,
-		"when":      when,
-		"ago":       func(t time.Time) string { return ago(t, time.Now()) },
-		"asset":     func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
-		"join":      strings.Join,
-		"rate":      func(r ftpfs.Rate) string { return humanRate(int64(r)) },
-		"statusCls": func(s string) string { return "st-" + strings.ReplaceAll(s, " ", "-") },
+		"dirURL":     func(agent, rel string) string { return "/agent/" + escapePath(agent, rel) },
+		"viewURL":    func(agent, rel string) string { return "/view/" + escapePath(agent, rel) },
+		"rawURL":     func(agent, rel string) string { return "/raw/" + escapePath(agent, rel) },
+		"dlURL":      func(agent, rel string) string { return "/download/" + escapePath(agent, rel) },
+		"encPath":    func(agent, rel string) string { return escapePath(agent, rel) },
+		"show":       display,
+		"bytes":      humanBytes,
+		"when":       when,
+		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
+		"asset":      func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
+		"join":       strings.Join,
+		"rate":       func(r ftpfs.Rate) string { return humanRate(int64(r)) },
+		"statusCls":  func(s string) string { return "st-" + strings.ReplaceAll(s, " ", "-") },
 		"pushIssues": pushIssuesOf,
 	}
 	for _, page := range []string{"overview", "agents", "agent", "view", "search", "connections", "error"} {
