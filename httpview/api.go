@@ -429,7 +429,7 @@ func (s *Server) overview(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"service": s.cfg.Overview, "agents": st.Agents, "files": st.Files, "bytes": st.Bytes,
-		"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch,
+		"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch, "incomplete": st.Incomplete,
 		"index_ready": ready,
 	})
 }

@@ -123,7 +123,7 @@ func (v *verifyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }
 
 func (v *verifyCollector) Collect(ch chan<- prometheus.Metric) {
 	st := v.ix.Stats()
-	for status, n := range map[string]int64{"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch} {
+	for status, n := range map[string]int64{"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch, "incomplete": st.Incomplete} {
 		ch <- prometheus.MustNewConstMetric(v.desc, prometheus.GaugeValue, float64(n), status)
 	}
 }

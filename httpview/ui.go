@@ -285,6 +285,7 @@ func (s *Server) totals(v viewer) store.IndexStats {
 			st.Verified += a.Verified
 			st.Pending += a.Pending
 			st.Mismatch += a.Mismatch
+			st.Incomplete += a.Incomplete
 		}
 	}
 	return st

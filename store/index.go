@@ -85,6 +85,9 @@ type AgentRecord struct {
 	Verified int64 `json:"verified"`
 	Pending  int64 `json:"pending"`
 	Mismatch int64 `json:"mismatch"`
+	// Incomplete counts files verified but reported by the agent as
+	// missing lines (see VerifyIncomplete).
+	Incomplete int64 `json:"incomplete"`
 
 	// MetaMtimeNs is agent.json's mtime when it was last read.
 	MetaMtimeNs int64 `json:"meta_mtime_ns,omitempty"`
@@ -123,14 +126,14 @@ type Change struct {
 
 // IndexStats are totals over all agents.
 type IndexStats struct {
-	Agents, Files, Bytes        int64
-	Verified, Pending, Mismatch int64
+	Agents, Files, Bytes                    int64
+	Verified, Pending, Mismatch, Incomplete int64
 }
 
 // agentStats are the in-memory counters of one agent, rebuilt at open.
 type agentStats struct {
-	files, bytes                int64
-	verified, pending, mismatch int64
+	files, bytes                            int64
+	verified, pending, mismatch, incomplete int64
 }
 
 func (s *agentStats) add(e *IndexEntry, sign int64) {
@@ -144,6 +147,8 @@ func (s *agentStats) add(e *IndexEntry, sign int64) {
 		s.verified += sign
 	case VerifyMismatch:
 		s.mismatch += sign
+	case VerifyIncomplete:
+		s.incomplete += sign
 	default:
 		s.pending += sign
 	}
@@ -475,7 +480,7 @@ func (ix *Index) withStats(id string, a *AgentRecord) AgentRecord {
 	r.IPs = append([]string(nil), a.IPs...)
 	if s := ix.stats[id]; s != nil {
 		r.Files, r.Bytes = s.files, s.bytes
-		r.Verified, r.Pending, r.Mismatch = s.verified, s.pending, s.mismatch
+		r.Verified, r.Pending, r.Mismatch, r.Incomplete = s.verified, s.pending, s.mismatch, s.incomplete
 	}
 	return r
 }
@@ -491,6 +496,7 @@ func (ix *Index) Stats() IndexStats {
 		st.Verified += s.verified
 		st.Pending += s.pending
 		st.Mismatch += s.mismatch
+		st.Incomplete += s.incomplete
 	}
 	return st
 }

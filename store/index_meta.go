@@ -51,6 +51,7 @@ type commitFile struct {
 	Remote  string `json:"remote"`
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"`
+	Gap     bool   `json:"gap"`
 }
 
 // Size limits of metadata files: larger ones are refused (an agent
@@ -162,6 +163,14 @@ func (ix *Index) applyCommitEntry(w *ixWriter, agent string, at time.Time, cf co
 	e, old, err := ix.commitTarget(w, agent, rel, at, cf.Size, sum)
 	if err != nil || e == nil {
 		return err
+	}
+	if cf.Gap && !e.Gap {
+		// A version the agent could not complete stays marked whatever
+		// record describes it later.
+		e.Gap = true
+		if e.HasExpected && e.CommitNs > at.UnixNano() {
+			return w.put(&old, e)
+		}
 	}
 	if e.HasExpected && e.CommitNs > at.UnixNano() {
 		// A newer record already describes this content. Records of a

@@ -24,6 +24,11 @@ const (
 	// SHA-256 (corruption on either side, or a file altered on the
 	// historian's disk).
 	VerifyMismatch
+	// VerifyIncomplete: the bytes hash to what the agent recorded, and the
+	// agent reported that lines written to this version of the log on the
+	// node never reached it (the rotated log left the node before the agent
+	// found its tail): verified, but not the whole log.
+	VerifyIncomplete
 )
 
 func (v Verification) String() string {
@@ -34,6 +39,8 @@ func (v Verification) String() string {
 		return "verified"
 	case VerifyMismatch:
 		return "mismatch"
+	case VerifyIncomplete:
+		return "incomplete"
 	}
 	return fmt.Sprintf("verification(%d)", uint8(v))
 }
@@ -73,6 +80,9 @@ type IndexEntry struct {
 	ExpectedSize   int64
 	ExpectedSHA256 [32]byte
 	CommitNs       int64
+	// Gap says a commit record reported lines of this file that its agent
+	// could not archive (see VerifyIncomplete).
+	Gap bool
 
 	hashState []byte // marshalled sha256 state after Hashed bytes
 	check     uint8
@@ -93,6 +103,8 @@ func (e IndexEntry) Status() Verification {
 		return VerifyPending
 	case e.check == checkMismatch:
 		return VerifyMismatch
+	case e.check == checkMatch && e.Hashed == e.ExpectedSize && e.Size == e.Hashed && e.Gap:
+		return VerifyIncomplete
 	case e.check == checkMatch && e.Hashed == e.ExpectedSize && e.Size == e.Hashed:
 		return VerifyVerified
 	}
@@ -117,6 +129,7 @@ const ixValueVersion byte = 1
 const (
 	flagDir byte = 1 << iota
 	flagExpected
+	flagGap
 )
 
 // encodeIndexEntry returns the stored form of e (Agent and Path live in
@@ -129,6 +142,9 @@ func encodeIndexEntry(e *IndexEntry) []byte {
 	}
 	if e.HasExpected {
 		flags |= flagExpected
+	}
+	if e.Gap {
+		flags |= flagGap
 	}
 	b = append(b, ixValueVersion, flags, e.check)
 	b = binary.AppendVarint(b, e.Size)
@@ -164,6 +180,7 @@ func decodeIndexEntry(agent, rel string, b []byte) (IndexEntry, error) {
 	e.check = d.byte()
 	e.Dir = flags&flagDir != 0
 	e.HasExpected = flags&flagExpected != 0
+	e.Gap = flags&flagGap != 0
 	e.Size = d.varint()
 	e.MtimeNs = d.varint()
 	if !e.Dir {

@@ -267,6 +267,7 @@ func (w *ixWriter) flush() error {
 		s.verified += d.verified
 		s.pending += d.pending
 		s.mismatch += d.mismatch
+		s.incomplete += d.incomplete
 	}
 	ix.statsMu.Unlock()
 	changes := w.changes

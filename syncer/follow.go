@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -449,6 +450,7 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 			// or deleted before the rotation. What it gained after the
 			// last push is lost; how much cannot be known.
 			r.unrecoverable(d.rel, 0, "rotated log not found on the node (rotated again, or deleted, before this push): lines written to it after its last push are lost")
+			r.recordGap(d.rel, remote, &e)
 		case d.live:
 			r.a.log.Info("log left the node, kept in the archive", "path", d.rel)
 		default:
@@ -648,6 +650,17 @@ func (r *run) unrecoverable(rel string, n int64, why string) {
 		attrs = append(attrs, "bytes_lost", "unknown")
 	}
 	r.a.log.Warn(why, attrs...)
+}
+
+// recordGap tells the historian that the archived copy of e at remote (as
+// the agent archived it) lacks lines written on the node, so that it is not
+// shown as plainly verified.
+func (r *run) recordGap(rel, remote string, e *store.Entry) {
+	h, err := resumeHash(e.HashState)
+	if err != nil || r.a.opts.DryRun {
+		return
+	}
+	r.recordFile(CommitFile{Path: rel, Size: e.Archived, SHA256: hex.EncodeToString(h.Sum(nil)), From: e.Archived, Gap: true}, rel, remote)
 }
 
 // locateVersion points t at the server's superseded version of its remote

@@ -37,6 +37,11 @@ type CommitFile struct {
 	// From is where this push started sending (0: the whole file, as a
 	// new file or a new version).
 	From int64 `json:"from"`
+	// Gap says lines were written to this version of the log on the node
+	// after its last push and could not be archived (the rotated log left
+	// the node before the agent found it): the historian shows the file
+	// as incomplete, not verified.
+	Gap bool `json:"gap,omitempty"`
 }
 
 // commitLog collects the files archived by one push in a temporary file
@@ -149,7 +154,12 @@ func readLeftover(name string) ([]byte, time.Time, error) {
 // record writes the commit entry of a file the server confirmed, before
 // the manifest records it.
 func (r *run) record(rel, remote string, size, from int64, sum []byte) {
-	cf := CommitFile{Path: rel, Size: size, SHA256: hex.EncodeToString(sum), From: from}
+	r.recordFile(CommitFile{Path: rel, Size: size, SHA256: hex.EncodeToString(sum), From: from}, rel, remote)
+}
+
+// recordFile completes cf's names (rel may not be UTF-8) and adds it to
+// the commit record.
+func (r *run) recordFile(cf CommitFile, rel, remote string) {
 	if !utf8.ValidString(rel) {
 		cf.Path = string([]rune(rel))
 		cf.PathB64 = base64.StdEncoding.EncodeToString([]byte(rel))
@@ -243,7 +253,10 @@ func (r *run) publishWith(ctx context.Context, c Conn) error {
 		r.rec.leftovers = r.rec.leftovers[1:]
 	}
 	if r.rec.n > 0 {
-		if err := store(now, io.NewSectionReader(r.rec.f, 0, 1<<62)); err != nil {
+		// The record is dated when the push began: the versions its files
+		// were pushed aside into during the push are named after that,
+		// which is how the historian finds them (see store's commitTarget).
+		if err := store(r.start, io.NewSectionReader(r.rec.f, 0, 1<<62)); err != nil {
 			return err
 		}
 		r.rec.published = true
