@@ -41,7 +41,8 @@ const (
 	// in a python3 child.
 	PythonTimed
 	// NginxAccess: nginx's access log, one line per HTTP request the
-	// Workload makes; logrotate rotates it and sends SIGUSR1.
+	// Workload makes; logrotate rotates it (with create, its postrotate
+	// sends nginx SIGUSR1 to reopen the log).
 	NginxAccess
 )
 
@@ -64,10 +65,11 @@ type Style struct {
 	// deleted: a caller that wants every line archived pushes at least
 	// once every Keep rotations.
 	Keep int
+	// Directives are the logrotate directives of the style's stanza, one
+	// a line (Appender and NginxAccess; empty for the Python handlers);
+	// "rotate Keep" and "missingok" are added.
+	Directives string
 
-	// logrotate is the body of the logrotate stanza (Appender and
-	// NginxAccess); rotate N and missingok are added.
-	logrotate string
 	// maxSize > 0: logrotate runs unforced, after the log has grown past
 	// maxSize bytes (its "maxsize" directive decides).
 	maxSize int64
@@ -84,25 +86,29 @@ var (
 // Styles lists every style: logrotate's create (rotate 5), copytruncate,
 // compress with and without delaycompress, dateext, olddir and maxsize;
 // Python's RotatingFileHandler (backupCount 5) and
-// TimedRotatingFileHandler; nginx's access log rotated by logrotate.
+// TimedRotatingFileHandler; nginx's access log rotated by logrotate with
+// create and SIGUSR1, and with copytruncate (which loses the lines nginx
+// writes between logrotate's copy and its truncate: under concurrent
+// requests, compare an archive with the node's disk, not with Lines).
 func Styles() []Style {
 	return []Style{
-		{Name: "create", Writer: Appender, Includes: numbered, Keep: 5, logrotate: "create"},
-		{Name: "copytruncate", Writer: Appender, Includes: numbered, Keep: 5, logrotate: "copytruncate"},
+		{Name: "create", Writer: Appender, Includes: numbered, Keep: 5, Directives: "create"},
+		{Name: "copytruncate", Writer: Appender, Includes: numbered, Keep: 5, Directives: "copytruncate"},
 		{Name: "delaycompress", Writer: Appender, Includes: compressed, Compressed: true, Keep: 12,
-			logrotate: "create\ncompress\ndelaycompress"},
+			Directives: "create\ncompress\ndelaycompress"},
 		{Name: "compress", Writer: Appender, Includes: compressed, Compressed: true, Keep: 12,
-			logrotate: "create\ncompress"},
+			Directives: "create\ncompress"},
 		{Name: "dateext", Writer: Appender, Includes: []string{"**/*.log-[0-9]*"}, Keep: 10, perSecond: true,
-			logrotate: "create\ndateext\ndateformat -%Y%m%d-%s"},
+			Directives: "create\ndateext\ndateformat -%Y%m%d-%s"},
 		{Name: "olddir", Writer: Appender, Includes: numbered, OldDir: "old", Keep: 30,
-			logrotate: "create\nolddir old"},
+			Directives: "create\nolddir old"},
 		{Name: "maxsize", Writer: Appender, Includes: numbered, Keep: 30, maxSize: 2048,
-			logrotate: "daily\nmaxsize 2k\ncreate"},
+			Directives: "daily\nmaxsize 2k\ncreate"},
 		{Name: "python-size", Writer: PythonSize, Includes: []string{"**/*.log.[0-9]"}, Keep: 5},
 		{Name: "python-timed", Writer: PythonTimed, Includes: []string{"**/*.log.[0-9][0-9][0-9][0-9]-*"}, Keep: 5,
 			perSecond: true},
-		{Name: "nginx", Writer: NginxAccess, Includes: numbered, Keep: 100, logrotate: "create"},
+		{Name: "nginx", Writer: NginxAccess, Includes: numbered, Keep: 100, Directives: "create"},
+		{Name: "nginx-copytruncate", Writer: NginxAccess, Includes: numbered, Keep: 100, Directives: "copytruncate"},
 	}
 }
 
@@ -142,7 +148,7 @@ func (s Style) Check() error {
 // logrotateConfig is the stanza for the log at path.
 func (s Style) logrotateConfig(path, postrotate string) string {
 	c := fmt.Sprintf("%q {\n    rotate %d\n    missingok\n", path, s.Keep)
-	for _, l := range strings.Split(s.logrotate, "\n") {
+	for _, l := range strings.Split(s.Directives, "\n") {
 		c += "    " + l + "\n"
 	}
 	if postrotate != "" {

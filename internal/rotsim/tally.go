@@ -3,6 +3,7 @@ package rotsim
 import (
 	"bufio"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -47,6 +48,7 @@ func (c Count) String() string {
 // under archiveDir: every regular file outside .syncer directories (the
 // agent's metadata), each gzip file (by its magic number, whatever its
 // name) decompressed, so a .gz archived beside its plain copy counts twice.
+// An archiveDir that does not exist holds no line.
 func Tally(lines []string, archiveDir string) (Count, error) {
 	c := Count{}
 	counts, err := countLines(archiveDir, &c)
@@ -102,6 +104,9 @@ func LinesOnDisk(dir string) ([]string, error) {
 // their size and the broken ones in c.
 func countLines(dir string, c *Count) (map[string]int, error) {
 	counts := map[string]int{}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return counts, nil
+	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

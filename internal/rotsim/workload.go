@@ -108,7 +108,10 @@ func (w *Workload) start() error {
 			return err
 		}
 		w.ng = ng
-		post := fmt.Sprintf("kill -USR1 $(cat %q)", ng.pidFile)
+		post := ""
+		if !strings.Contains(w.style.Directives, "copytruncate") {
+			post = fmt.Sprintf("kill -USR1 $(cat %q)", ng.pidFile)
+		}
 		if err := writeFile(w.config(), w.style.logrotateConfig(w.path, post)); err != nil {
 			return err
 		}
@@ -322,6 +325,9 @@ func (w *Workload) usable() error {
 }
 
 // Lines returns every line written so far, in order, without newlines.
+// With nginx-copytruncate under concurrent requests, logrotate itself
+// loses the lines nginx writes between its copy and its truncate; the
+// node's disk (LinesOnDisk) is then the reference, not Lines.
 func (w *Workload) Lines() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
