@@ -129,6 +129,9 @@ func runRotationCase(t *testing.T, style rotsim.Style, mode string, rounds int) 
 	}
 	write()
 	c.push()
+	if c.w.Rotations() < 20 {
+		t.Errorf("only %d rotations", c.w.Rotations())
+	}
 	c.check(fmt.Sprintf("TestLogrotate/%s/%s", style.Name, mode), "")
 }
 
@@ -299,6 +302,9 @@ func runNginxUnderLoad(t *testing.T, style rotsim.Style, mode string, rounds int
 	close(stop)
 	c.must(<-done)
 	c.push()
+	if c.w.Rotations() < 20 {
+		t.Errorf("only %d rotations", c.w.Rotations())
+	}
 	disk, err := rotsim.LinesOnDisk(c.logs)
 	if err != nil {
 		t.Fatal(err)

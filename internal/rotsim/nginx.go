@@ -2,6 +2,7 @@ package rotsim
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -174,6 +175,86 @@ func (ng *nginx) get(uri string, status int) error {
 		}
 	}
 	return fmt.Errorf("rotsim: nginx: GET %s: %w", uri, err)
+}
+
+// waitReopened waits until nginx's processes all hold the file now at
+// path open (after SIGUSR1 the master reopens its logs and tells the
+// worker to). Where /proc cannot tell, it makes logged requests (passed
+// to record) until one lands in the file at path.
+func (ng *nginx) waitReopened(path string, d time.Duration, record func(...string)) error {
+	deadline := time.Now().Add(d)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotsim: %w", err)
+		}
+		if err == nil {
+			done, err := ng.holdOpen(fi)
+			if err != nil {
+				// No /proc to read: a request logged in the new file
+				// shows the worker has reopened it.
+				if fi.Size() > 0 {
+					return nil
+				}
+				if err := ng.request(1, record); err != nil {
+					return err
+				}
+			} else if done {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("rotsim: nginx did not reopen %s within %s after SIGUSR1\n%s", path, d, ng.errors())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// holdOpen reports whether the master and every worker have fi open.
+func (ng *nginx) holdOpen(fi os.FileInfo) (bool, error) {
+	master := ng.cmd.Process.Pid
+	pids := []int{master}
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return false, fmt.Errorf("no /proc")
+	}
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split
+		// after its closing parenthesis.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		var state string
+		var pid, ppid int
+		if _, err := fmt.Sscan(strings.TrimSpace(string(b[:bytes.IndexByte(b, ' ')])), &pid); err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(rest, &state, &ppid); err == nil && ppid == master {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) < 2 {
+		return false, nil // the worker is not up (yet)
+	}
+	for _, pid := range pids {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			return false, err
+		}
+		found := false
+		for _, fd := range fds {
+			if o, err := os.Stat(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && os.SameFile(o, fi) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // errors is nginx's error log.

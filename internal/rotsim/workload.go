@@ -246,22 +246,15 @@ func (w *Workload) rotateNginx() error {
 	if err := w.logrotate(true); err != nil {
 		return err
 	}
-	// logrotate does not wait for nginx to reopen its log; a real
-	// rotation is over when nginx writes to the new file, so requests go
-	// on until it does.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if fi, err := os.Stat(w.path); err == nil && fi.Size() > 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rotsim: nginx did not reopen %s within 10s after SIGUSR1\n%s", w.path, w.ng.errors())
-		}
-		if err := w.ng.request(1, w.record); err != nil {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
+	if strings.Contains(w.style.Directives, "copytruncate") {
+		return nil // nginx writes on to the same file
 	}
+	// logrotate does not wait for nginx to reopen its log; Rotate does,
+	// so that the lines of later requests go to the new file.
+	if err := w.ng.waitReopened(w.path, 10*time.Second, w.record); err != nil {
+		return err
+	}
+	return nil
 }
 
 // config is the private logrotate configuration file.
