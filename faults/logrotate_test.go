@@ -27,7 +27,8 @@ var includeModes = []string{"matched", "default"}
 // TestLogrotate drives each style of real rotating software (rotsim: the
 // real logrotate with create, copytruncate, compress with and without
 // delaycompress, dateext, olddir, maxsize; Python's RotatingFileHandler and
-// TimedRotatingFileHandler; nginx's access log with logrotate and SIGUSR1)
+// TimedRotatingFileHandler; nginx's access log rotated by logrotate, with
+// create and SIGUSR1 and with copytruncate)
 // through rotationSchedule, writing numbered lines between rotations and
 // pushes, under both include modes. Issue 12's promise, checked for each:
 //
