@@ -39,8 +39,7 @@ var includeModes = []string{"matched", "default"}
 //   - the archived live log is byte-identical to the node's.
 //
 // Writes and rotations take turns here, so no writer loses a line and the
-// lines written are the reference. The olddir style passes --olddir, a
-// flag the agent is to gain with issue 12.
+// lines written are the reference. The olddir style passes --olddir.
 func TestLogrotate(t *testing.T) {
 	rounds := 1
 	if full() {
