@@ -194,7 +194,7 @@ type run struct {
 	// gzLeft are new matched gzip files that phase G did not recognise
 	// (guarded by departMu): an unseen generation, or a file of its own.
 	gzLeft     map[string]bool
-	sibCache   map[string][]*sibling
+	sibCache   map[string]*siblingDir
 	sibClaimed map[string]bool
 	targeted   map[string]bool
 }

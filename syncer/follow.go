@@ -157,13 +157,27 @@ func (r *run) searchDirs(rel string) []string {
 	return out
 }
 
+// siblingDir is one listed directory: its files, and those with an inode
+// number by inode.
+type siblingDir struct {
+	files []*sibling
+	byIno map[[2]uint64]*sibling
+}
+
 // siblings lists the regular files of dir, once per push.
-func (r *run) siblings(dir string) []*sibling {
-	if s, ok := r.sibCache[dir]; ok {
-		return s
+func (r *run) siblings(dir string) []*sibling { return r.siblingDir(dir).files }
+
+// siblingByIno returns the file of dir with that device and inode.
+func (r *run) siblingByIno(dir string, dev, ino uint64) *sibling {
+	return r.siblingDir(dir).byIno[[2]uint64{dev, ino}]
+}
+
+func (r *run) siblingDir(dir string) *siblingDir {
+	if sd, ok := r.sibCache[dir]; ok {
+		return sd
 	}
 	if r.sibCache == nil {
-		r.sibCache = map[string][]*sibling{}
+		r.sibCache = map[string]*siblingDir{}
 	}
 	var out []*sibling
 	entries, err := os.ReadDir(dir)
@@ -190,8 +204,14 @@ func (r *run) siblings(dir string) []*sibling {
 		}
 		out = append(out, s)
 	}
-	r.sibCache[dir] = out
-	return out
+	sd := &siblingDir{files: out, byIno: map[[2]uint64]*sibling{}}
+	for _, s := range out {
+		if s.ino != 0 {
+			sd.byIno[[2]uint64{s.dev, s.ino}] = s
+		}
+	}
+	r.sibCache[dir] = sd
+	return sd
 }
 
 // known reports whether s is a file the manifest follows already: its
@@ -236,11 +256,9 @@ func (r *run) resolve(d departure) departPlan {
 	// 1. By inode.
 	if e.Ino != 0 && !d.sameFile {
 		for _, dir := range dirs {
-			for _, s := range r.siblings(dir) {
-				if s.ino == e.Ino && s.dev == e.Dev && usable(s) && r.continuesFile(s, e) {
-					p = take(s, foundFile)
-					goto found
-				}
+			if s := r.siblingByIno(dir, e.Dev, e.Ino); s != nil && usable(s) && r.continuesFile(s, e) {
+				p = take(s, foundFile)
+				goto found
 			}
 		}
 	}
@@ -481,7 +499,10 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 		return r.process(ctx, *p.then)
 	}
 	if d.gone && !p.keep && !r.a.opts.DryRun {
-		if d.live {
+		// A log that vanished stays archived and is marked gone; one that
+		// moved is followed under its new name, and its old name is
+		// forgotten.
+		if d.live && p.kind == foundNone {
 			r.markGone(d.rel, e)
 		} else if err := r.forget(job{from: d.rel, fromGone: true}); err != nil {
 			return err
