@@ -144,3 +144,51 @@ func TestMarkdownEscapesPipes(t *testing.T) {
 	}
 	t.Fatalf("no row for 6d in:\n%s", b.String())
 }
+
+func TestFmtSpread(t *testing.T) {
+	tests := []struct {
+		v    []float64
+		f    string
+		want string
+	}{
+		{nil, "%.0f", ""},
+		{[]float64{3, 3}, "%.0f", "3"},
+		{[]float64{5, 1, 2}, "%.0f", "2 (1..5)"},
+		{[]float64{1, 3}, "%.0f", "2 (1..3)"},
+		{[]float64{1.001, 0.999}, "%.2f", "1.00"},
+	}
+	for _, tt := range tests {
+		if got := fmtSpread(tt.v, tt.f); got != tt.want {
+			t.Errorf("fmtSpread(%v, %q) = %q, want %q", tt.v, tt.f, got, tt.want)
+		}
+	}
+}
+
+// TestLinesTable: a lines scenario goes to its own table, one row per
+// contender, skipped rows and failures included, every row 9 cell borders.
+func TestLinesTable(t *testing.T) {
+	sc := &Scenario{ID: "8a", Kind: "lines", Title: "logrotate create"}
+	r := sc.row("syncer push --include '**/*.log'", true, "")
+	r.Tallies = []LineTally{{Lines: 10, BytesWritten: 1000, Missing: 4, BytesSent: 600, ArchiveBytes: 600}}
+	sc.row("rsyslog", false, "").Skipped = "rsyslog not installed"
+	failed := &Scenario{ID: "8b", Kind: "lines", Title: "copytruncate", Error: "historian: no | port"}
+	var b strings.Builder
+	writeMarkdown(&b, &Report{Scenarios: []*Scenario{sc, failed}})
+	out := b.String()
+	if strings.Contains(out, "| median |") {
+		t.Errorf("the table of times is printed with no timed scenario:\n%s", out)
+	}
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "| 8") {
+			rows = append(rows, l)
+			if cells := strings.Count(strings.ReplaceAll(l, `\|`, ""), "|"); cells != 9 {
+				t.Errorf("row %q has %d cell borders, want 9", l, cells)
+			}
+		}
+	}
+	if len(rows) != 3 || !strings.Contains(rows[0], "| 4 | 0 | 0.60 | 0.60 | 1 |") ||
+		!strings.Contains(rows[1], "skipped: rsyslog not installed") || !strings.Contains(rows[2], "FAILED") {
+		t.Errorf("rows:\n%s", strings.Join(rows, "\n"))
+	}
+}

@@ -14,8 +14,11 @@ import (
 
 // Scenario is one numbered scenario of issue 7: one row per contender.
 type Scenario struct {
-	ID      string   `json:"id"`
-	Title   string   `json:"title"`
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	// Kind "lines" marks a scenario measured in lines and bytes, not time
+	// (8, rotation): its rows carry Tallies and go to a table of their own.
+	Kind    string   `json:"kind,omitempty"`
 	Setup   string   `json:"setup,omitempty"` // data and flags, one line
 	Rows    []*Row   `json:"rows"`
 	Error   string   `json:"error,omitempty"` // the scenario broke (byte mismatch, a client failed)
@@ -45,6 +48,25 @@ type Row struct {
 	RSSKiB    int64   `json:"peak_rss_kib,omitempty"`
 	RSSWhat   string  `json:"peak_rss_of,omitempty"`
 	Skipped   string  `json:"skipped,omitempty"`
+	// Tallies are the runs of a "lines" scenario, one per round.
+	Tallies []LineTally `json:"line_tallies,omitempty"`
+}
+
+// LineTally is one run of a rotation workload: what was written, and how
+// many of the numbered lines the contender delivered missing or twice
+// (internal/rotsim's Count).
+type LineTally struct {
+	Lines        int   `json:"lines_written"`
+	BytesWritten int64 `json:"bytes_written"`
+	Missing      int   `json:"lines_missing"`
+	Duplicated   int   `json:"lines_duplicated"`      // lines found more than once
+	Stray        int   `json:"lines_stray,omitempty"` // delivered lines never written (torn, merged)
+	BrokenGzip   int   `json:"broken_gzip,omitempty"` // archived .gz files that do not decompress to the end
+	BytesSent    int64 `json:"bytes_sent"`            // syncer: sum of bytes_sent; rsyslog: TCP bytes to the receiver
+	ArchiveBytes int64 `json:"archive_bytes"`         // the archive's or the receiver's files, as stored
+	Rotations    int   `json:"rotations"`
+	Pushes       int   `json:"pushes,omitempty"`
+	FailedPushes int   `json:"failed_pushes,omitempty"` // syncer push exit 1: some files failed
 }
 
 func (s *Scenario) row(contender string, syncer bool, unit string) *Row {
@@ -131,9 +153,33 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "%s, %s; %d cores, %s RAM, kernel %s; up to %d rounds per contender, alternating; command: `%s`\n\n",
 		rep.SyncerVersion, rep.Date, rep.Cores, rep.Memory, rep.Kernel, rep.Rounds, rep.Command)
 	fmt.Fprintf(w, "Peers: %s. Load average (1, 5, 15 min) at the start: %s, at the end: %s.\n\n", strings.Join(rep.Peers, ", "), rep.LoadStart, rep.LoadEnd)
+	writeTimesTable(w, rep)
+	writeLinesTable(w, rep)
+	for _, s := range rep.Scenarios {
+		if s.Setup != "" {
+			fmt.Fprintf(w, "- %s: %s\n", s.ID, s.Setup)
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "- %s: %s\n", s.ID, n)
+		}
+	}
+}
+
+// writeTimesTable prints the scenarios measured in time, if any.
+func writeTimesTable(w io.Writer, rep *Report) {
+	timed := false
+	for _, s := range rep.Scenarios {
+		timed = timed || s.Kind != "lines"
+	}
+	if !timed {
+		return
+	}
 	fmt.Fprintln(w, "| # | scenario | contender | median | min .. max (runs) | ÷ syncer | rate / bytes sent | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range rep.Scenarios {
+		if s.Kind == "lines" {
+			continue
+		}
 		title := strings.ReplaceAll(s.Title, "|", `\|`) // "find | wc -l" is one cell
 		if s.Skipped != "" {
 			fmt.Fprintf(w, "| %s | %s | skipped: %s | | | | | |\n", s.ID, title, s.Skipped)
@@ -182,14 +228,82 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "÷ syncer: the row's median time over syncer's (above 1: syncer is faster). Peak RSS: the client process, or the server / mount where named.")
+	fmt.Fprintln(w)
+}
+
+// writeLinesTable prints the scenarios measured in lines (8, rotation), if
+// any: lines missing and duplicated (target 0) and bytes sent and archived
+// over bytes written (target 1.00), as median (min..max) over the runs.
+func writeLinesTable(w io.Writer, rep *Report) {
+	var scs []*Scenario
 	for _, s := range rep.Scenarios {
-		if s.Setup != "" {
-			fmt.Fprintf(w, "- %s: %s\n", s.ID, s.Setup)
-		}
-		for _, n := range s.Notes {
-			fmt.Fprintf(w, "- %s: %s\n", s.ID, n)
+		if s.Kind == "lines" {
+			scs = append(scs, s)
 		}
 	}
+	if len(scs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "| # | rotation | contender | lines missing | lines duplicated | bytes sent ÷ written | archive ÷ written | runs |")
+	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	for _, s := range scs {
+		title := strings.ReplaceAll(s.Title, "|", `\|`)
+		if s.Skipped != "" {
+			fmt.Fprintf(w, "| %s | %s | skipped: %s | | | | | |\n", s.ID, title, s.Skipped)
+			continue
+		}
+		if s.Error != "" {
+			fmt.Fprintf(w, "| %s | %s | **FAILED: %s** | | | | | |\n", s.ID, title, oneLine(s.Error))
+		}
+		for _, r := range s.Rows {
+			name := r.Contender
+			if r.Syncer {
+				name = "**" + name + "**"
+			}
+			if r.Skipped != "" {
+				fmt.Fprintf(w, "| %s | %s | %s | skipped: %s | | | | |\n", s.ID, title, name, r.Skipped)
+				title = ""
+				continue
+			}
+			if len(r.Tallies) == 0 {
+				continue
+			}
+			var miss, dup []float64
+			var sent, arch []float64
+			for _, t := range r.Tallies {
+				miss = append(miss, float64(t.Missing))
+				dup = append(dup, float64(t.Duplicated))
+				if t.BytesWritten > 0 {
+					sent = append(sent, float64(t.BytesSent)/float64(t.BytesWritten))
+					arch = append(arch, float64(t.ArchiveBytes)/float64(t.BytesWritten))
+				}
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", s.ID, title, name,
+				fmtSpread(miss, "%.0f"), fmtSpread(dup, "%.0f"), fmtSpread(sent, "%.2f"), fmtSpread(arch, "%.2f"), len(r.Tallies))
+			title = ""
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Rotation: lines missing are written lines found nowhere in what the contender delivered, lines duplicated those found more than once (target 0 for both); bytes over bytes written, target 1.00. Median (min..max) over the runs.")
+	fmt.Fprintln(w)
+}
+
+// fmtSpread is the median of v, with min..max when they differ in format f.
+func fmtSpread(v []float64, f string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	w := append([]float64(nil), v...)
+	sort.Float64s(w)
+	med := w[len(w)/2]
+	if len(w)%2 == 0 {
+		med = (w[len(w)/2-1] + w[len(w)/2]) / 2
+	}
+	lo, hi := fmt.Sprintf(f, w[0]), fmt.Sprintf(f, w[len(w)-1])
+	if lo == hi {
+		return lo
+	}
+	return fmt.Sprintf(f+" (%s..%s)", med, lo, hi)
 }
 
 func oneLine(s string) string {
