@@ -3,7 +3,11 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,5 +194,66 @@ func TestLinesTable(t *testing.T) {
 	if len(rows) != 3 || !strings.Contains(rows[0], "| 4 | 0 | 0.60 | 0.60 | 1 |") ||
 		!strings.Contains(rows[1], "skipped: rsyslog not installed") || !strings.Contains(rows[2], "FAILED") {
 		t.Errorf("rows:\n%s", strings.Join(rows, "\n"))
+	}
+}
+
+func TestByteProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(c)
+		c.Close()
+		got <- string(b)
+	}()
+	p, err := newByteProxy(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p.port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Repeat("<134>1 - host app - - - line\n", 1000)
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if s := <-got; s != msg {
+		t.Errorf("the target received %d bytes, want %d", len(s), len(msg))
+	}
+	if n := p.bytesSent(); n != int64(len(msg)) {
+		t.Errorf("bytesSent = %d, want %d", n, len(msg))
+	}
+}
+
+// TestRsyslogConfigs has rsyslogd validate both configurations (-N1).
+func TestRsyslogConfigs(t *testing.T) {
+	if _, err := os.Stat(rsyslogdBin); err != nil {
+		t.Skip("rsyslogd not installed (apt-get install rsyslog)")
+	}
+	dir := t.TempDir()
+	for name, conf := range map[string]string{
+		"sender":          rsyslogSenderConf(dir, filepath.Join(dir, "app.log"), 10514, false),
+		"sender-truncate": rsyslogSenderConf(dir, filepath.Join(dir, "app.log"), 10514, true),
+		"receiver":        rsyslogReceiverConf(dir, filepath.Join(dir, "out.log"), 10514),
+	} {
+		p := filepath.Join(dir, name+".conf")
+		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(rsyslogdBin, "-N1", "-f", p).CombinedOutput()
+		if err != nil || strings.Contains(strings.ToLower(string(out)), "error") {
+			t.Errorf("rsyslogd -N1 %s: %v\n%s\n%s", name, err, out, conf)
+		}
 	}
 }
