@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench / make bench-quick: build the bench driver and run every
 # scenario of issue 7 side by side with syncer's peers (rclone, lftp, curl,
-# vsftpd, pyftpdlib + ftplib), printing one markdown table and writing
-# $BENCH_OUT/results.json (default bench-results/).
+# vsftpd, pyftpdlib + ftplib), and scenario 8 of issue 12 (lines through
+# logrotate's rotations, against rsyslog's imfile), printing the markdown
+# tables and writing $BENCH_OUT/results.json (default bench-results/).
 #
 #   QUICK=1   every scenario at a small size (CI keeps the harness alive)
 #   ROUNDS=N  runs per contender (default 5, 2 with QUICK=1)
@@ -11,7 +12,8 @@
 #
 # Arguments are passed to the driver (scripts/bench/cmd/bench; -h lists them).
 # It exits 1 when a scenario breaks (a copy that differs, a client or server
-# that fails); timings are reported, never judged.
+# that fails); timings, and lines lost or duplicated, are reported, never
+# judged.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 go=${GO:-go}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/internal/rotsim"
 )
 
 func TestParseFuseRow(t *testing.T) {
@@ -149,6 +153,35 @@ func TestMarkdownEscapesPipes(t *testing.T) {
 	t.Fatalf("no row for 6d in:\n%s", b.String())
 }
 
+func TestRotSchedule(t *testing.T) {
+	steps := rotSchedule(21, 10)
+	var rotations, pushes, lines, since, maxGap int
+	for i, st := range steps {
+		lines += st.write
+		if st.rotate {
+			rotations++
+			since++
+		}
+		if st.push {
+			pushes++
+			maxGap = max(maxGap, since)
+			since = 0
+		}
+		if st.write == 0 {
+			t.Errorf("step %d writes nothing", i)
+		}
+	}
+	if rotations != 21 || !steps[0].push || steps[0].rotate || !steps[len(steps)-1].push {
+		t.Errorf("%d rotations, first %+v, last %+v: want 21, a push before the first rotation and after the last write", rotations, steps[0], steps[len(steps)-1])
+	}
+	if maxGap != 3 || pushes != 12 {
+		t.Errorf("%d pushes, at most %d rotations between two: want 12 and 3", pushes, maxGap)
+	}
+	if lines != 21*10+10*5+2*10 {
+		t.Errorf("%d lines written", lines)
+	}
+}
+
 func TestFmtSpread(t *testing.T) {
 	tests := []struct {
 		v    []float64
@@ -255,5 +288,54 @@ func TestRsyslogConfigs(t *testing.T) {
 		if err != nil || strings.Contains(strings.ToLower(string(out)), "error") {
 			t.Errorf("rsyslogd -N1 %s: %v\n%s\n%s", name, err, out, conf)
 		}
+	}
+}
+
+// TestRsyslogPair runs the pair of scenario 8 through one rotation: the
+// harness starts, follows, forwards and counts. It checks that lines
+// arrive, not how many: those are measured numbers.
+func TestRsyslogPair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two rsyslogd")
+	}
+	for _, bin := range []string{rsyslogdBin, rotsim.Logrotate} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s not installed (apt-get install rsyslog logrotate)", bin)
+		}
+	}
+	ctx := context.Background()
+	st, _ := rotsim.Lookup("create")
+	w, err := newRotRun(t.TempDir(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dir := t.TempDir()
+	p, err := startRsyslog(ctx, filepath.Join(dir, "rsyslog"), w.Path(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	if err := w.Write(50); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(50); err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.catchUp(ctx, len(w.Lines()), 200*time.Millisecond, 5*time.Second, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+	c, err := rotsim.Tally(w.Lines(), filepath.Dir(p.received))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("received %d lines: %v, %d bytes sent", n, c, p.proxy.bytesSent())
+	if n == 0 || p.proxy.bytesSent() == 0 {
+		t.Errorf("nothing arrived: %d lines, %d bytes sent; sender log: %s", n, p.proxy.bytesSent(), p.sender.logTail())
 	}
 }

@@ -2,7 +2,10 @@
 
 // Command bench measures syncer against its peers, side by side, on
 // loopback: the scenarios of issue 7 (initial pushes, an incremental push,
-// an unchanged tree, server ingest, the FUSE view, the web viewer). Every
+// an unchanged tree, server ingest, the FUSE view, the web viewer) and of
+// issue 12 (8: lines missing and duplicated through 20+ rotations by the
+// real logrotate, against rsyslog's imfile forwarding to a central rsyslog
+// over TCP). Every
 // scenario runs each contender several times, alternating them (the order
 // rotates every round), and prints one markdown table of medians, min and
 // max, ratios to syncer and peak RSS; the same results go to a JSON file.
@@ -33,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/rotsim"
 )
 
 //go:embed ftplib_push.py
@@ -59,6 +64,13 @@ type sizes struct {
 	WebList            int   // 7: directory entries
 	WebGrepFiles       int   // 7: files of the content search tree
 	WebGrepSize        string
+	// 8: rotations of the schedule and lines per write; at most RotRounds
+	// rounds (0: as the others); the rsyslog receiver is counted once
+	// nothing has arrived for RotIdle, at most RotCatchUp after the
+	// schedule ends.
+	RotRotations, RotLines int
+	RotRounds              int
+	RotIdle, RotCatchUp    time.Duration
 	// Every scenario runs at least MinRounds rounds, and more, up to
 	// Rounds, while it has taken less than Budget: slow machines stay
 	// within tens of minutes, fast ones get five samples.
@@ -73,6 +85,7 @@ var full = sizes{
 	BigFiles: 1000, BigSize: 1 << 20, SmallFiles: 20000, AppendFiles: 1000, UnchangedFiles: 100000,
 	IngestBytes: 1 << 30, IngestFiles: 2000, FuseMiB: 1024, FuseSmall: 10000, FuseFind: 10000,
 	WebBytes: 1 << 30, WebList: 10000, WebGrepFiles: 400, WebGrepSize: "mixed",
+	RotRotations: 21, RotLines: 1000, RotIdle: 5 * time.Second, RotCatchUp: time.Minute,
 	Rounds: 5, MinRounds: 3, Budget: 150 * time.Second, ListPerRound: 10, ScenarioTimeout: 30 * time.Minute, UnchangedSetupTimeout: 20 * time.Minute,
 }
 
@@ -80,6 +93,7 @@ var quick = sizes{
 	BigFiles: 24, BigSize: 256 << 10, SmallFiles: 120, AppendFiles: 24, UnchangedFiles: 500,
 	IngestBytes: 32 << 20, IngestFiles: 100, FuseMiB: 32, FuseSmall: 300, FuseFind: 1000,
 	WebBytes: 32 << 20, WebList: 1000, WebGrepFiles: 40, WebGrepSize: "64KiB",
+	RotRotations: 21, RotLines: 100, RotRounds: 1, RotIdle: 2 * time.Second, RotCatchUp: 15 * time.Second,
 	Rounds: 2, MinRounds: 2, ListPerRound: 5, ScenarioTimeout: 3 * time.Minute, UnchangedSetupTimeout: 2 * time.Minute,
 }
 
@@ -201,7 +215,7 @@ func mainErr() int {
 		fn func(context.Context) []*Scenario
 	}
 	// Scenarios 1-4 share one historian: they run in one call.
-	steps := []step{{"5", b.ingestScenarios}, {"6", b.fuseScenario}, {"7", b.webScenarios}}
+	steps := []step{{"5", b.ingestScenarios}, {"6", b.fuseScenario}, {"7", b.webScenarios}, {"8", b.rotationScenarios}}
 	agentIDs := []string{}
 	for _, id := range []string{"1", "2", "3", "4"} {
 		if len(want) == 0 || want[id] {
@@ -260,15 +274,28 @@ func envOr(k, def string) string {
 }
 
 // Peers, with the Debian package that brings each.
-var peerOrder = []string{"rclone", "lftp", "curl", "vsftpd", "pyftpdlib"}
+var peerOrder = []string{"rclone", "lftp", "curl", "vsftpd", "pyftpdlib", "logrotate", "rsyslog"}
 
 var peerPackage = map[string]string{
 	"rclone": "rclone", "lftp": "lftp", "curl": "curl", "vsftpd": "vsftpd", "pyftpdlib": "python3-pyftpdlib",
+	"logrotate": "logrotate", "rsyslog": "rsyslog",
+}
+
+// peerNoInstall are the peers the bench does not apt-get install, and why.
+var peerNoInstall = map[string]string{
+	"rsyslog": "its package starts the system's syslog daemon",
 }
 
 func peerPresent(p string) bool {
-	if p == "pyftpdlib" {
+	switch p {
+	case "pyftpdlib":
 		return exec.Command(pyBin, "-c", "import pyftpdlib, ftplib").Run() == nil
+	case "rsyslog":
+		_, err := os.Stat(rsyslogdBin)
+		return err == nil
+	case "logrotate":
+		_, err := os.Stat(rotsim.Logrotate)
+		return err == nil
 	}
 	_, err := exec.LookPath(p)
 	if err != nil && p == "vsftpd" {
@@ -283,7 +310,7 @@ func (b *bench) findPeers(ctx context.Context, install bool) {
 	b.peers = map[string]string{}
 	var missing []string
 	for _, p := range peerOrder {
-		if !peerPresent(p) {
+		if !peerPresent(p) && peerNoInstall[p] == "" {
 			missing = append(missing, p)
 		}
 	}
@@ -309,7 +336,9 @@ func (b *bench) findPeers(ctx context.Context, install bool) {
 			continue
 		}
 		why := "not installed"
-		if os.Geteuid() != 0 {
+		if reason := peerNoInstall[p]; reason != "" {
+			why += "; apt-get install " + peerPackage[p] + " (not installed by the bench: " + reason + ")"
+		} else if os.Geteuid() != 0 {
 			why += "; run as root to apt-get install " + peerPackage[p]
 		} else {
 			why += "; apt-get install " + peerPackage[p] + " failed"
@@ -342,6 +371,10 @@ func peerVersion(ctx context.Context, p string) string {
 		c = cmdSpec{Name: "dpkg-query", Args: []string{"-W", "-f=${Version}", "vsftpd"}}
 	case "pyftpdlib":
 		c = cmdSpec{Name: pyBin, Args: []string{"-c", "import pyftpdlib, sys; print(pyftpdlib.__ver__, 'python', sys.version.split()[0])"}}
+	case "logrotate":
+		c = cmdSpec{Name: rotsim.Logrotate, Args: []string{"--version"}}
+	case "rsyslog":
+		c = cmdSpec{Name: rsyslogdBin, Args: []string{"-v"}}
 	}
 	c.Timeout = 20 * time.Second
 	res, err := run(ctx, c)
@@ -354,7 +387,7 @@ func peerVersion(ctx context.Context, p string) string {
 		if f := strings.Split(line, "|"); len(f) > 1 {
 			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(f[1]), "Version"))
 		}
-	case "rclone", "curl": // "rclone v1.60.1-DEV", "curl 7.88.1 (x86_64...) ..."
+	case "rclone", "curl", "logrotate", "rsyslog": // "rclone v1.60.1-DEV", "curl 7.88.1 (x86_64...) ...", "rsyslogd  8.2302.0 (aka 2023.02) ..."
 		if f := strings.Fields(line); len(f) > 1 {
 			line = f[1]
 		}
