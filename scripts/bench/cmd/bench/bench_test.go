@@ -339,3 +339,25 @@ func TestRsyslogPair(t *testing.T) {
 		t.Errorf("nothing arrived: %d lines, %d bytes sent; sender log: %s", n, p.proxy.bytesSent(), p.sender.logTail())
 	}
 }
+
+func TestLossWhere(t *testing.T) {
+	steps := rotSchedule(2, 4) // writes of 4, 4 (rotation 1), 2, 4 (rotation 2), 4
+	var written []string
+	for i := 0; i < 18; i++ {
+		written = append(written, fmt.Sprint("line ", i))
+	}
+	lost := map[int]bool{6: true, 7: true, 10: true, 11: true, 12: true, 13: true, 15: true}
+	var got []string
+	for i, l := range written {
+		if !lost[i] {
+			got = append(got, l)
+		}
+	}
+	want := "lines 7-8 (the last 2 of write 2, just before rotation 1); lines 11-14 (all of write 4, just before rotation 2); lines 16-16 (1 in the middle of write 5, with no rotation after it)"
+	if s := lossWhere(steps, written, got); s != want {
+		t.Errorf("lossWhere =\n%s\nwant\n%s", s, want)
+	}
+	if s := lossWhere(steps, written, written); s != "" {
+		t.Errorf("lossWhere with nothing lost = %q", s)
+	}
+}

@@ -67,6 +67,9 @@ type LineTally struct {
 	Rotations    int   `json:"rotations"`
 	Pushes       int   `json:"pushes,omitempty"`
 	FailedPushes int   `json:"failed_pushes,omitempty"` // syncer push exit 1: some files failed
+	// MissingWhere says where in the schedule the missing lines were
+	// written (rsyslog rows).
+	MissingWhere string `json:"missing_where,omitempty"`
 }
 
 func (s *Scenario) row(contender string, syncer bool, unit string) *Row {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/syncer-dev/syncer/internal/rotsim"
@@ -231,6 +232,11 @@ func (b *bench) rotationScenarios(ctx context.Context) []*Scenario {
 			if n := sumTally(r.Tallies, func(t LineTally) int { return t.Stray }); n > 0 {
 				sc.Notes = append(sc.Notes, fmt.Sprintf("%s: %d delivered lines were never written (torn or merged), over %d runs", r.Contender, n, len(r.Tallies)))
 			}
+			for k, t := range r.Tallies {
+				if t.MissingWhere != "" && !r.Syncer {
+					sc.Notes = append(sc.Notes, fmt.Sprintf("%s, run %d of %d: %d missing: %s", r.Contender, k+1, len(r.Tallies), t.Missing, t.MissingWhere))
+				}
+			}
 			if n := sumTally(r.Tallies, func(t LineTally) int { return t.BrokenGzip }); n > 0 {
 				sc.Notes = append(sc.Notes, fmt.Sprintf("%s: %d archived .gz files did not decompress to the end, over %d runs", r.Contender, n, len(r.Tallies)))
 			}
@@ -368,7 +374,70 @@ func (b *bench) rotRsyslogRun(ctx context.Context, st rotsim.Style, truncate boo
 	}
 	t.fill(w, c)
 	t.BytesSent = p.proxy.bytesSent()
+	if c.Missing > 0 {
+		got, err := rotsim.LinesOnDisk(filepath.Dir(p.received))
+		if err != nil {
+			return t, err
+		}
+		t.MissingWhere = lossWhere(steps, w.Lines(), got)
+	}
 	return t, nil
+}
+
+// lossWhere says where in the schedule the written lines missing from got
+// were written: "lines 5205-5500 (the last 296 of write 7, just before
+// rotation 5)", one range after another. Lines are numbered from 1.
+func lossWhere(steps []rotStep, written, got []string) string {
+	have := make(map[string]bool, len(got))
+	for _, l := range got {
+		have[l] = true
+	}
+	// The schedule's writes, as ranges of line indexes.
+	type write struct{ first, last, n, rotation int }
+	var writes []write
+	next, rotations := 0, 0
+	for _, st := range steps {
+		if st.write > 0 {
+			wr := write{first: next, last: next + st.write - 1, n: len(writes) + 1}
+			if st.rotate {
+				wr.rotation = rotations + 1
+			}
+			writes = append(writes, wr)
+			next += st.write
+		}
+		if st.rotate {
+			rotations++
+		}
+	}
+	var parts []string
+	for _, wr := range writes {
+		for i := wr.first; i <= wr.last && i < len(written); i++ {
+			if have[written[i]] {
+				continue
+			}
+			j := i
+			for j+1 <= wr.last && j+1 < len(written) && !have[written[j+1]] {
+				j++
+			}
+			what := "all"
+			switch {
+			case i == wr.first && j == wr.last:
+			case j == wr.last:
+				what = fmt.Sprintf("the last %d", j-i+1)
+			case i == wr.first:
+				what = fmt.Sprintf("the first %d", j-i+1)
+			default:
+				what = fmt.Sprintf("%d in the middle", j-i+1)
+			}
+			when := "with no rotation after it"
+			if wr.rotation > 0 {
+				when = fmt.Sprintf("just before rotation %d", wr.rotation)
+			}
+			parts = append(parts, fmt.Sprintf("lines %d-%d (%s of write %d, %s)", i+1, j+1, what, wr.n, when))
+			i = j
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // meanPerPush is, for each of n push points, the mean of the runs' times.
