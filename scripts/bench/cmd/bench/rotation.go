@@ -223,6 +223,13 @@ func (b *bench) rotationScenarios(ctx context.Context) []*Scenario {
 		}
 	}
 
+	first := out[0]
+	first.Notes = append(first.Notes,
+		"syncer: a fresh agent per run, `syncer push --json` at every push point (default --parallel 4); bytes sent: the sum of bytes_sent; archive: every file under <root>/<agent>/ outside .syncer/ (superseded versions included, .gz decompressed for the lines)",
+		"rsyslog: two private rsyslogd -n (own config, work directory and pid file; no imuxsock, imklog or /dev/log) on loopback; sender: imfile on app.log (inotify mode, one File, no wildcard, freshStartTail off, reopenOnTruncate on for copytruncate only) → omfwd TCP, RFC 5424 (RSYSLOG_SyslogProtocol23Format), action queue LinkedList with resumeRetryCount -1; receiver: imtcp → omfile with template %msg%\\n; bytes sent: TCP bytes towards the receiver (an RFC 5424 header per line), counted by a proxy between the two",
+		fmt.Sprintf("writes and rotations follow each other with no pause (a rotation comes a few ms after its write, as long as logrotate takes to start); rsyslog runs the same schedule all along, pausing at each push point as long as syncer's pushes took there (median %s); counted once the received file has stopped growing (or after %s without growth, at most %s)",
+			medianDur(allPauses), sz.RotIdle, sz.RotCatchUp),
+		"lines missing: distinct written lines found nowhere (in syncer's archive or the receiver's file); duplicated: distinct written lines found more than once (internal/rotsim's Tally)")
 	for _, sc := range out {
 		rs := rows[sc]
 		for _, r := range append(append([]*Row(nil), rs.syncer...), rs.rsyslog) {
@@ -245,13 +252,6 @@ func (b *bench) rotationScenarios(ctx context.Context) []*Scenario {
 			sc.Notes = append(sc.Notes, "archive bytes are the bytes stored: an archived .gz counts compressed, so a complete archive is below 1.00 here")
 		}
 	}
-	first := out[0]
-	first.Notes = append(first.Notes,
-		"syncer: a fresh agent per run, `syncer push --json` at every push point (default --parallel 4); bytes sent: the sum of bytes_sent; archive: every file under <root>/<agent>/ outside .syncer/ (superseded versions included, .gz decompressed for the lines)",
-		"rsyslog: two private rsyslogd -n (own config, work directory and pid file; no imuxsock, imklog or /dev/log) on loopback; sender: imfile on app.log (inotify mode, one File, no wildcard, freshStartTail off, reopenOnTruncate on for copytruncate only) → omfwd TCP, RFC 5424 (RSYSLOG_SyslogProtocol23Format), action queue LinkedList with resumeRetryCount -1; receiver: imtcp → omfile with template %msg%\\n; bytes sent: TCP bytes towards the receiver (an RFC 5424 header per line), counted by a proxy between the two",
-		fmt.Sprintf("rsyslog runs the same schedule all along, pausing at each push point as long as syncer's pushes took there (median %s); counted once the received file has stopped growing (or after %s without growth, at most %s)",
-			medianDur(allPauses), sz.RotIdle, sz.RotCatchUp),
-		"lines missing: distinct written lines found nowhere (in syncer's archive or the receiver's file); duplicated: distinct written lines found more than once (internal/rotsim's Tally)")
 	return out
 }
 
