@@ -224,7 +224,7 @@ func TestLinesTable(t *testing.T) {
 			}
 		}
 	}
-	if len(rows) != 3 || !strings.Contains(rows[0], "| 4 | 0 | 0.60 | 0.60 | 1 |") ||
+	if len(rows) != 3 || !strings.Contains(rows[0], `| **syncer push --include '\*\*/\*.log'** | 4 | 0 | 0.60 | 0.60 | 1 |`) ||
 		!strings.Contains(rows[1], "skipped: rsyslog not installed") || !strings.Contains(rows[2], "FAILED") {
 		t.Errorf("rows:\n%s", strings.Join(rows, "\n"))
 	}

@@ -259,7 +259,8 @@ func writeLinesTable(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "| %s | %s | **FAILED: %s** | | | | | |\n", s.ID, title, oneLine(s.Error))
 		}
 		for _, r := range s.Rows {
-			name := r.Contender
+			// Globs ('**/*.log') in a name would end the bold early.
+			name := strings.NewReplacer("*", `\*`, "|", `\|`).Replace(r.Contender)
 			if r.Syncer {
 				name = "**" + name + "**"
 			}
