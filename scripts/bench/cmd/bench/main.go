@@ -93,7 +93,7 @@ var quick = sizes{
 	BigFiles: 24, BigSize: 256 << 10, SmallFiles: 120, AppendFiles: 24, UnchangedFiles: 500,
 	IngestBytes: 32 << 20, IngestFiles: 100, FuseMiB: 32, FuseSmall: 300, FuseFind: 1000,
 	WebBytes: 32 << 20, WebList: 1000, WebGrepFiles: 40, WebGrepSize: "64KiB",
-	RotRotations: 21, RotLines: 100, RotRounds: 1, RotIdle: 2 * time.Second, RotCatchUp: 15 * time.Second,
+	RotRotations: 9, RotLines: 100, RotRounds: 1, RotIdle: 2 * time.Second, RotCatchUp: 15 * time.Second,
 	Rounds: 2, MinRounds: 2, ListPerRound: 5, ScenarioTimeout: 3 * time.Minute, UnchangedSetupTimeout: 2 * time.Minute,
 }
 

@@ -30,7 +30,7 @@ import (
 // internal/rotsim (logrotate -f on a private config and state file).
 type rotConfig struct {
 	id, style string
-	what      string // the directives besides rotate and missingok
+	what      string // for the title: the style's directives, in words
 	truncate  bool   // copytruncate: imfile reopens on truncation
 }
 
@@ -141,7 +141,7 @@ func (b *bench) rotationScenarios(ctx context.Context) []*Scenario {
 		sc := &Scenario{ID: cfg.id, Kind: "lines",
 			Title: fmt.Sprintf("logrotate %s, rotate %d: %d rotations, %d pushes", cfg.what, st.Keep, sz.RotRotations, pushes)}
 		sc.Setup = fmt.Sprintf("rotsim style %q: %s -f -s STATE CONF, CONF: rotate %d, missingok, %s; %d numbered lines appended to app.log in %d writes; pushes after %v rotations in turn",
-			st.Name, rotsim.Logrotate, st.Keep, cfg.what, lines, len(steps), rotGaps)
+			st.Name, rotsim.Logrotate, st.Keep, strings.ReplaceAll(st.Directives, "\n", ", "), lines, len(steps), rotGaps)
 		if err := st.Check(); err != nil {
 			sc.Skipped = err.Error()
 		}
