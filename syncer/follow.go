@@ -407,6 +407,19 @@ func (r *run) gzipForm(s *sibling, e *store.Entry) foundKind {
 	return foundGzip
 }
 
+// openSibling opens s to be read, decompressed into a temporary file when
+// it is a gzip file.
+func (r *run) openSibling(s *sibling, gz bool) (*os.File, error) {
+	if gz {
+		return r.decompressTo(s)
+	}
+	f, err := os.Open(s.abs)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", unwrapPath(err))
+	}
+	return f, nil
+}
+
 // decompressTo writes the decompressed s into a temporary file in the state
 // directory and returns it open, with the stat to record for s.
 func (r *run) decompressTo(s *sibling) (*os.File, error) {
@@ -520,23 +533,16 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 // the archived copy and follows the file from now on.
 func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 	s := p.to
-	var f *os.File
-	var err error
 	gz := p.kind == foundGzip
-	if gz {
-		if f, err = r.decompressTo(s); err != nil {
-			return err
-		}
-	} else if f, err = os.Open(s.abs); err != nil {
-		return fmt.Errorf("open: %w", unwrapPath(err))
+	f, err := r.openSibling(s, gz)
+	if err != nil {
+		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	loc, err := openLocal(f)
 	if err != nil {
-		return fmt.Errorf("stat: %w", unwrapPath(err))
+		return err
 	}
-	loc := &local{f: f, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	loc.dev, loc.ino = fileID(fi)
 	e := p.d.entry
 	if ok, err := continues(loc, &e); err != nil || !ok {
 		r.a.log.Warn("rotated log changed while it was read; not archived from it", "path", s.abs, "log", p.d.rel)
@@ -553,10 +559,7 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 			return nil
 		}
 	}
-	rel := s.rel
-	if rel == "" {
-		rel = "" // outside the log directory: tail only, nothing followed
-	}
+	rel := s.rel // "" outside the log directory: tail only, nothing followed
 	name := s.rel
 	if name == "" {
 		name = s.abs
@@ -573,24 +576,8 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 	}
 	t := &transfer{r: r, loc: loc, rel: rel, remote: remote, entry: &e, outcome: planAppend, noEntry: rel == ""}
 	t.status = store.StatusRotated
-	if loc.size > e.Archived {
-		c, err := r.getConn(ctx)
-		if err != nil {
-			return err
-		}
-		t.c = c
-		err = t.runRotated(ctx)
-		r.conns.Put(c, err)
-		if err != nil {
-			return err
-		}
-	} else if rel != "" {
-		ne := e
-		ne.Status, ne.Size, ne.MtimeNs, ne.Dev, ne.Ino, ne.UpdatedNs = store.StatusRotated, loc.size, loc.mtime, loc.dev, loc.ino, nowNs()
-		ne.Remote = []byte(remote)
-		if err := r.put([]byte(rel), ne, true); err != nil {
-			return fmt.Errorf("%w: %w", ErrManifest, err)
-		}
+	if err := r.continueRotated(ctx, t); err != nil {
+		return err
 	}
 	r.count(&r.sum.FilesRotated)
 	if gz && rel != "" {
@@ -623,23 +610,15 @@ func (r *run) generation(ctx context.Context, g *sibling, remote string) error {
 		r.dry("%-9s %s (as a version of %s, %d bytes)\n", "version", g.abs, remote, g.fi.Size())
 		return nil
 	}
-	var f *os.File
-	var err error
-	if gz {
-		f, err = r.decompressTo(g)
-	} else {
-		f, err = os.Open(g.abs)
-	}
+	f, err := r.openSibling(g, gz)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	loc, err := openLocal(f)
 	if err != nil {
-		return fmt.Errorf("stat: %w", unwrapPath(err))
+		return err
 	}
-	loc := &local{f: f, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	loc.dev, loc.ino = fileID(fi)
 	c, err := r.getConn(ctx)
 	if err != nil {
 		return err

@@ -85,15 +85,10 @@ func (r *run) process(ctx context.Context, j job) error {
 		return fmt.Errorf("open: %w", unwrapPath(err))
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	loc, err := openLocal(f)
 	if err != nil {
-		return fmt.Errorf("stat: %w", unwrapPath(err))
+		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	loc := &local{f: f, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	loc.dev, loc.ino = fileID(fi)
 
 	var e *store.Entry
 	remote := j.rel
@@ -123,27 +118,13 @@ func (r *run) process(ctx context.Context, j job) error {
 				return nil
 			}
 		}
-		if rj, ok, err := r.copiedFrom(j.rel, loc); err != nil {
-			return err
-		} else if ok {
-			err := r.rotate(ctx, rj, loc)
-			if err != nil {
-				// The old log must not be superseded before the copy's
-				// tail reached it: its rewrite waits for the next push.
-				r.holdRewrite(rj.from)
-			}
+		if ok, err := r.followCopy(ctx, j, loc); err != nil || ok {
 			return err
 		}
 		p = planNew
 	case jobCheck:
 		if j.tryCopy {
-			if rj, ok, err := r.copiedFrom(j.rel, loc); err != nil {
-				return err
-			} else if ok {
-				err := r.rotate(ctx, rj, loc)
-				if err != nil {
-					r.holdRewrite(rj.from)
-				}
+			if ok, err := r.followCopy(ctx, j, loc); err != nil || ok {
 				return err
 			}
 		}
@@ -638,7 +619,25 @@ func (r *run) rotate(ctx context.Context, j job, loc *local) error {
 		r.count(&r.sum.FilesRotated)
 		return nil
 	}
-	if loc.size > fe.Archived {
+	if err := r.continueRotated(ctx, t); err != nil {
+		return err
+	}
+	if t.outcome != planAppend {
+		// The old copy could not be continued: archived under its own
+		// name instead.
+		r.countPlan(t.outcome)
+		return r.forget(j)
+	}
+	r.count(&r.sum.FilesRotated)
+	return r.forget(j)
+}
+
+// continueRotated brings the archived copy t.remote up to date with the
+// rotated file t.loc, which continues t.entry's archived bytes: the tail is
+// appended (see runRotated), or, with nothing new, the entry moves to
+// t.rel without any network.
+func (r *run) continueRotated(ctx context.Context, t *transfer) error {
+	if t.loc.size > t.entry.Archived {
 		c, err := r.getConn(ctx)
 		if err != nil {
 			return err
@@ -646,29 +645,52 @@ func (r *run) rotate(ctx context.Context, j job, loc *local) error {
 		t.c = c
 		err = t.runRotated(ctx)
 		r.conns.Put(c, err)
-		if err != nil {
-			return err
-		}
-		if t.outcome != planAppend {
-			// The old copy could not be continued: archived under its own
-			// name instead.
-			r.countPlan(t.outcome)
-			return r.forget(j)
-		}
-	} else {
-		// Nothing new: move the entry, no network.
-		e := fe
-		e.Status, e.Size, e.MtimeNs, e.Dev, e.Ino, e.UpdatedNs = t.status, loc.size, loc.mtime, loc.dev, loc.ino, nowNs()
-		e.Remote = nil
-		if t.status == store.StatusRotated {
-			e.Remote = []byte(remote)
-		}
-		if err := r.put([]byte(j.rel), e, true); err != nil {
-			return fmt.Errorf("%w: %w", ErrManifest, err)
-		}
+		return err
 	}
-	r.count(&r.sum.FilesRotated)
-	return r.forget(j)
+	if t.noEntry {
+		return nil
+	}
+	e := *t.entry
+	e.Status, e.Size, e.MtimeNs, e.Dev, e.Ino, e.UpdatedNs = t.status, t.loc.size, t.loc.mtime, t.loc.dev, t.loc.ino, nowNs()
+	e.Remote = nil
+	if t.status == store.StatusRotated {
+		e.Remote = []byte(t.remote)
+	}
+	if err := r.put([]byte(t.rel), e, true); err != nil {
+		return fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	return nil
+}
+
+// followCopy checks whether the file at j.rel is a copy of a log that left
+// its name (see copiedFrom) and, if so, archives it as that log's rotated
+// file.
+func (r *run) followCopy(ctx context.Context, j job, loc *local) (bool, error) {
+	rj, ok, err := r.copiedFrom(j.rel, loc)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := r.rotate(ctx, rj, loc); err != nil {
+		// The old log must not be superseded before the copy's tail
+		// reached it: its rewrite waits for the next push.
+		r.holdRewrite(rj.from)
+		return true, err
+	}
+	return true, nil
+}
+
+// openLocal takes the stat of an open file for a transfer.
+func openLocal(f *os.File) (*local, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat: %w", unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	loc := &local{f: f, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	loc.dev, loc.ino = fileID(fi)
+	return loc, nil
 }
 
 // runRotated appends the rotated file's tail to the copy archived under its
