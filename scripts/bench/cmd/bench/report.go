@@ -179,56 +179,40 @@ func writeTimesTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintln(w, "| # | scenario | contender | median | min .. max (runs) | ÷ syncer | rate / bytes sent | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	var scs []*Scenario
 	for _, s := range rep.Scenarios {
-		if s.Kind == "lines" {
-			continue
-		}
-		title := strings.ReplaceAll(s.Title, "|", `\|`) // "find | wc -l" is one cell
-		if s.Skipped != "" {
-			fmt.Fprintf(w, "| %s | %s | skipped: %s | | | | | |\n", s.ID, title, s.Skipped)
-			continue
-		}
-		if s.Error != "" {
-			fmt.Fprintf(w, "| %s | %s | **FAILED: %s** | | | | | |\n", s.ID, title, oneLine(s.Error))
-		}
-		for _, r := range s.Rows {
-			name := r.Contender
-			if r.Syncer {
-				name = "**" + name + "**"
-			}
-			if r.Skipped != "" {
-				fmt.Fprintf(w, "| %s | %s | %s | skipped: %s | | | | |\n", s.ID, title, name, r.Skipped)
-				title = ""
-				continue
-			}
-			if len(r.Samples) == 0 {
-				continue
-			}
-			ratio := ""
-			if r.Ratio > 0 {
-				ratio = fmt.Sprintf("%.2f", r.Ratio)
-			}
-			extra := ""
-			switch {
-			case len(r.WireBytes) > 0:
-				extra = fmtBytes(medianInt(r.WireBytes))
-			case r.PayloadFiles > 0 && r.Median > 0:
-				extra = fmt.Sprintf("%.0f files/s", float64(r.PayloadFiles)/r.Median)
-			case r.PayloadBytes > 0 && r.Median > 0 && r.Unit == "s":
-				extra = fmt.Sprintf("%.0f MiB/s", float64(r.PayloadBytes)/(1<<20)/r.Median)
-			}
-			rss := ""
-			if r.RSSKiB > 0 {
-				rss = fmt.Sprintf("%.0f MiB", math.Round(float64(r.RSSKiB)/1024))
-				if r.RSSWhat != "" {
-					rss += " (" + r.RSSWhat + ")"
-				}
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s .. %s (%d) | %s | %s | %s |\n", s.ID, title, name,
-				fmtNum(r.Median, r.Unit), fmtNum(r.Min, r.Unit), fmtNum(r.Max, r.Unit), len(r.Samples), ratio, extra, rss)
-			title = ""
+		if s.Kind != "lines" {
+			scs = append(scs, s)
 		}
 	}
+	eachRow(w, scs, func(s *Scenario, r *Row, lead string) bool {
+		if len(r.Samples) == 0 {
+			return false
+		}
+		ratio := ""
+		if r.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		extra := ""
+		switch {
+		case len(r.WireBytes) > 0:
+			extra = fmtBytes(medianInt(r.WireBytes))
+		case r.PayloadFiles > 0 && r.Median > 0:
+			extra = fmt.Sprintf("%.0f files/s", float64(r.PayloadFiles)/r.Median)
+		case r.PayloadBytes > 0 && r.Median > 0 && r.Unit == "s":
+			extra = fmt.Sprintf("%.0f MiB/s", float64(r.PayloadBytes)/(1<<20)/r.Median)
+		}
+		rss := ""
+		if r.RSSKiB > 0 {
+			rss = fmt.Sprintf("%.0f MiB", math.Round(float64(r.RSSKiB)/1024))
+			if r.RSSWhat != "" {
+				rss += " (" + r.RSSWhat + ")"
+			}
+		}
+		fmt.Fprintf(w, "%s | %s | %s .. %s (%d) | %s | %s | %s |\n", lead,
+			fmtNum(r.Median, r.Unit), fmtNum(r.Min, r.Unit), fmtNum(r.Max, r.Unit), len(r.Samples), ratio, extra, rss)
+		return true
+	})
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "÷ syncer: the row's median time over syncer's (above 1: syncer is faster). Peak RSS: the client process, or the server / mount where named.")
 	fmt.Fprintln(w)
@@ -249,8 +233,39 @@ func writeLinesTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintln(w, "| # | rotation | contender | lines missing | lines duplicated | bytes sent ÷ written | archive ÷ written | runs |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	eachRow(w, scs, func(s *Scenario, r *Row, lead string) bool {
+		if len(r.Tallies) == 0 {
+			return false
+		}
+		var miss, dup []float64
+		var sent, arch []float64
+		for _, t := range r.Tallies {
+			miss = append(miss, float64(t.Missing))
+			dup = append(dup, float64(t.Duplicated))
+			if t.BytesWritten > 0 {
+				sent = append(sent, float64(t.BytesSent)/float64(t.BytesWritten))
+				arch = append(arch, float64(t.ArchiveBytes)/float64(t.BytesWritten))
+			}
+		}
+		fmt.Fprintf(w, "%s | %s | %s | %s | %s | %d |\n", lead,
+			fmtSpread(miss, "%.0f"), fmtSpread(dup, "%.0f"), fmtSpread(sent, "%.2f"), fmtSpread(arch, "%.2f"), len(r.Tallies))
+		return true
+	})
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Rotation: lines missing are written lines found nowhere in what the contender delivered, lines duplicated those found more than once (target 0 for both); bytes over bytes written, target 1.00. Median (min..max) over the runs.")
+	fmt.Fprintln(w)
+}
+
+// eachRow writes the rows of scs that every table has (a skipped or failed
+// scenario, a skipped contender) and calls row for each other contender
+// with the cells that lead its line: "| id | title | contender", the title
+// on the scenario's first row only, syncer's name in bold. row reports
+// whether it wrote a line.
+func eachRow(w io.Writer, scs []*Scenario, row func(s *Scenario, r *Row, lead string) bool) {
+	// Globs ('**/*.log') in a name would end the bold early; a '|' a cell.
+	esc := strings.NewReplacer("*", `\*`, "|", `\|`)
 	for _, s := range scs {
-		title := strings.ReplaceAll(s.Title, "|", `\|`)
+		title := strings.ReplaceAll(s.Title, "|", `\|`) // "find | wc -l" is one cell
 		if s.Skipped != "" {
 			fmt.Fprintf(w, "| %s | %s | skipped: %s | | | | | |\n", s.ID, title, s.Skipped)
 			continue
@@ -259,37 +274,21 @@ func writeLinesTable(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "| %s | %s | **FAILED: %s** | | | | | |\n", s.ID, title, oneLine(s.Error))
 		}
 		for _, r := range s.Rows {
-			// Globs ('**/*.log') in a name would end the bold early.
-			name := strings.NewReplacer("*", `\*`, "|", `\|`).Replace(r.Contender)
+			name := esc.Replace(r.Contender)
 			if r.Syncer {
 				name = "**" + name + "**"
 			}
+			lead := fmt.Sprintf("| %s | %s | %s", s.ID, title, name)
 			if r.Skipped != "" {
-				fmt.Fprintf(w, "| %s | %s | %s | skipped: %s | | | | |\n", s.ID, title, name, r.Skipped)
+				fmt.Fprintf(w, "%s | skipped: %s | | | | |\n", lead, r.Skipped)
 				title = ""
 				continue
 			}
-			if len(r.Tallies) == 0 {
-				continue
+			if row(s, r, lead) {
+				title = ""
 			}
-			var miss, dup []float64
-			var sent, arch []float64
-			for _, t := range r.Tallies {
-				miss = append(miss, float64(t.Missing))
-				dup = append(dup, float64(t.Duplicated))
-				if t.BytesWritten > 0 {
-					sent = append(sent, float64(t.BytesSent)/float64(t.BytesWritten))
-					arch = append(arch, float64(t.ArchiveBytes)/float64(t.BytesWritten))
-				}
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", s.ID, title, name,
-				fmtSpread(miss, "%.0f"), fmtSpread(dup, "%.0f"), fmtSpread(sent, "%.2f"), fmtSpread(arch, "%.2f"), len(r.Tallies))
-			title = ""
 		}
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Rotation: lines missing are written lines found nowhere in what the contender delivered, lines duplicated those found more than once (target 0 for both); bytes over bytes written, target 1.00. Median (min..max) over the runs.")
-	fmt.Fprintln(w)
 }
 
 // fmtSpread is the median of v, with min..max when they differ in format f.
