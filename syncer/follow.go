@@ -47,8 +47,11 @@ import (
 // now under the name.
 //
 // What cannot be resolved exactly is logged at WARN and counted in the
-// summary (files_unrecoverable, bytes_unrecoverable): a rotated log that
-// vanished while holding bytes the agent had seen and not archived.
+// summary (files_unrecoverable, bytes_unrecoverable): a log whose name now
+// holds a new file while the log itself is nowhere on the node (rotated
+// more often than pushed, its tail gone with it: the commit record marks
+// its archived copy as having a gap), or a compressed rotation that does
+// not hold the archived bytes.
 
 // departure is an archived identity that left its path this push.
 type departure struct {
