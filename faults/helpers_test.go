@@ -233,9 +233,10 @@ func push(t testing.TB, password string, args ...string) run {
 
 // summary is the part of `push --json` the tests read.
 type summary struct {
-	FilesFailed int64 `json:"files_failed"`
-	BytesSent   int64 `json:"bytes_sent"`
-	Errors      []struct {
+	FilesFailed        int64 `json:"files_failed"`
+	FilesUnrecoverable int64 `json:"files_unrecoverable"`
+	BytesSent          int64 `json:"bytes_sent"`
+	Errors             []struct {
 		Path  string `json:"path"`
 		Error string `json:"error"`
 	} `json:"errors"`

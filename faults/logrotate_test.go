@@ -68,7 +68,10 @@ type rotationCase struct {
 	pushes     int
 	failed     int   // pushes that did not exit 0
 	sent       int64 // bytes_sent over all pushes
-	load       bool  // the writer runs on during rotations and pushes
+	// unrecoverable: files_unrecoverable over all pushes (none may be
+	// said lost while every line is on the node).
+	unrecoverable int64
+	load          bool // the writer runs on during rotations and pushes
 }
 
 func newRotationCase(t *testing.T, style rotsim.Style, mode string) *rotationCase {
@@ -151,6 +154,7 @@ func (c *rotationCase) push() {
 	var s summary
 	if err := json.Unmarshal([]byte(r.stdout), &s); err == nil {
 		c.sent += s.BytesSent
+		c.unrecoverable += s.FilesUnrecoverable
 	}
 	if r.code != 0 {
 		c.failed++
@@ -179,6 +183,9 @@ func (c *rotationCase) check(test, note string, lines ...string) {
 	}
 	if !n.OK() {
 		t.Errorf("%v; broken gzip files: %v\nnode:\n%s\narchive:\n%s", n, n.Broken, headLines(treeListing(c.logs), 20), headLines(treeListing(archive), 40))
+	}
+	if c.unrecoverable != 0 {
+		t.Errorf("%d logs reported unrecoverable by the pushes, while every line was on the node", c.unrecoverable)
 	}
 	if c.sent != written {
 		t.Errorf("bytes_sent over %d pushes = %d, want the %d bytes written", c.pushes, c.sent, written)

@@ -35,11 +35,17 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 		case lost > 0 && e.Status != store.StatusCompressed:
 			r.unrecoverable(d.rel, lost, "rotated log left the node before its last bytes were archived")
 		case d.live && !d.gone:
-			// A new file took the name and the old one is nowhere: rotated
-			// more often than pushed (the oldest kept name deleted since)
-			// or deleted before the rotation. What it gained after the
-			// last push is lost; how much cannot be known.
-			r.unrecoverable(d.rel, 0, "rotated log not found on the node (rotated again, or deleted, before this push): lines written to it after its last push are lost")
+			// A new file took the name, or the file was truncated in
+			// place, and the log it was is nowhere: rotated more often
+			// than pushed (the oldest kept name deleted since), deleted
+			// before the rotation, or truncated without a copy. What it
+			// gained after the last push is lost, if anything; how much
+			// cannot be known.
+			why := "rotated log not found on the node (rotated again, or deleted, before this push): lines written to it after its last push, if any, are lost"
+			if d.sameFile {
+				why = "log truncated or rewritten in place and no copy of it found on the node: lines written to it after its last push, if any, are lost"
+			}
+			r.unrecoverable(d.rel, 0, why)
 			r.recordGap(d.rel, remote, &e)
 		case d.live:
 			r.a.log.Info("log left the node, kept in the archive", "path", d.rel)

@@ -132,14 +132,22 @@ func (r *run) compressedForm(ctx context.Context, rel string, loc *local) (bool,
 		if len(m.Entry.Remote) > 0 {
 			remote = string(m.Entry.Remote)
 		}
+		// When the log left its name, this is where it went: its
+		// departure is resolved here (and its tail taken, if any).
 		gone, moved := r.leftBehind(from, &m.Entry)
-		if k == foundGzip && moved && r.claim(from) {
+		claimed := moved && r.claim(from)
+		if k == foundGzip && claimed {
 			p := departPlan{d: departure{rel: from, entry: m.Entry}, kind: foundGzip, to: s}
 			if err := r.takeTail(ctx, p, remote); err != nil {
 				r.holdRewrite(from)
 				return true, err
 			}
 			return true, r.forget(job{from: from, fromGone: gone})
+		}
+		if claimed {
+			if err := r.forget(job{from: from, fromGone: gone}); err != nil {
+				return true, err
+			}
 		}
 		r.a.log.Info("compressed rotation recognised", "path", rel, "of", from)
 		r.count(&r.sum.FilesRotated)

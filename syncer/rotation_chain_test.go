@@ -277,7 +277,7 @@ func TestRotationChains(t *testing.T) {
 					t.Helper()
 					s := e.push()
 					sent += s.BytesSent
-					if s.FilesFailed != 0 || s.BytesUnrecoverable != 0 {
+					if s.FilesFailed != 0 || s.FilesUnrecoverable != 0 {
 						t.Fatalf("push: %+v", s)
 					}
 				}
