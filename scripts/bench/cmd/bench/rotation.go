@@ -249,7 +249,7 @@ func (b *bench) rotationScenarios(ctx context.Context) []*Scenario {
 			}
 		}
 		if styles[sc].Compressed {
-			sc.Notes = append(sc.Notes, "archive bytes are the bytes stored: an archived .gz counts compressed, so a complete archive is below 1.00 here")
+			sc.Notes = append(sc.Notes, "archive bytes are the bytes stored: a .gz a contender archived counts compressed (below 1.00 for a complete archive)")
 		}
 	}
 	return out
