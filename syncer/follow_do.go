@@ -32,6 +32,8 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 			break
 		}
 		switch lost := e.Size - e.Archived; {
+		case e.Archived == 0 && d.sameFile:
+			// An empty log that grew (see process): nothing left it.
 		case lost > 0 && e.Status != store.StatusCompressed:
 			r.unrecoverable(d.rel, lost, "rotated log left the node before its last bytes were archived")
 		case d.live && !d.gone:

@@ -408,3 +408,40 @@ func TestRotationFasterThanPushes(t *testing.T) {
 			missing, dup, s.BytesSent+first.BytesSent, r.bytes, listTree(tg.tree))
 	}
 }
+
+// TestCopytruncateAfterEmptyPush: a push that finds app.log empty (just
+// truncated by copytruncate, the writer not yet back) records nothing that
+// tells its next content apart. When the log is truncated again before the
+// next push, the lines written in between exist only in the copy: they
+// must still be archived, as a version of app.log, with the rotated name
+// matched or not.
+func TestCopytruncateAfterEmptyPush(t *testing.T) {
+	for _, inc := range [][]string{nil, {"**/*.log", "**/*.log.[0-9]"}} {
+		t.Run(fmt.Sprint(len(inc)), func(t *testing.T) {
+			tg := startSyncerServer(t, nil)
+			e := newEnv(t, tg)
+			e.opts.Include = inc
+			r := &rotator{t: t, e: e, keep: 5, copytruncate: true}
+			var sent int64
+			push := func() {
+				t.Helper()
+				s := e.push()
+				sent += s.BytesSent
+				if s.FilesFailed != 0 || s.FilesUnrecoverable != 0 {
+					t.Fatalf("push: %+v", s)
+				}
+			}
+			for range 4 {
+				r.write(5)
+				push()
+				r.rotate()
+				push() // app.log is empty here
+				r.write(7)
+				r.rotate()
+				r.write(2)
+				push()
+			}
+			r.check(sent, tg.tree)
+		})
+	}
+}

@@ -140,6 +140,15 @@ func (r *run) process(ctx context.Context, j job) error {
 			if p, err = compare(loc, e); err != nil {
 				return err
 			}
+			if p == planAppend && e.Archived == 0 && e.Status == store.StatusArchived && !j.final {
+				// An empty log that grew: nothing archived tells its content
+				// apart, so a truncation since the last push (copytruncate
+				// right after a push that found it empty) cannot be seen.
+				// It goes through the rewrite phase, which archives the
+				// rotated generations written since first; stored from 0,
+				// it sends what an append would.
+				p = planRewrite
+			}
 		}
 	}
 	if p == planUnchanged {
@@ -182,6 +191,9 @@ func (r *run) process(ctx context.Context, j job) error {
 	r.conns.Put(c, err)
 	if err != nil {
 		return err
+	}
+	if t.outcome == planRewrite && e != nil && e.Archived == 0 && e.Status == store.StatusArchived {
+		t.outcome = planAppend // an empty log that grew (see above)
 	}
 	r.countPlan(t.outcome)
 	return nil
