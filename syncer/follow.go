@@ -155,6 +155,15 @@ func (r *run) searchDirs(rel string) []string {
 	return out
 }
 
+// display names s in logs and dry runs: relative to the log directory
+// when it is inside it.
+func (s *sibling) display() string {
+	if s.rel != "" {
+		return s.rel
+	}
+	return s.abs
+}
+
 // siblingDir is one listed directory: its files, and those with an inode
 // number by inode.
 type siblingDir struct {

@@ -57,7 +57,7 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 	case foundFile, foundGzip:
 		err = r.takeTail(ctx, p, remote)
 	case foundGzipNo:
-		r.a.log.Info("compressed rotation recognised", "path", p.to.name, "of", d.rel)
+		r.a.log.Info("compressed rotation recognised", "path", p.to.display(), "of", d.rel)
 		if !r.a.opts.DryRun && p.to.rel != "" {
 			ne := e
 			ne.Status, ne.Remote = store.StatusCompressed, []byte(remote)
@@ -112,7 +112,7 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 	}
 	e := p.d.entry
 	if ok, err := continues(loc, &e); err != nil || !ok {
-		r.a.log.Warn("rotated log changed while it was read; not archived from it", "path", s.abs, "log", p.d.rel)
+		r.a.log.Warn("rotated log changed while it was read; not archived from it", "path", s.display(), "log", p.d.rel)
 		return err
 	}
 	if gz {
@@ -127,17 +127,14 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 		}
 	}
 	rel := s.rel // "" outside the log directory: tail only, nothing followed
-	name := s.rel
-	if name == "" {
-		name = s.abs
-	}
+	name := s.display()
 	lvl := slog.LevelInfo
 	if loc.size == e.Archived {
 		lvl = slog.LevelDebug // a rotated file renamed on: nothing to send
 	}
 	r.a.log.Log(ctx, lvl, "rotated log recognised", "path", name, "was", p.d.rel, "archived_as", remote, "tail", loc.size-e.Archived)
 	if r.a.opts.DryRun {
-		r.dry("%-9s %s (was %s, %d bytes)\n", "rotated", s.abs, p.d.rel, loc.size-e.Archived)
+		r.dry("%-9s %s (was %s, %d bytes)\n", "rotated", name, p.d.rel, loc.size-e.Archived)
 		r.count(&r.sum.FilesRotated)
 		return nil
 	}
@@ -157,9 +154,9 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 // never saw, as the log's next version, and follows it.
 func (r *run) generation(ctx context.Context, g *sibling, remote string) error {
 	_, gz := rotatedName(path.Base(remote), g.name)
-	r.a.log.Info("unseen generation of a rotated log archived as a version", "path", g.abs, "log", remote)
+	r.a.log.Info("unseen generation of a rotated log archived as a version", "path", g.display(), "log", remote)
 	if r.a.opts.DryRun {
-		r.dry("%-9s %s (as a version of %s, %d bytes)\n", "version", g.abs, remote, g.fi.Size())
+		r.dry("%-9s %s (as a version of %s, %d bytes)\n", "version", g.display(), remote, g.fi.Size())
 		return nil
 	}
 	f, err := r.openSibling(g, gz)
