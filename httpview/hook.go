@@ -32,6 +32,7 @@ func UploadHook(ix *store.Index, m *Metrics) func(ftpfs.UploadEvent) {
 			return
 		}
 		ix.Notify(store.IngestEvent{Kind: kind, Path: ev.Path, VersionPath: ev.VersionPath,
-			Account: ev.User, Offset: ev.Offset, Time: ev.Time})
+			Account: ev.User, Offset: ev.Offset, Time: ev.Time,
+			Rewrite: ev.Kind == ftpfs.UploadOpened && ev.Offset < ev.Size})
 	}
 }

@@ -37,7 +37,11 @@ type IngestEvent struct {
 	Account string
 	// Offset is where the upload started writing.
 	Offset int64
-	Time   time.Time
+	// Rewrite, on IngestOpened, says the upload starts below the file's
+	// end (an admin's REST below the size): bytes the index may have
+	// hashed already are being written again.
+	Rewrite bool
+	Time    time.Time
 }
 
 // maxPending bounds the paths waiting for the index's goroutine. Beyond
@@ -60,12 +64,19 @@ type ingestQueue struct {
 	order    []string
 	overflow bool
 	active   map[string]int // open uploads per path
-	wake     chan struct{}
+	// rewriting holds, per path, the lowest offset of open uploads that
+	// write below the file's end. Every apply of the path until the last
+	// of them closes rehashes from there: an apply may run between the
+	// upload's opening and its writes, and hash the bytes before they
+	// change (the events after it would then carry no rewrite).
+	rewriting map[string]int64
+	wake      chan struct{}
 }
 
 func (q *ingestQueue) init() {
 	q.m = map[string]*pendingPath{}
 	q.active = map[string]int{}
+	q.rewriting = map[string]int64{}
 	q.wake = make(chan struct{}, 1)
 }
 
@@ -78,10 +89,17 @@ func (ix *Index) Notify(ev IngestEvent) {
 	switch ev.Kind {
 	case IngestOpened:
 		q.active[ev.Path]++
+		if from, ok := q.rewriting[ev.Path]; ev.Rewrite && (!ok || ev.Offset < from) {
+			q.rewriting[ev.Path] = ev.Offset
+		}
 	case IngestClosed, IngestFailed:
 		if q.active[ev.Path]--; q.active[ev.Path] <= 0 {
 			delete(q.active, ev.Path)
 		}
+	}
+	from, rewriting := q.rewriting[ev.Path]
+	if q.active[ev.Path] == 0 {
+		delete(q.rewriting, ev.Path) // this event is the last to carry it
 	}
 	p := q.m[ev.Path]
 	if p == nil {
@@ -105,6 +123,9 @@ func (ix *Index) Notify(ev IngestEvent) {
 		p.closed = false
 	case IngestClosed, IngestFailed:
 		p.closed = true
+	}
+	if rewriting && (p.rewriteFrom < 0 || from < p.rewriteFrom) {
+		p.rewriteFrom = from
 	}
 	if ev.Account != "" {
 		p.account = ev.Account

@@ -163,8 +163,12 @@ func (e *ixEnv) upload(agent, rel string, offset int64, data []byte, supersede b
 		}
 		e.ix.Notify(IngestEvent{Kind: IngestSuperseded, Path: p, VersionPath: "/" + agent + "/" + v, Account: agent, Time: now})
 	}
-	e.ix.Notify(IngestEvent{Kind: IngestOpened, Path: p, Offset: offset, Account: agent, Time: now})
 	full := filepath.Join(e.root, agent, filepath.FromSlash(rel))
+	var size int64
+	if fi, err := os.Stat(full); err == nil {
+		size = fi.Size()
+	}
+	e.ix.Notify(IngestEvent{Kind: IngestOpened, Path: p, Offset: offset, Rewrite: offset < size, Account: agent, Time: now})
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
@@ -577,5 +581,51 @@ func TestIndexKeys(t *testing.T) {
 	}
 	if _, err := decodeIndexEntry("a", "p", []byte{9}); !errors.Is(err, ErrBadValue) {
 		t.Errorf("bad version: %v", err)
+	}
+}
+
+// TestIndexRewriteHashedBeforeWritten: the index may apply an upload's
+// opening before its bytes are written (the events are applied by another
+// goroutine). An upload that rewrites archived bytes in place must still
+// leave the index with the hash of what is on disk once it closes: before
+// the fix the rewrite was forgotten with the opening, the later events
+// rehashed nothing and the altered file stayed verified (seen as a flaky
+// TestIndexUploadEvents under load: 2 of 30 runs beside two busy loops).
+func TestIndexRewriteHashedBeforeWritten(t *testing.T) {
+	e := newIxEnv(t)
+	e.start()
+	data := lines(1, 300)
+	e.upload("n1", "app/a.log", 0, data, false)
+	e.commit("n1", "c1.json", time.Now(), map[string][]byte{"app/a.log": data})
+	e.ix.Notify(IngestEvent{Kind: IngestClosed, Path: "/n1/.syncer/commits/c1.json", Account: "n1", Time: time.Now()})
+	e.flush()
+	if st := e.lookup("n1", "app/a.log").Status(); st != VerifyVerified {
+		t.Fatalf("after commit: %v", st)
+	}
+	// The opening is applied first, the bytes come after.
+	p := "/n1/app/a.log"
+	e.ix.Notify(IngestEvent{Kind: IngestOpened, Path: p, Offset: 10, Rewrite: true, Account: "admin", Time: time.Now()})
+	e.flush()
+	f, err := os.OpenFile(filepath.Join(e.root, "n1", "app", "a.log"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("PATCHED"), 10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e.ix.Notify(IngestEvent{Kind: IngestProgress, Path: p, Offset: 10, Account: "admin", Time: time.Now()})
+	e.flush()
+	e.ix.Notify(IngestEvent{Kind: IngestClosed, Path: p, Offset: 10, Account: "admin", Time: time.Now()})
+	e.flush()
+	copy(data[10:], "PATCHED")
+	if got := e.lookup("n1", "app/a.log"); got.SHA256Hex() != hexSum(data) || got.Status() != VerifyMismatch {
+		t.Fatalf("after the rewrite: sha %s status %v, want %s mismatch", got.SHA256Hex(), got.Status(), hexSum(data))
+	}
+	// An append afterwards is not a rewrite: the hash continues.
+	e.upload("n1", "app/a.log", int64(len(data)), []byte("more\n"), false)
+	e.flush()
+	if got := e.lookup("n1", "app/a.log"); got.SHA256Hex() != hexSum(append(data, "more\n"...)) {
+		t.Fatalf("after an append: sha %s", got.SHA256Hex())
 	}
 }
