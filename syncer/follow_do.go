@@ -101,15 +101,12 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 	s := p.to
 	gz := p.kind == foundGzip
-	f, err := r.openSibling(s, gz)
+	loc, err := r.openSibling(s, gz)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	loc, err := openLocal(f)
-	if err != nil {
-		return err
-	}
+	defer loc.f.Close()
+	f := loc.f
 	e := p.d.entry
 	if ok, err := continues(loc, &e); err != nil || !ok {
 		r.a.log.Warn("rotated log changed while it was read; not archived from it", "path", s.display(), "log", p.d.rel)
@@ -159,15 +156,11 @@ func (r *run) generation(ctx context.Context, g *sibling, remote string) error {
 		r.dry("%-9s %s (as a version of %s, %d bytes)\n", "version", g.display(), remote, g.fi.Size())
 		return nil
 	}
-	f, err := r.openSibling(g, gz)
+	loc, err := r.openSibling(g, gz)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	loc, err := openLocal(f)
-	if err != nil {
-		return err
-	}
+	defer loc.f.Close()
 	c, err := r.getConn(ctx)
 	if err != nil {
 		return err

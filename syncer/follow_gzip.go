@@ -45,17 +45,25 @@ func (r *run) gzipForm(s *sibling, e *store.Entry) foundKind {
 	return foundGzip
 }
 
-// openSibling opens s to be read, decompressed into a temporary file when
-// it is a gzip file.
-func (r *run) openSibling(s *sibling, gz bool) (*os.File, error) {
+// openSibling opens s to be read for a transfer, decompressed into a
+// temporary file when it is a gzip file. The caller closes loc.f.
+func (r *run) openSibling(s *sibling, gz bool) (*local, error) {
+	var f *os.File
+	var err error
 	if gz {
-		return r.decompressTo(s)
+		f, err = r.decompressTo(s)
+	} else if f, err = os.Open(s.abs); err != nil {
+		err = fmt.Errorf("open: %w", unwrapPath(err))
 	}
-	f, err := os.Open(s.abs)
 	if err != nil {
-		return nil, fmt.Errorf("open: %w", unwrapPath(err))
+		return nil, err
 	}
-	return f, nil
+	loc, err := openLocal(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return loc, nil
 }
 
 // decompressTo writes the decompressed s into a temporary file in the state

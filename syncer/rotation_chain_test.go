@@ -34,6 +34,19 @@ type rotator struct {
 	written []string
 	bytes   int64
 	n       int
+	// sent adds up bytes_sent over the pushes made with push.
+	sent int64
+}
+
+// push runs one push of the agent; a failed file or a log reported
+// unrecoverable fails the test (every line is on the node).
+func (r *rotator) push() {
+	r.t.Helper()
+	s := r.e.push()
+	r.sent += s.BytesSent
+	if s.FilesFailed != 0 || s.FilesUnrecoverable != 0 {
+		r.t.Fatalf("push: %+v", s)
+	}
 }
 
 func (r *rotator) path(name string) string {
@@ -200,7 +213,8 @@ func archivedLineCounts(t *testing.T, tree string) (map[string]int, int64) {
 
 // check asserts every line written archived exactly once and no byte sent
 // twice.
-func (r *rotator) check(sent int64, tree string) {
+func (r *rotator) check(tree string) {
+	sent := r.sent
 	r.t.Helper()
 	counts, total := archivedLineCounts(r.t, tree)
 	var missing, dup []string
@@ -238,7 +252,8 @@ func listTree(dir string) string {
 // times with one, two or three rotations between pushes, archive every line
 // exactly once and send every byte once, with the rotated names matched
 // and with the default include alone. Each style is what logrotate does
-// with `rotate 5` and the named option.
+// with `rotate 5` and the named option. SYNCER_TEST_LOG=1 prints the
+// agent's log of every push.
 func TestRotationChains(t *testing.T) {
 	styles := []struct {
 		name                          string
@@ -272,16 +287,7 @@ func TestRotationChains(t *testing.T) {
 				}
 				r := &rotator{t: t, e: e, keep: 5, copytruncate: st.copytruncate, compress: st.compress, delay: st.delay, olddir: st.olddir}
 				r.write(40)
-				var sent int64
-				push := func() {
-					t.Helper()
-					s := e.push()
-					sent += s.BytesSent
-					if s.FilesFailed != 0 || s.FilesUnrecoverable != 0 {
-						t.Fatalf("push: %+v", s)
-					}
-				}
-				push()
+				r.push()
 				for _, k := range schedule {
 					for range k {
 						r.write(25)
@@ -293,10 +299,10 @@ func TestRotationChains(t *testing.T) {
 					if os.Getenv("SYNCER_TEST_LOG") != "" {
 						fmt.Fprintf(os.Stderr, "--- push after %d rotations (lines up to %d)\n", k, r.n)
 					}
-					push()
+					r.push()
 				}
-				push()
-				r.check(sent, tg.tree)
+				r.push()
+				r.check(tg.tree)
 			})
 		}
 	}
@@ -314,22 +320,13 @@ func TestRotatedLogGrowsAfterPush(t *testing.T) {
 			e := newEnv(t, tg)
 			e.opts.Include = inc
 			r := &rotator{t: t, e: e, keep: 5}
-			var sent int64
-			push := func() {
-				t.Helper()
-				s := e.push()
-				sent += s.BytesSent
-				if s.FilesFailed != 0 {
-					t.Fatalf("push: %+v", s)
-				}
-			}
 			for round := range 6 {
 				r.write(30 + round)
-				push()
+				r.push()
 				r.write(5)
 				r.rotate()
 				r.write(4)
-				push()
+				r.push()
 				// Late lines into the rotated file.
 				f, err := os.OpenFile(r.path("app.log.1"), os.O_WRONLY|os.O_APPEND, 0)
 				if err != nil {
@@ -342,9 +339,9 @@ func TestRotatedLogGrowsAfterPush(t *testing.T) {
 					fmt.Fprintln(f, l)
 				}
 				f.Close()
-				push()
+				r.push()
 			}
-			r.check(sent, tg.tree)
+			r.check(tg.tree)
 			// The late lines went to the version they were written to:
 			// one superseded version of app.log ends with each round's.
 			vs, _ := filepath.Glob(filepath.Join(tg.tree, "svc/app.log.superseded-*"))
@@ -422,26 +419,17 @@ func TestCopytruncateAfterEmptyPush(t *testing.T) {
 			e := newEnv(t, tg)
 			e.opts.Include = inc
 			r := &rotator{t: t, e: e, keep: 5, copytruncate: true}
-			var sent int64
-			push := func() {
-				t.Helper()
-				s := e.push()
-				sent += s.BytesSent
-				if s.FilesFailed != 0 || s.FilesUnrecoverable != 0 {
-					t.Fatalf("push: %+v", s)
-				}
-			}
 			for range 4 {
 				r.write(5)
-				push()
+				r.push()
 				r.rotate()
-				push() // app.log is empty here
+				r.push() // app.log is empty here
 				r.write(7)
 				r.rotate()
 				r.write(2)
-				push()
+				r.push()
 			}
-			r.check(sent, tg.tree)
+			r.check(tg.tree)
 		})
 	}
 }

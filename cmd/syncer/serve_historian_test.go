@@ -94,21 +94,36 @@ func (p *serveProc) getJSON(t *testing.T, path string, v any) {
 	}
 }
 
-func TestServeHistorianEndToEnd(t *testing.T) {
+// serveConfig is a historian configured by one YAML file (every flag of
+// serve) under base, with an agent account node1 whose password is pw;
+// extra holds more YAML lines.
+type serveConfig struct {
+	base, root, state, config string
+	ftp, http                 string
+}
+
+func newServeConfig(t *testing.T, pw, extra string) *serveConfig {
+	t.Helper()
 	base := t.TempDir()
-	root, state, logs := filepath.Join(base, "archive"), filepath.Join(base, "state"), filepath.Join(base, "logs")
-	ftpAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	config := filepath.Join(base, "serve.yaml")
-	// One YAML file holds every flag of serve.
-	cfg := fmt.Sprintf("root: %s\nstate: %s\nftp: %s\nhttp: %s\nmax-conns: 50\nmax-upload-rate: 100MiB\n", root, state, ftpAddr, httpAddr)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+	c := &serveConfig{base: base, root: filepath.Join(base, "archive"), state: filepath.Join(base, "state"),
+		config: filepath.Join(base, "serve.yaml"), ftp: testkit.FreeAddr(t), http: testkit.FreeAddr(t)}
+	cfg := fmt.Sprintf("root: %s\nstate: %s\nftp: %s\nhttp: %s\n%s", c.root, c.state, c.ftp, c.http, extra)
+	if err := os.WriteFile(c.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	add := exec.Command(testkit.SyncerBinary(t), "user", "add", "node1", "--password-stdin", "--state", state)
-	add.Stdin = strings.NewReader("pw-node1-secret\n")
+	add := exec.Command(testkit.SyncerBinary(t), "user", "add", "node1", "--password-stdin", "--state", c.state)
+	add.Stdin = strings.NewReader(pw + "\n")
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("user add: %v %s", err, out)
 	}
+	return c
+}
+
+func TestServeHistorianEndToEnd(t *testing.T) {
+	c := newServeConfig(t, "pw-node1-secret", "max-conns: 50\nmax-upload-rate: 100MiB\n")
+	base, state, config := c.base, c.state, c.config
+	logs := filepath.Join(base, "logs")
+	ftpAddr, httpAddr := c.ftp, c.http
 	files := map[string]string{"app/a.log": strings.Repeat("alpha line\n", 5000), "b.log": "bravo\n"}
 	for rel, data := range files {
 		writeTestFile(t, filepath.Join(logs, rel), data)

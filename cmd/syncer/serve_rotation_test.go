@@ -3,13 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // TestServeRotationVerification: the historian's verification stays
@@ -20,22 +17,12 @@ import (
 // and deleted between two pushes) is shown as incomplete, never as
 // verified.
 func TestServeRotationVerification(t *testing.T) {
-	base := t.TempDir()
-	root, state, logs := filepath.Join(base, "archive"), filepath.Join(base, "state"), filepath.Join(base, "logs")
-	ftpAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	config := filepath.Join(base, "serve.yaml")
-	// 256 KiB/s: storing the 700 KiB new log takes about three seconds.
-	cfg := fmt.Sprintf("root: %s\nstate: %s\nftp: %s\nhttp: %s\nmax-upload-rate: 256KiB\n", root, state, ftpAddr, httpAddr)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	pw := "pw-node1-secret"
-	add := exec.Command(testkit.SyncerBinary(t), "user", "add", "node1", "--password-stdin", "--state", state)
-	add.Stdin = strings.NewReader(pw + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("user add: %v %s", err, out)
-	}
-	p := startServe(t, config, httpAddr)
+	// 256 KiB/s: storing the 700 KiB new log takes about three seconds.
+	c := newServeConfig(t, pw, "max-upload-rate: 256KiB\n")
+	base, ftpAddr := c.base, c.ftp
+	logs := filepath.Join(base, "logs")
+	p := startServe(t, c.config, c.http)
 	app := filepath.Join(logs, "svc", "app.log")
 	n := 0
 	write := func(lines int, width int) {
