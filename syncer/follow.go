@@ -121,7 +121,10 @@ func rotatedName(base, name string) (ok, gz bool) {
 	rest = rest[1:]
 	for _, ext := range compressedExt {
 		if r, ok := strings.CutSuffix(rest, ext); ok {
-			rest, gz = r, ext == ".gz"
+			if ext != ".gz" {
+				return false, false // bz2, xz, zst: not read
+			}
+			rest, gz = r, true
 			break
 		}
 	}
@@ -132,9 +135,6 @@ func rotatedName(base, name string) (ok, gz bool) {
 		if (c < '0' || c > '9') && !strings.ContainsRune("-_.T:+", c) {
 			return false, false
 		}
-	}
-	if !gz && strings.Contains(name[len(base):], ".") && slices.ContainsFunc(compressedExt, func(e string) bool { return strings.HasSuffix(name, e) }) {
-		return false, false // bz2, xz, zst: not read
 	}
 	return true, gz
 }

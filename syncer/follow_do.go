@@ -59,11 +59,8 @@ func (r *run) depart(ctx context.Context, p departPlan) error {
 	case foundGzipNo:
 		r.a.log.Info("compressed rotation recognised", "path", p.to.display(), "of", d.rel)
 		if !r.a.opts.DryRun && p.to.rel != "" {
-			ne := e
-			ne.Status, ne.Remote = store.StatusCompressed, []byte(remote)
-			ne.Size, ne.MtimeNs, ne.Dev, ne.Ino, ne.UpdatedNs = p.to.fi.Size(), p.to.fi.ModTime().UnixNano(), p.to.dev, p.to.ino, nowNs()
-			if perr := r.put([]byte(p.to.rel), ne, false); perr != nil {
-				return fmt.Errorf("%w: %w", ErrManifest, perr)
+			if err := r.putCompressed(p.to, e, remote, false); err != nil {
+				return err
 			}
 		}
 	}
@@ -142,7 +139,7 @@ func (r *run) takeTail(ctx context.Context, p departPlan, remote string) error {
 	}
 	r.count(&r.sum.FilesRotated)
 	if gz && rel != "" {
-		return r.markCompressed(rel, s)
+		return r.markCompressed(s)
 	}
 	return nil
 }
@@ -173,7 +170,7 @@ func (r *run) generation(ctx context.Context, g *sibling, remote string) error {
 	}
 	r.count(&r.sum.FilesNew)
 	if gz && g.rel != "" {
-		return r.markCompressed(g.rel, g)
+		return r.markCompressed(g)
 	}
 	return nil
 }

@@ -90,16 +90,23 @@ func (r *run) decompressTo(s *sibling) (*os.File, error) {
 	return tmp, nil
 }
 
-// markCompressed turns the entry just written for the gzip file rel (with
-// the decompressed file's stat) into a compressed entry with rel's own.
-func (r *run) markCompressed(rel string, s *sibling) error {
-	ne, err := r.a.manifest.Get([]byte(rel))
+// markCompressed turns the entry just written for the gzip file s (with
+// the decompressed file's stat) into a compressed entry with s's own.
+func (r *run) markCompressed(s *sibling) error {
+	ne, err := r.a.manifest.Get([]byte(s.rel))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	ne.Status = store.StatusCompressed
-	ne.Size, ne.MtimeNs, ne.Dev, ne.Ino = s.fi.Size(), s.fi.ModTime().UnixNano(), s.dev, s.ino
-	if err := r.put([]byte(rel), ne, true); err != nil {
+	return r.putCompressed(s, ne, string(ne.Remote), true)
+}
+
+// putCompressed records the gzip file s (inside the log directory) as the
+// compressed form of e, the log archived at remote: e's archived bytes and
+// fingerprints with s's own stat.
+func (r *run) putCompressed(s *sibling, e store.Entry, remote string, sync bool) error {
+	e.Status, e.Remote = store.StatusCompressed, []byte(remote)
+	e.Size, e.MtimeNs, e.Dev, e.Ino, e.UpdatedNs = s.fi.Size(), s.fi.ModTime().UnixNano(), s.dev, s.ino, nowNs()
+	if err := r.put([]byte(s.rel), e, sync); err != nil {
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	return nil
@@ -162,13 +169,7 @@ func (r *run) compressedForm(ctx context.Context, rel string, loc *local) (bool,
 		if r.a.opts.DryRun {
 			return true, nil
 		}
-		ne := m.Entry
-		ne.Status, ne.Remote = store.StatusCompressed, []byte(remote)
-		ne.Size, ne.MtimeNs, ne.Dev, ne.Ino, ne.UpdatedNs = fi.Size(), fi.ModTime().UnixNano(), loc.dev, loc.ino, nowNs()
-		if err := r.put([]byte(rel), ne, true); err != nil {
-			return true, fmt.Errorf("%w: %w", ErrManifest, err)
-		}
-		return true, nil
+		return true, r.putCompressed(s, m.Entry, remote, true)
 	}
 	return false, nil
 }

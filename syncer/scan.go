@@ -96,7 +96,7 @@ func (r *run) unvisited(rel string, e store.Entry) (job, bool) {
 	fi, err := os.Lstat(abs)
 	followed := (e.Status == store.StatusRotated || e.Status == store.StatusCompressed) && !r.a.match.Match(rel)
 	switch {
-	case err != nil && followed, err != nil && (e.Status == store.StatusArchived || e.Status == store.StatusRotated || e.Status == store.StatusCompressed):
+	case err != nil && unchangedStatus(e.Status): // archived, rotated or compressed
 		r.departed(departure{rel: rel, entry: e, live: e.Status == store.StatusArchived && !followed, gone: true})
 		return job{}, false
 	case !followed:
@@ -208,11 +208,11 @@ func (r *run) continuationAt(rel string) (job, bool) {
 		return job{}, false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	loc, err := openLocal(f)
+	if err != nil {
 		return job{}, false
 	}
-	rj, ok, err := r.copiedFrom(rel, &local{f: f, size: fi.Size()})
+	rj, ok, err := r.copiedFrom(rel, loc)
 	if err != nil || !ok {
 		return job{}, false
 	}
