@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/internal/archive"
 	"golang.org/x/time/rate"
 )
 
@@ -327,7 +328,7 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 		}
 		t.offset, t.openSize = offset, size
 	default:
-		if exists && size > 0 && !isAgentDescription(p) {
+		if exists && size > 0 && !archive.IsAgentInfo(p) {
 			// Archive, not mirror: the old content stays, under a name
 			// that says when it was superseded. An empty file holds
 			// nothing to keep; nor does the agent's own description,
@@ -356,29 +357,13 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 	return t, nil
 }
 
-// isAgentDescription reports whether p is /<agent>/.syncer/agent.json, the
-// description an agent replaces on every push. It is state, not an archived
-// log: keeping each copy as a version would add one file per push forever.
-// Everything else under .syncer/ (the commit records) is versioned as usual.
-func isAgentDescription(p string) bool {
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	return len(parts) == 3 && parts[1] == ".syncer" && parts[2] == "agent.json"
-}
-
-// versionSuffix is the layout of a superseded version's suffix (UTC).
-const versionSuffix = ".superseded-20060102T150405Z"
-
 // keepVersion moves the file at rel aside as NAME.superseded-<UTC time>
 // ("-2", "-3"... on a collision) and returns the version's archive path.
 // It links before it removes, so an existing version is never replaced.
 func (h *handler) keepVersion(rel, p string) (string, error) {
-	stamp := time.Now().UTC().Format(versionSuffix)
+	now := time.Now()
 	for i := 1; i < 1000; i++ {
-		suffix := stamp
-		if i > 1 {
-			suffix = fmt.Sprintf("%s-%d", stamp, i)
-		}
-		vrel, vp := rel+suffix, p+suffix
+		vrel, vp := archive.VersionName(rel, now, i), archive.VersionName(p, now, i)
 		err := h.root.Link(rel, vrel)
 		if err == nil {
 			if err := h.root.Remove(rel); err != nil {

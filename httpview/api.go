@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/internal/pathglob"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -26,9 +27,6 @@ const (
 	DefaultSearchLimit = 1000
 	MaxSearchLimit     = 10000
 )
-
-// metaDir is the agents' metadata directory, hidden from every view.
-const metaDir = ".syncer"
 
 // errBadPath is the one message for every refused path, so that the reply
 // does not tell which rule it broke.
@@ -63,7 +61,7 @@ func archivePath(c *gin.Context) (agent, rel string, ok bool) {
 		}
 	}
 	agent, rel, _ = strings.Cut(p, "/")
-	if !store.ValidAgentID(agent) {
+	if !archive.ValidAgentID(agent) {
 		apiError(c, http.StatusBadRequest, errBadPath)
 		return "", "", false
 	}
@@ -105,7 +103,7 @@ func pathParam(c *gin.Context) (string, bool) {
 
 // hidden reports whether rel is the agent's metadata.
 func hidden(rel string) bool {
-	return rel == metaDir || strings.HasPrefix(rel, metaDir+"/")
+	return archive.IsMeta(rel)
 }
 
 func fullPath(agent, rel string) string {
@@ -362,7 +360,7 @@ func (s *Server) search(c *gin.Context) {
 		return
 	}
 	agent := c.Query("agent")
-	if agent != "" && !store.ValidAgentID(agent) {
+	if agent != "" && !archive.ValidAgentID(agent) {
 		apiError(c, http.StatusBadRequest, "bad agent id")
 		return
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
-	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // FuzzArchivePath: for any request path under /raw/, archivePath either
@@ -47,7 +47,7 @@ func FuzzArchivePath(f *testing.F) {
 		if !last.ok || last.agent == "" {
 			return
 		}
-		if !store.ValidAgentID(last.agent) {
+		if !archive.ValidAgentID(last.agent) {
 			t.Fatalf("%q: agent %q accepted", p, last.agent)
 		}
 		if last.rel == "" {

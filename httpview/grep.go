@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/internal/pathglob"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -93,7 +94,7 @@ func (s *Server) grep(c *gin.Context) {
 		}
 	}
 	agent := c.Query("agent")
-	if agent != "" && !store.ValidAgentID(agent) {
+	if agent != "" && !archive.ValidAgentID(agent) {
 		apiError(c, http.StatusBadRequest, "bad agent id")
 		return
 	}

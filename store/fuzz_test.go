@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"testing"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // FuzzIndexKey: an index file key decodes back to its agent and path for
@@ -17,7 +19,7 @@ func FuzzIndexKey(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, agent, rel, other string) {
 		_, _, _ = decodeIxFileKey([]byte(rel))
-		if !ValidAgentID(agent) || rel == "" || !validRel(rel) {
+		if !archive.ValidAgentID(agent) || rel == "" || !archive.ValidRel(rel) {
 			return
 		}
 		k := ixFileKey(agent, rel)
@@ -33,7 +35,7 @@ func FuzzIndexKey(f *testing.F) {
 			t.Fatalf("key of %q is outside its directory's or agent's prefix", rel)
 		}
 		// Another file of the same directory sorts by its name.
-		if other == "" || !validRel(joinRel(dir, other)) || bytes.ContainsRune([]byte(other), '/') {
+		if other == "" || !archive.ValidRel(joinRel(dir, other)) || bytes.ContainsRune([]byte(other), '/') {
 			return
 		}
 		k2 := ixFileKey(agent, joinRel(dir, other))
@@ -42,7 +44,7 @@ func FuzzIndexKey(f *testing.F) {
 		}
 		// A different agent's keys never share this agent's prefix unless
 		// the ids are equal.
-		if agent != other && ValidAgentID(other) && bytes.HasPrefix(ixFileKey(other, rel), ixAgentPrefix(agent)) {
+		if agent != other && archive.ValidAgentID(other) && bytes.HasPrefix(ixFileKey(other, rel), ixAgentPrefix(agent)) {
 			t.Fatalf("agent %q's key lies under agent %q's prefix", other, agent)
 		}
 	})

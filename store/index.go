@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // ErrNoEntry is returned for an agent, file or directory the index does
@@ -314,7 +315,7 @@ func (ix *Index) Ready() <-chan struct{} { return ix.ready }
 // Lookup returns the entry of agent's rel ("" is the agent's tree itself,
 // a directory). Unknown agents and paths give ErrNoEntry.
 func (ix *Index) Lookup(agent, rel string) (IndexEntry, error) {
-	if !ValidAgentID(agent) || !validRel(rel) {
+	if !archive.ValidAgentID(agent) || !archive.ValidRel(rel) {
 		return IndexEntry{}, fmt.Errorf("lookup %s/%s: %w", agent, rel, ErrNoEntry)
 	}
 	if rel == "" {
@@ -390,10 +391,10 @@ func (ix *Index) List(agent, dir, after string, limit int) (entries []IndexEntry
 // Versions returns the superseded versions of agent's file rel (the
 // entries named rel.superseded-*), oldest first.
 func (ix *Index) Versions(agent, rel string) ([]IndexEntry, error) {
-	if !ValidAgentID(agent) || !validRel(rel) || rel == "" {
+	if !archive.ValidAgentID(agent) || !archive.ValidRel(rel) || rel == "" {
 		return nil, fmt.Errorf("versions %s/%s: %w", agent, rel, ErrNoEntry)
 	}
-	prefix := ixFileKey(agent, rel+VersionMarker)
+	prefix := ixFileKey(agent, rel+archive.VersionMarker)
 	it, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("versions %s/%s: %w", agent, rel, err)
@@ -420,7 +421,7 @@ func (ix *Index) Versions(agent, rel string) ([]IndexEntry, error) {
 func (ix *Index) Walk(ctx context.Context, agent string, fn func(IndexEntry) error) error {
 	lower, upper := []byte{ixFile}, []byte{ixFile + 1}
 	if agent != "" {
-		if !ValidAgentID(agent) {
+		if !archive.ValidAgentID(agent) {
 			return fmt.Errorf("walk %s: %w", agent, ErrNoEntry)
 		}
 		lower = ixAgentPrefix(agent)

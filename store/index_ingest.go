@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // IngestKind says what happened to an upload (mirrors the FTP server's
@@ -248,9 +251,6 @@ func (ix *Index) drain(ctx context.Context) error {
 	return firstErr
 }
 
-// metaDir is the agents' metadata directory at the top of their trees.
-const metaDir = ".syncer"
-
 // apply indexes what happened to one archive path.
 func (ix *Index) apply(w *ixWriter, p string, pp *pendingPath) error {
 	agent, rel, ok := archivePath(p)
@@ -258,9 +258,9 @@ func (ix *Index) apply(w *ixWriter, p string, pp *pendingPath) error {
 		return nil // outside every agent's tree: nothing to index
 	}
 	w.seen(agent, pp.last, pp.account)
-	if rel == metaDir || len(rel) > len(metaDir) && rel[:len(metaDir)+1] == metaDir+"/" {
-		if pp.closed {
-			return ix.applyMeta(w, agent, rel[len(metaDir)+1:])
+	if archive.IsMeta(rel) {
+		if meta, ok := strings.CutPrefix(rel, archive.MetaDir+"/"); ok && pp.closed {
+			return ix.applyMeta(w, agent, meta)
 		}
 		return nil
 	}

@@ -23,30 +23,6 @@ const (
 	ixCommit byte = 'C'
 )
 
-// ValidAgentID reports whether id can name an agent's tree: one path
-// segment, not "." or "..", without NUL. Agent ids come from directory
-// names under the archive root.
-func ValidAgentID(id string) bool {
-	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\x00")
-}
-
-// validRel reports whether rel is a clean '/'-separated path relative to an
-// agent's tree ("" is the tree itself).
-func validRel(rel string) bool {
-	if rel == "" {
-		return true
-	}
-	if strings.IndexByte(rel, 0) >= 0 {
-		return false
-	}
-	for _, el := range strings.Split(rel, "/") {
-		if el == "" || el == "." || el == ".." {
-			return false
-		}
-	}
-	return true
-}
-
 // splitRel splits rel ("a/b/c.log") into its directory ("a/b") and name.
 func splitRel(rel string) (dir, name string) {
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,48 +10,14 @@ import (
 	"io"
 	"io/fs"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
-// The agents' metadata, as the agent (package syncer, meta.go) uploads it:
-//
-//	/<agent>/.syncer/agent.json              agentInfo
-//	/<agent>/.syncer/commits/<UTC>-<seq>.json commitRecord
-//
-// store may not import syncer, so the shapes are restated here with only
-// the fields the index reads.
-
-type agentInfo struct {
-	ID       string          `json:"id"`
-	Host     string          `json:"host"`
-	IPs      []string        `json:"ips"`
-	Version  string          `json:"version"`
-	Dir      string          `json:"dir"`
-	Include  []string        `json:"include"`
-	Exclude  []string        `json:"exclude"`
-	Interval string          `json:"interval"`
-	LastPush json.RawMessage `json:"last_push"`
-	Time     time.Time       `json:"time"`
-}
-
-type commitRecord struct {
-	Agent string       `json:"agent"`
-	Seq   int64        `json:"seq"`
-	Time  time.Time    `json:"time"`
-	Files []commitFile `json:"files"`
-}
-
-type commitFile struct {
-	Path    string `json:"path"`
-	PathB64 string `json:"path_b64"`
-	Remote  string `json:"remote"`
-	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
-	Gap     bool   `json:"gap"`
-}
+// The agents' metadata (archive.AgentInfo, archive.CommitRecord), as the
+// agent uploads it under /<agent>/.syncer/.
 
 // Size limits of metadata files: larger ones are refused (an agent
 // account could otherwise make the historian read gigabytes into memory).
@@ -64,17 +29,17 @@ const (
 // applyMeta reads a metadata file an agent just uploaded (rel is below
 // .syncer/).
 func (ix *Index) applyMeta(w *ixWriter, agent, rel string) error {
-	switch {
-	case rel == "agent.json":
+	if rel == archive.AgentInfoFile {
 		return ix.readAgentInfo(w, agent)
-	case strings.HasPrefix(rel, "commits/") && strings.HasSuffix(rel, ".json") && !strings.Contains(rel[len("commits/"):], "/"):
-		return ix.applyCommitFile(w, agent, rel[len("commits/"):])
+	}
+	if name, ok := archive.CommitRecordOf(rel); ok {
+		return ix.applyCommitFile(w, agent, name)
 	}
 	return nil
 }
 
 func (ix *Index) readMeta(agent, rel string, limit int64) ([]byte, fs.FileInfo, error) {
-	f, err := ix.root.Open(agent + "/" + metaDir + "/" + rel)
+	f, err := ix.root.Open(agent + "/" + archive.MetaDir + "/" + rel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,10 +49,10 @@ func (ix *Index) readMeta(agent, rel string, limit int64) ([]byte, fs.FileInfo, 
 		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s/%s/%s: not a regular file", agent, metaDir, rel)
+		return nil, nil, fmt.Errorf("%s/%s/%s: not a regular file", agent, archive.MetaDir, rel)
 	}
 	if fi.Size() > limit {
-		return nil, nil, fmt.Errorf("%s/%s/%s: %d bytes is over the limit of %d", agent, metaDir, rel, fi.Size(), limit)
+		return nil, nil, fmt.Errorf("%s/%s/%s: %d bytes is over the limit of %d", agent, archive.MetaDir, rel, fi.Size(), limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit))
 	return b, fi, err
@@ -95,13 +60,13 @@ func (ix *Index) readMeta(agent, rel string, limit int64) ([]byte, fs.FileInfo, 
 
 // readAgentInfo updates the agent record from .syncer/agent.json.
 func (ix *Index) readAgentInfo(w *ixWriter, agent string) error {
-	b, fi, err := ix.readMeta(agent, "agent.json", maxAgentJSON)
+	b, fi, err := ix.readMeta(agent, archive.AgentInfoFile, maxAgentJSON)
 	if err != nil {
 		return fmt.Errorf("agent description: %w", err)
 	}
-	var info agentInfo
+	var info archive.AgentInfo
 	if err := json.Unmarshal(b, &info); err != nil {
-		return fmt.Errorf("agent description %s/%s/agent.json: %w", agent, metaDir, err)
+		return fmt.Errorf("agent description %s/%s/%s: %w", agent, archive.MetaDir, archive.AgentInfoFile, err)
 	}
 	a := w.agent(agent)
 	a.Host, a.IPs, a.Version, a.Dir = info.Host, info.IPs, info.Version, info.Dir
@@ -122,13 +87,13 @@ func (ix *Index) applyCommitFile(w *ixWriter, agent, name string) error {
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		return err
 	}
-	b, _, err := ix.readMeta(agent, "commits/"+name, maxCommitJSON)
+	b, _, err := ix.readMeta(agent, archive.CommitsDir+"/"+name, maxCommitJSON)
 	if err != nil {
 		return fmt.Errorf("commit record: %w", err)
 	}
-	var rec commitRecord
+	var rec archive.CommitRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("commit record %s/%s/commits/%s: %w", agent, metaDir, name, err)
+		return fmt.Errorf("commit record %s/%s/%s/%s: %w", agent, archive.MetaDir, archive.CommitsDir, name, err)
 	}
 	for _, cf := range rec.Files {
 		if err := ix.applyCommitEntry(w, agent, rec.Time, cf); err != nil {
@@ -141,19 +106,12 @@ func (ix *Index) applyCommitFile(w *ixWriter, agent, name string) error {
 
 // applyCommitEntry sets the expectation of one committed file on the entry
 // that holds the content the agent described, and checks it.
-func (ix *Index) applyCommitEntry(w *ixWriter, agent string, at time.Time, cf commitFile) error {
-	rel := cf.Path
-	if cf.PathB64 != "" {
-		raw, err := base64.StdEncoding.DecodeString(cf.PathB64)
-		if err != nil {
-			return fmt.Errorf("path_b64: %w", err)
-		}
-		rel = string(raw)
+func (ix *Index) applyCommitEntry(w *ixWriter, agent string, at time.Time, cf archive.CommitFile) error {
+	rel, err := cf.Archived()
+	if err != nil {
+		return err
 	}
-	if cf.Remote != "" {
-		rel = cf.Remote
-	}
-	if !validRel(rel) || rel == "" || rel == metaDir || strings.HasPrefix(rel, metaDir+"/") {
+	if !archive.ValidRel(rel) || rel == "" || archive.IsMeta(rel) {
 		return fmt.Errorf("path %q: not a path in the agent's tree", rel)
 	}
 	sum, err := hex.DecodeString(cf.SHA256)
@@ -199,7 +157,7 @@ func (ix *Index) applyCommitEntry(w *ixWriter, agent string, at time.Time, cf co
 // a version of the same second as the commit is a candidate too.
 func (ix *Index) commitTarget(w *ixWriter, agent, rel string, at time.Time, size int64, sum []byte) (*IndexEntry, IndexEntry, error) {
 	var cands []IndexEntry
-	prefix := ixFileKey(agent, rel+VersionMarker)
+	prefix := ixFileKey(agent, rel+archive.VersionMarker)
 	it, err := w.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, IndexEntry{}, err
@@ -209,7 +167,7 @@ func (ix *Index) commitTarget(w *ixWriter, agent, rel string, at time.Time, size
 	floor := at.UTC().Truncate(time.Second)
 	for it.First(); it.Valid(); it.Next() {
 		name := string(it.Key()[len(dp):])
-		b, t, ok := VersionOf(name)
+		b, t, ok := archive.VersionOf(name)
 		if !ok || b != base || t.Before(floor) {
 			continue
 		}
@@ -223,8 +181,8 @@ func (ix *Index) commitTarget(w *ixWriter, agent, rel string, at time.Time, size
 		return nil, IndexEntry{}, err
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
-		_, ti, _ := VersionOf(cands[i].Name())
-		_, tj, _ := VersionOf(cands[j].Name())
+		_, ti, _ := archive.VersionOf(cands[i].Name())
+		_, tj, _ := archive.VersionOf(cands[j].Name())
 		return ti.Before(tj)
 	})
 	if e, ok, err := w.get(agent, rel); err != nil {

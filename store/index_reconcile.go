@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // reconcile compares the index with the archive on disk and repairs it:
@@ -26,7 +27,7 @@ func (ix *Index) reconcile(ctx context.Context) error {
 	}
 	onDisk := map[string]bool{}
 	for _, de := range top {
-		if !de.IsDir() || !ValidAgentID(de.Name()) {
+		if !de.IsDir() || !archive.ValidAgentID(de.Name()) {
 			continue // files at the top belong to no agent; symlinks are not followed
 		}
 		onDisk[de.Name()] = true
@@ -64,12 +65,12 @@ func (ix *Index) reconcileAgent(ctx context.Context, w *ixWriter, agent string) 
 		return err
 	}
 	a := w.agent(agent)
-	if fi, err := ix.root.Stat(agent + "/" + metaDir + "/agent.json"); err == nil && fi.ModTime().UnixNano() != a.MetaMtimeNs {
+	if fi, err := ix.root.Stat(agent + "/" + archive.MetaDir + "/agent.json"); err == nil && fi.ModTime().UnixNano() != a.MetaMtimeNs {
 		if err := ix.readAgentInfo(w, agent); err != nil {
 			ix.log.Warn("index: unreadable agent description", "agent", agent, "err", err)
 		}
 	}
-	commits, err := ix.readDirSorted(agent + "/" + metaDir + "/commits")
+	commits, err := ix.readDirSorted(agent + "/" + archive.MetaDir + "/commits")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -77,7 +78,7 @@ func (ix *Index) reconcileAgent(ctx context.Context, w *ixWriter, agent string) 
 		if !de.Type().IsRegular() || !strings.HasSuffix(de.Name(), ".json") {
 			continue
 		}
-		if ix.uploading("/" + agent + "/" + metaDir + "/commits/" + de.Name()) {
+		if ix.uploading("/" + agent + "/" + archive.MetaDir + "/commits/" + de.Name()) {
 			continue
 		}
 		if err := ix.applyCommitFile(w, agent, de.Name()); err != nil {
@@ -163,7 +164,7 @@ func (ix *Index) reconcileDir(ctx context.Context, w *ixWriter, agent, dir strin
 			i++
 		}
 		rel := joinRel(dir, name)
-		if dir == "" && name == metaDir {
+		if dir == "" && name == archive.MetaDir {
 			// The agent's metadata is shown on the agent, not as files.
 			if ie != nil {
 				if err := w.delTree(ie); err != nil {

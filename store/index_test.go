@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // ixEnv is an archive root with an index running over it.
@@ -123,20 +125,11 @@ func (e *ixEnv) lookup(agent, rel string) IndexEntry {
 // commit writes a commit record as the agent does (syncer/meta.go).
 func (e *ixEnv) commit(agent, name string, at time.Time, files map[string][]byte) {
 	e.t.Helper()
-	type cf struct {
-		Path   string `json:"path"`
-		Size   int64  `json:"size"`
-		SHA256 string `json:"sha256"`
-		From   int64  `json:"from"`
-	}
-	rec := struct {
-		Agent string    `json:"agent"`
-		Seq   int       `json:"seq"`
-		Time  time.Time `json:"time"`
-		Files []cf      `json:"files"`
-	}{Agent: agent, Seq: 1, Time: at}
+	rec := archive.CommitRecord{Agent: agent, Seq: 1, Time: at}
 	for p, data := range files {
-		rec.Files = append(rec.Files, cf{Path: p, Size: int64(len(data)), SHA256: hexSum(data)})
+		cf := archive.CommitFile{Size: int64(len(data)), SHA256: hexSum(data)}
+		cf.SetPaths(p, p)
+		rec.Files = append(rec.Files, cf)
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -569,8 +562,8 @@ func TestIndexKeys(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"/a", "a//b", "a/../b", "a/.", "a\x00b"} {
-		if validRel(bad) {
-			t.Errorf("validRel(%q) = true", bad)
+		if archive.ValidRel(bad) {
+			t.Errorf("ValidRel(%q) = true", bad)
 		}
 	}
 	e := IndexEntry{Agent: "a", Path: "p", Size: 5, MtimeNs: 7, Hashed: 5, Account: "acc", HasExpected: true, ExpectedSize: 5, CommitNs: 9, hashState: []byte{1, 2}, check: checkMatch}
@@ -627,5 +620,32 @@ func TestIndexRewriteHashedBeforeWritten(t *testing.T) {
 	e.flush()
 	if got := e.lookup("n1", "app/a.log"); got.SHA256Hex() != hexSum(append(data, "more\n"...)) {
 		t.Fatalf("after an append: sha %s", got.SHA256Hex())
+	}
+}
+
+// TestIndexMetaNamesAreNotLogs: a file an agent uploads under the
+// metadata directory's own name, or a commit record's name that is not
+// one, is neither indexed as a log nor fatal to the index.
+func TestIndexMetaNamesAreNotLogs(t *testing.T) {
+	e := newIxEnv(t)
+	e.start()
+	for _, rel := range []string{".syncer", ".syncer/commits/x.txt", ".syncer/other.json"} {
+		if rel == ".syncer" {
+			e.write("n1/.syncer", []byte("not a directory"))
+		} else {
+			os.Remove(filepath.Join(e.root, "n1", ".syncer"))
+			e.write("n1/"+rel, []byte("{}"))
+		}
+		e.ix.Notify(IngestEvent{Kind: IngestClosed, Path: "/n1/" + rel, Account: "n1", Time: time.Now()})
+		e.flush()
+		if _, err := e.ix.Lookup("n1", rel); !errors.Is(err, ErrNoEntry) {
+			t.Errorf("%s indexed: %v", rel, err)
+		}
+	}
+	e.write("n1/a.log", []byte("one line\n"))
+	e.ix.Notify(IngestEvent{Kind: IngestClosed, Path: "/n1/a.log", Account: "n1", Time: time.Now()})
+	e.flush()
+	if got := e.lookup("n1", "a.log"); got.Size != int64(len("one line\n")) {
+		t.Errorf("a.log after the metadata uploads: %+v", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // ixWriter groups changes into one atomic batch. It reads its own writes
@@ -386,31 +387,6 @@ func (w *ixWriter) move(agent, from, to string) error {
 	return w.put(op, &ne)
 }
 
-// VersionMarker separates a file's name from the UTC time it was
-// superseded at in the name of a kept version:
-// NAME.superseded-YYYYMMDDTHHMMSSZ, with "-2", "-3"... on a collision.
-const VersionMarker = ".superseded-"
-
-const versionStamp = "20060102T150405Z"
-
-// VersionOf splits a version's name into its base name and the time it was
-// superseded at; ok is false for names that are not versions.
-func VersionOf(name string) (base string, at time.Time, ok bool) {
-	i := strings.LastIndex(name, VersionMarker)
-	if i <= 0 {
-		return "", time.Time{}, false
-	}
-	stamp := name[i+len(VersionMarker):]
-	if len(stamp) < len(versionStamp) {
-		return "", time.Time{}, false
-	}
-	t, err := time.Parse(versionStamp, stamp[:len(versionStamp)])
-	if err != nil {
-		return "", time.Time{}, false
-	}
-	return name[:i], t, true
-}
-
 // isEscape recognises os.Root's refusal of a path that leads out of it.
 func isEscape(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
@@ -423,7 +399,7 @@ func archivePath(p string) (agent, rel string, ok bool) {
 		return "", "", false
 	}
 	agent, rel, _ = strings.Cut(p[1:], "/")
-	if !ValidAgentID(agent) || !validRel(rel) {
+	if !archive.ValidAgentID(agent) || !archive.ValidRel(rel) {
 		return "", "", false
 	}
 	return agent, rel, true

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -128,10 +129,10 @@ type Agent struct {
 // caller opens and closes, see store.Dir). Bad patterns fail with
 // ErrBadPattern.
 func NewAgent(opts Options, m *store.Manifest) (*Agent, error) {
-	if opts.AgentID == "" || strings.ContainsAny(opts.AgentID, "/\\\x00\r\n") || opts.AgentID == "." || opts.AgentID == ".." {
+	if err := archive.CheckAgentID(opts.AgentID); err != nil {
 		// The id is a directory name on the server: it must not climb out
 		// of or reach across the agents' trees.
-		return nil, fmt.Errorf("agent id %q: must be one path segment", opts.AgentID)
+		return nil, err
 	}
 	if opts.Dir == "" {
 		return nil, errors.New("log directory is empty")
@@ -383,7 +384,7 @@ func (a *Agent) treeRoot() string {
 }
 
 // metaDir is the agent's metadata directory on the server.
-func (r *run) metaDir() string { return r.a.treeRoot() + "/.syncer" }
+func (r *run) metaDir() string { return r.a.treeRoot() + "/" + archive.MetaDir }
 
 // GC settings while pushes run (see relaxGC).
 const (

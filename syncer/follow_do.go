@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -220,7 +221,7 @@ func (t *transfer) locateVersion(ctx context.Context, e *store.Entry) (bool, err
 	}
 	var names []string
 	for _, en := range entries {
-		if !en.Dir && en.Size == e.Archived && strings.HasPrefix(en.Name, base+store.VersionMarker) {
+		if !en.Dir && en.Size == e.Archived && strings.HasPrefix(en.Name, base+archive.VersionMarker) {
 			names = append(names, en.Name)
 		}
 	}

@@ -3,7 +3,6 @@ package syncer
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,32 +16,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
-// CommitFile is one file of a commit record: the historian checks its
-// stored copy against Size and SHA256.
-type CommitFile struct {
-	// Path is the local path relative to the log directory. A name that is
-	// not UTF-8 cannot be a JSON string: Path then holds it with invalid
-	// bytes replaced and PathB64 holds the exact bytes (standard base64).
-	Path    string `json:"path"`
-	PathB64 string `json:"path_b64,omitempty"`
-	// Remote is the server path relative to the agent's tree when it
-	// differs from Path (a rotated log continued its old name's copy).
-	Remote string `json:"remote,omitempty"`
-	// Size is the archived length; SHA256 the hash of all Size bytes.
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-	// From is where this push started sending (0: the whole file, as a
-	// new file or a new version).
-	From int64 `json:"from"`
-	// Gap says lines were written to this version of the log on the node
-	// after its last push and could not be archived (the rotated log left
-	// the node before the agent found it): the historian shows the file
-	// as incomplete, not verified.
-	Gap bool `json:"gap,omitempty"`
-}
+// CommitFile is one file of a commit record (archive.CommitFile).
+type CommitFile = archive.CommitFile
 
 // commitLog collects the files archived by one push in a temporary file
 // under the state directory, so that memory stays flat however many files
@@ -160,16 +139,7 @@ func (r *run) record(rel, remote string, size, from int64, sum []byte) {
 // recordFile completes cf's names (rel may not be UTF-8) and adds it to
 // the commit record.
 func (r *run) recordFile(cf CommitFile, rel, remote string) {
-	if !utf8.ValidString(rel) {
-		cf.Path = string([]rune(rel))
-		cf.PathB64 = base64.StdEncoding.EncodeToString([]byte(rel))
-	}
-	if remote != rel {
-		cf.Remote = remote
-		if !utf8.ValidString(remote) {
-			cf.Remote = string([]rune(remote))
-		}
-	}
+	cf.SetPaths(rel, remote)
 	if r.rec != nil {
 		if err := r.rec.add(cf); err != nil {
 			r.a.log.Warn("commit record", "err", err)
@@ -181,21 +151,6 @@ func (r *run) recordFile(cf CommitFile, rel, remote string) {
 func (r *run) archived(rel string, size, from int64) {
 	r.count(&r.sum.Archived)
 	r.a.log.Debug("archived", "path", rel, "size", size, "from", from)
-}
-
-// AgentInfo is /<agent>/.syncer/agent.json: who the agent is, for the
-// historian's agents page.
-type AgentInfo struct {
-	ID       string    `json:"id"`
-	Host     string    `json:"host"`
-	IPs      []string  `json:"ips"`
-	Version  string    `json:"version"`
-	Dir      string    `json:"dir"`
-	Include  []string  `json:"include"`
-	Exclude  []string  `json:"exclude"`
-	Interval string    `json:"interval,omitempty"`
-	LastPush *Summary  `json:"last_push,omitempty"`
-	Time     time.Time `json:"time"`
 }
 
 // publish uploads the commit record (when this push archived something)
@@ -218,18 +173,17 @@ func (r *run) publish(ctx context.Context) error {
 func (r *run) publishWith(ctx context.Context, c Conn) error {
 	a := r.a
 	now := time.Now().UTC()
-	dir := path.Join(r.metaDir(), "commits")
+	dir := path.Join(r.metaDir(), archive.CommitsDir)
 	store := func(at time.Time, files io.Reader) error {
 		seq, err := a.manifest.NextSeq("commit")
 		if err != nil {
 			return err
 		}
-		head := fmt.Sprintf(`{"agent":%s,"seq":%d,"time":%q,"files":[`+"\n", jsonString(a.opts.AgentID), seq, at.UTC().Format(time.RFC3339Nano))
 		if err := c.MkdirAll(ctx, dir); err != nil {
 			return fmt.Errorf("commit record: %w", err)
 		}
-		name := path.Join(dir, fmt.Sprintf("%s-%06d.json", at.UTC().Format("20060102T150405.000000000Z"), seq))
-		body := io.MultiReader(stringsReader(head), files, stringsReader("\n]}\n"))
+		name := path.Join(dir, archive.CommitRecordName(at, seq))
+		body := archive.NewCommitRecordReader(a.opts.AgentID, seq, at, files)
 		if _, err := c.Store(ctx, name, body, 0); err != nil {
 			return fmt.Errorf("commit record: %w", err)
 		}
@@ -264,9 +218,13 @@ func (r *run) publishWith(ctx context.Context, c Conn) error {
 	host, _ := os.Hostname()
 	sum := *r.sum
 	sum.DurationMs = time.Since(r.start).Milliseconds()
-	info := AgentInfo{
+	last, err := json.Marshal(&sum)
+	if err != nil {
+		return err
+	}
+	info := archive.AgentInfo{
 		ID: a.opts.AgentID, Host: host, IPs: localIPs(), Version: Version, Dir: a.opts.Dir,
-		Include: a.opts.Include, Exclude: a.opts.Exclude, LastPush: &sum, Time: now,
+		Include: a.opts.Include, Exclude: a.opts.Exclude, LastPush: last, Time: now,
 	}
 	if info.Exclude == nil {
 		info.Exclude = []string{}
@@ -281,16 +239,11 @@ func (r *run) publishWith(ctx context.Context, c Conn) error {
 	if err := c.MkdirAll(ctx, r.metaDir()); err != nil {
 		return fmt.Errorf("agent description: %w", err)
 	}
-	if _, err := c.Store(ctx, path.Join(r.metaDir(), "agent.json"), stringsReader(string(b)+"\n"), 0); err != nil {
+	if _, err := c.Store(ctx, path.Join(r.metaDir(), archive.AgentInfoFile), stringsReader(string(b)+"\n"), 0); err != nil {
 		return fmt.Errorf("agent description: %w", err)
 	}
 	a.described = true
 	return nil
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }

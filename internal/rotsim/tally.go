@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // Count is how an archive holds the lines written.
@@ -111,7 +113,7 @@ func countLines(dir string, c *Count) (map[string]int, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && d.Name() == ".syncer" {
+		if d.IsDir() && d.Name() == archive.MetaDir {
 			return filepath.SkipDir
 		}
 		if !d.Type().IsRegular() {
