@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"golang.org/x/sys/unix"
 )
 
@@ -178,7 +179,7 @@ func filesUnder(t *testing.T, dir string, skipMeta bool) []string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if skipMeta && d.IsDir() && d.Name() == MetaDir && strings.Count(rel, string(filepath.Separator)) == 1 {
+		if skipMeta && d.IsDir() && d.Name() == archive.MetaDir && strings.Count(rel, string(filepath.Separator)) == 1 {
 			return filepath.SkipDir
 		}
 		if d.Type().IsRegular() {

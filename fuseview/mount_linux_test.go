@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +36,7 @@ func TestViewMatchesArchive(t *testing.T) {
 			if _, err := exec.LookPath("diff"); err != nil {
 				t.Skip("diff not installed")
 			}
-			out, err := exec.Command("diff", "-r", "-x", MetaDir, root, mp).CombinedOutput()
+			out, err := exec.Command("diff", "-r", "-x", archive.MetaDir, root, mp).CombinedOutput()
 			if err != nil {
 				t.Fatalf("diff -r archive view: %v\n%s", err, out)
 			}
@@ -65,7 +66,7 @@ func TestViewMatchesArchive(t *testing.T) {
 				var lines []string
 				for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 					l = strings.TrimPrefix(l, dir+"/")
-					if strings.Contains(l, "/"+MetaDir+"/") {
+					if strings.Contains(l, "/"+archive.MetaDir+"/") {
 						continue
 					}
 					lines = append(lines, l)

@@ -8,7 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // Sentinel errors at the package boundary; callers test them with errors.Is.
@@ -24,10 +25,6 @@ var (
 	// ErrBadPath: a name with "/", NUL, "." or ".." in it, or not UTF-8.
 	ErrBadPath = errors.New("bad archive path")
 )
-
-// MetaDir is the agents' metadata directory, /<agent>/.syncer/, which the
-// view hides: it is the agent's bookkeeping, not a log.
-const MetaDir = ".syncer"
 
 // Attr describes one archived file or directory. Size and MTime are the
 // archived file's, exactly.
@@ -147,16 +144,18 @@ func (o Options) withDefaults() Options {
 // joined into a path, because a "/" or ".." would let a lookup walk out of
 // the directory it names (the archive root is also opened with os.Root, so
 // this is the first of two fences).
+// Names are archived byte for byte, UTF-8 or not, so the view takes
+// archive.ValidName's rule and no stricter one: a name the view refused
+// would be missing from find and grep -r without a word.
 func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00") &&
-		utf8.ValidString(name)
+	return archive.ValidName(name)
 }
 
 // hidden reports whether the name at this depth is left out of the view:
 // the agents' .syncer/ metadata (depth 1, inside an agent) and anything at
 // the archive root that is not an agent (depth 0, e.g. a .syncer there).
 func hidden(depth int, name string) bool {
-	return (depth == 0 || depth == 1) && name == MetaDir
+	return (depth == 0 || depth == 1) && name == archive.MetaDir
 }
 
 // checkPath validates an agent-relative path: "" or clean components.

@@ -30,7 +30,8 @@ func TestCheckPath(t *testing.T) {
 		{"node1", "app//a.log", ErrBadPath},
 		{"node1", "app/./a.log", ErrBadPath},
 		{"node1", "a\x00b", ErrBadPath},
-		{"node1", "bad\xffutf8", ErrBadPath},
+		{"node1", "caf\xe9.log", nil}, // names are archived byte-exact, UTF-8 or not
+		{"caf\xe9", "app/\xff", nil},
 		{"node1", ".syncer", ErrNotExist},
 		{"node1", ".syncer/agent.json", ErrNotExist},
 	}

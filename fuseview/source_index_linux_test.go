@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -58,7 +59,7 @@ func TestIndexBackedView(t *testing.T) {
 	}
 	t.Cleanup(func() { unmountRetrying(t, m) })
 
-	if out, err := exec.Command("diff", "-r", "-x", MetaDir, root, mp).CombinedOutput(); err != nil {
+	if out, err := exec.Command("diff", "-r", "-x", archive.MetaDir, root, mp).CombinedOutput(); err != nil {
 		t.Fatalf("diff -r archive view: %v\n%s", err, out)
 	}
 
