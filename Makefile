@@ -4,13 +4,27 @@ BIN     ?= bin/syncer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/syncer-dev/syncer/syncer.Version=$(VERSION)
 
-.PHONY: build test vet fmt-check cross go-fuse-check demo demo-stop bench bench-quick faults faults-quick clean
+.PHONY: build test vet fmt-check cross go-fuse-check staticcheck tools demo demo-stop bench bench-quick faults faults-quick clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/syncer
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck, pinned; installed from the Go module proxy into bin/tools
+# (.ci/run runs `make tools` first; make test installs it if missing).
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin/tools GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/tools/staticcheck $@
+
+tools: $(STATICCHECK)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -25,7 +39,7 @@ cross:
 go-fuse-check:
 	GO=$(GO) bash third_party/go-fuse.sh check
 
-test: vet fmt-check cross go-fuse-check
+test: vet staticcheck fmt-check cross go-fuse-check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 demo: build

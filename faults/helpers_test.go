@@ -61,7 +61,7 @@ type historian struct {
 	stderr             *testkit.LockedBuffer
 	done               chan error
 	passwords          map[string]string
-	restarts, killed9s int
+	killed9s           int
 	// everUp is set once serve has answered /healthz: from then on its
 	// addresses are fixed, because agents were told them.
 	everUp bool

@@ -134,7 +134,7 @@ func TestPushedArchiveThroughAPI(t *testing.T) {
 	if len(lines) != 2 || lines[0]["path"] != "app/server.log" || lines[0]["line"] != float64(2000) || lines[1]["done"] != true {
 		t.Errorf("grep result = %v", lines)
 	}
-	resp, body = h.get("", "/api/v1/grep?q=INFO&max=3")
+	_, body = h.get("", "/api/v1/grep?q=INFO&max=3")
 	if lines := ndjson(t, body); len(lines) != 4 || lines[3]["reason"] != "limit" {
 		t.Errorf("grep max=3 = %d lines, last %v", len(lines), lines[len(lines)-1])
 	}

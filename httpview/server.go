@@ -133,10 +133,6 @@ func New(cfg Config) (*Server, error) {
 // Handler is the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.engine }
 
-// Engine is the gin engine, for the viewer's pages to add routes to
-// (before the server handles its first request).
-func (s *Server) Engine() *gin.Engine { return s.engine }
-
 // Close releases the archive root.
 func (s *Server) Close() error { return s.root.Close() }
 

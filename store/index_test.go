@@ -81,20 +81,6 @@ func (e *ixEnv) write(rel string, data []byte) {
 	}
 }
 
-func (e *ixEnv) appendTo(rel string, data []byte) {
-	e.t.Helper()
-	f, err := os.OpenFile(filepath.Join(e.root, filepath.FromSlash(rel)), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 func (e *ixEnv) flush() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

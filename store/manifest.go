@@ -178,9 +178,6 @@ func Open(dir string) (*Manifest, error) {
 	return &Manifest{db: db, path: dir}, nil
 }
 
-// Path is the manifest's directory.
-func (m *Manifest) Path() string { return m.path }
-
 // Close flushes and closes the database.
 func (m *Manifest) Close() error {
 	if err := m.db.Close(); err != nil {

@@ -107,7 +107,6 @@ type bench struct {
 	peers   map[string]string // peer -> "" if usable, else why not
 	log     *slog.Logger
 	seq     int // names of scratch files
-	fuseCmd string
 }
 
 func main() {
