@@ -134,8 +134,7 @@ type Entry struct {
 
 // Manifest is an agent's manifest. Its methods are safe for concurrent use.
 type Manifest struct {
-	db   *pebble.DB
-	path string
+	db *pebble.DB
 }
 
 // Dir returns the manifest directory of agentID under the state directory.
@@ -175,7 +174,7 @@ func Open(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open manifest %s: %w", dir, err)
 	}
-	return &Manifest{db: db, path: dir}, nil
+	return &Manifest{db: db}, nil
 }
 
 // Close flushes and closes the database.
