@@ -74,6 +74,9 @@ func (r *run) do(ctx context.Context, j job) {
 	}
 }
 
+// process brings the file of one job up to date: it is classified (what
+// is it to the archive?), settled if nothing is to be sent now, and
+// uploaded (or, in a dry run, described).
 func (r *run) process(ctx context.Context, j job) error {
 	if j.kind == jobDepart {
 		return r.depart(ctx, *j.plan)
@@ -88,112 +91,175 @@ func (r *run) process(ctx context.Context, j job) error {
 	if err != nil {
 		return err
 	}
+	fj := &fileJob{r: r, j: j, loc: loc, remote: j.rel}
+	if done, err := fj.classify(ctx); done || err != nil {
+		return err
+	}
+	if done, err := fj.settle(); done || err != nil {
+		return err
+	}
+	if r.a.opts.DryRun {
+		fj.dryRun()
+		return nil
+	}
+	return fj.upload(ctx)
+}
 
-	var e *store.Entry
-	remote := j.rel
-	var p plan
-	switch j.kind {
+// fileJob is the processing of one job's local file: what the file is
+// (its plan, its manifest entry, the remote path it is archived under),
+// then what is done about it. A phase that returns done has dealt with
+// the file (or failed).
+type fileJob struct {
+	r      *run
+	j      job
+	loc    *local
+	e      *store.Entry // the manifest's entry of a checked file, else nil
+	remote string
+	p      plan
+}
+
+// classify decides the plan of the file by the kind of its job; a rotated
+// file, a gzip or a copy may be dealt with on the way.
+func (fj *fileJob) classify(ctx context.Context) (done bool, err error) {
+	switch fj.j.kind {
 	case jobRotate:
-		if j.fromEntry.Status == store.StatusCompressed {
-			if ok, err := r.moveCompressed(ctx, j, loc); err != nil || ok {
-				return err
-			}
-			p = planNew
-			break
-		}
-		if ok, err := continues(loc, &j.fromEntry); err != nil {
-			return err
-		} else if ok {
-			return r.rotate(ctx, j, loc)
-		}
-		p = planNew // same inode, other content: the inode was reused
+		return fj.classifyRotated(ctx)
 	case jobNew:
-		if isGzip(j.rel) && !j.asFile {
-			if ok, err := r.compressedForm(ctx, j.rel, loc); err != nil || ok {
-				return err
-			}
-			if j.gzOnly {
-				r.stashGzip(j.rel)
-				return nil
-			}
-		}
-		if ok, err := r.followCopy(ctx, j, loc); err != nil || ok {
-			return err
-		}
-		p = planNew
+		return fj.classifyNew(ctx)
 	case jobCheck:
-		if j.tryCopy {
-			if ok, err := r.followCopy(ctx, j, loc); err != nil || ok {
-				return err
-			}
+		return fj.classifyCheck(ctx)
+	}
+	return false, nil
+}
+
+// classifyRotated: a file that took the place of an archived one.
+func (fj *fileJob) classifyRotated(ctx context.Context) (done bool, err error) {
+	r, j, loc := fj.r, fj.j, fj.loc
+	if j.fromEntry.Status == store.StatusCompressed {
+		if ok, err := r.moveCompressed(ctx, j, loc); err != nil || ok {
+			return true, err
 		}
-		e = j.entry
-		if len(e.Remote) > 0 {
-			remote = string(e.Remote)
+		fj.p = planNew
+		return false, nil
+	}
+	if ok, err := continues(loc, &j.fromEntry); err != nil {
+		return true, err
+	} else if ok {
+		return true, r.rotate(ctx, j, loc)
+	}
+	fj.p = planNew // same inode, other content: the inode was reused
+	return false, nil
+}
+
+// classifyNew: a file the manifest does not know.
+func (fj *fileJob) classifyNew(ctx context.Context) (done bool, err error) {
+	r, j, loc := fj.r, fj.j, fj.loc
+	if isGzip(j.rel) && !j.asFile {
+		if ok, err := r.compressedForm(ctx, j.rel, loc); err != nil || ok {
+			return true, err
 		}
-		switch e.Status {
-		case store.StatusPartial:
-			p = planNew
-		case store.StatusRewritePending:
-			p = planResumeRewrite
-		default:
-			if p, err = compare(loc, e); err != nil {
-				return err
-			}
-			if p == planAppend && e.Archived == 0 && e.Status == store.StatusArchived && !j.final {
-				// An empty log that grew: nothing archived tells its content
-				// apart, so a truncation since the last push (copytruncate
-				// right after a push that found it empty) cannot be seen.
-				// It goes through the rewrite phase, which archives the
-				// rotated generations written since first; stored from 0,
-				// it sends what an append would.
-				p = planRewrite
-			}
+		if j.gzOnly {
+			r.stashGzip(j.rel)
+			return true, nil
 		}
 	}
-	if p == planUnchanged {
-		return r.touch(j.rel, loc, e)
+	if ok, err := r.followCopy(ctx, j, loc); err != nil || ok {
+		return true, err
 	}
-	if j.followed && p != planAppend {
+	fj.p = planNew
+	return false, nil
+}
+
+// classifyCheck: a file the manifest knows, compared with its entry.
+func (fj *fileJob) classifyCheck(ctx context.Context) (done bool, err error) {
+	r, j, loc := fj.r, fj.j, fj.loc
+	if j.tryCopy {
+		if ok, err := r.followCopy(ctx, j, loc); err != nil || ok {
+			return true, err
+		}
+	}
+	e := j.entry
+	fj.e = e
+	if len(e.Remote) > 0 {
+		fj.remote = string(e.Remote)
+	}
+	switch e.Status {
+	case store.StatusPartial:
+		fj.p = planNew
+	case store.StatusRewritePending:
+		fj.p = planResumeRewrite
+	default:
+		p, err := compare(loc, e)
+		if err != nil {
+			return true, err
+		}
+		if p == planAppend && e.Archived == 0 && e.Status == store.StatusArchived && !j.final {
+			// An empty log that grew: nothing archived tells its content
+			// apart, so a truncation since the last push (copytruncate
+			// right after a push that found it empty) cannot be seen.
+			// It goes through the rewrite phase, which archives the
+			// rotated generations written since first; stored from 0,
+			// it sends what an append would.
+			p = planRewrite
+		}
+		fj.p = p
+	}
+	return false, nil
+}
+
+// settle deals with the plans that send nothing now, and archives a
+// rotated file that no longer continues its copy under its own name.
+func (fj *fileJob) settle() (done bool, err error) {
+	r, j, e := fj.r, fj.j, fj.e
+	if fj.p == planUnchanged {
+		return true, r.touch(j.rel, fj.loc, e)
+	}
+	if j.followed && fj.p != planAppend {
 		// A rotated file outside the matched names that changed other
 		// than by growing is no longer the archived log: not followed.
 		r.a.log.Info("rotated log rewritten; no longer followed", "path", j.rel)
-		return r.forget(job{from: j.rel, fromGone: true})
+		return true, r.forget(job{from: j.rel, fromGone: true})
 	}
-	if p == planRewrite && !j.final {
+	if fj.p == planRewrite && !j.final {
 		// Stored after the new files of this push, one of which may be
 		// its copy (see execute).
 		r.deferRewrite(j)
-		return nil
+		return true, nil
 	}
-	if e != nil && e.Status == store.StatusRotated && p != planAppend {
+	if e != nil && e.Status == store.StatusRotated && fj.p != planAppend {
 		// A rotated file that changed other than by growing no longer
 		// continues the archived copy it was recorded under: it is archived
 		// under its own name from now on.
-		p, remote = planNew, j.rel
+		fj.p, fj.remote = planNew, j.rel
 	}
-	if r.a.opts.DryRun {
-		n := loc.size
-		if p == planAppend {
-			n -= e.Archived
-		}
-		r.dry("%-9s %s (%d bytes)\n", p, j.rel, n)
-		r.countPlan(p)
-		return nil
-	}
+	return false, nil
+}
 
+// dryRun says what would be sent.
+func (fj *fileJob) dryRun() {
+	n := fj.loc.size
+	if fj.p == planAppend {
+		n -= fj.e.Archived
+	}
+	fj.r.dry("%-9s %s (%d bytes)\n", fj.p, fj.j.rel, n)
+	fj.r.countPlan(fj.p)
+}
+
+// upload carries out the plan over a connection of the pool.
+func (fj *fileJob) upload(ctx context.Context) error {
+	r, e := fj.r, fj.e
 	c, err := r.getConn(ctx)
 	if err != nil {
 		return err
 	}
-	t := &transfer{r: r, c: c, loc: loc, rel: j.rel, remote: remote, entry: e}
-	err = t.run(ctx, p)
+	t := &transfer{r: r, c: c, loc: fj.loc, rel: fj.j.rel, remote: fj.remote, entry: e}
+	err = t.run(ctx, fj.p)
 	r.conns.Put(c, err)
 	if err != nil {
 		return err
 	}
 	if t.outcome == planRewrite && e != nil && e.Archived == 0 && e.Status == store.StatusArchived {
-		t.outcome = planAppend // an empty log that grew (see above)
+		t.outcome = planAppend // an empty log that grew (see classifyCheck)
 	}
 	r.countPlan(t.outcome)
 	return nil
