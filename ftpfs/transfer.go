@@ -247,38 +247,15 @@ func (h *handler) openDownload(name string, offset int64) (ftpserver.FileTransfe
 }
 
 func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
-	appendMode := flags&os.O_APPEND != 0
-	letters := []byte{permWrite}
-	switch {
-	case appendMode:
-		letters = []byte{permAppend}
-	case offset > 0:
-		letters = []byte{permWrite, permAppend}
-	}
-	var rel, p string
-	var err error
-	for _, l := range letters {
-		if rel, p, err = h.resolve(name, l); err != nil {
-			return nil, err
-		}
-	}
-	if rel == "." {
-		return nil, fmt.Errorf("upload %s: is a directory", p)
-	}
-	if strings.HasSuffix(name, "/") {
-		return nil, fmt.Errorf("upload %s: is a directory", p)
-	}
-	u, err := h.account()
-	if err != nil {
+	o := &uploadOpen{h: h, name: name, appendMode: flags&os.O_APPEND != 0, offset: offset}
+	if err := o.check(); err != nil {
 		return nil, err
 	}
-	if offset < 0 {
-		return nil, fmt.Errorf("upload %s: negative restart offset: %w", p, ErrOffset)
-	}
-	t := h.newTransfer(p, true, 0)
+	t := h.newTransfer(o.p, true, 0)
 	if err := h.s.writers.acquire(t); err != nil {
 		return nil, err
 	}
+	o.t = t
 	ok := false
 	defer func() {
 		if !ok {
@@ -287,74 +264,168 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 		}
 	}()
 	// Only now, with any older writer of the path gone, is the size final.
-	var size int64
-	exists := false
-	fi, err := h.root.Stat(rel)
+	if err := o.stat(); err != nil {
+		return nil, err
+	}
+	f, err := o.open()
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	o.start(f)
+	return t, nil
+}
+
+// uploadOpen is the opening of one upload (STOR, APPE or REST N + STOR):
+// what was asked, the file as it was found, and the transfer it becomes.
+type uploadOpen struct {
+	h          *handler
+	name       string
+	appendMode bool
+	offset     int64 // REST N, 0 without
+
+	rel, p  string // see handler.resolve
+	u       User
+	t       *transfer
+	exists  bool
+	size    int64
+	version string // the archive path the old content was kept under
+}
+
+// check resolves the path with the permissions the upload needs (w for
+// STOR, a for APPE, both for REST + STOR) and refuses what cannot be
+// uploaded to whatever the file holds.
+func (o *uploadOpen) check() error {
+	letters := []byte{permWrite}
+	switch {
+	case o.appendMode:
+		letters = []byte{permAppend}
+	case o.offset > 0:
+		letters = []byte{permWrite, permAppend}
+	}
+	var err error
+	for _, l := range letters {
+		if o.rel, o.p, err = o.h.resolve(o.name, l); err != nil {
+			return err
+		}
+	}
+	if o.rel == "." {
+		return fmt.Errorf("upload %s: is a directory", o.p)
+	}
+	if strings.HasSuffix(o.name, "/") {
+		return fmt.Errorf("upload %s: is a directory", o.p)
+	}
+	if o.u, err = o.h.account(); err != nil {
+		return err
+	}
+	if o.offset < 0 {
+		return fmt.Errorf("upload %s: negative restart offset: %w", o.p, ErrOffset)
+	}
+	return nil
+}
+
+// stat takes the size of the file, if there is one.
+func (o *uploadOpen) stat() error {
+	fi, err := o.h.root.Stat(o.rel)
 	switch {
 	case err == nil:
 		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("upload %s: not a regular file", p)
+			return fmt.Errorf("upload %s: not a regular file", o.p)
 		}
-		exists, size = true, fi.Size()
+		o.exists, o.size = true, fi.Size()
 	case errors.Is(err, fs.ErrNotExist):
 	default:
-		return nil, fsError("upload", p, err)
+		return fsError("upload", o.p, err)
 	}
+	return nil
+}
 
+// open opens the file for the upload: appended to, continued at the
+// restart offset, or replaced (its old content kept as a version), and
+// sets where the transfer starts.
+func (o *uploadOpen) open() (*os.File, error) {
 	var f *os.File
-	var version string
+	var err error
+	t, root := o.t, o.h.root
 	switch {
-	case appendMode:
-		f, err = h.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		t.offset, t.openSize = size, size
-	case offset > 0:
-		if offset > size {
-			return nil, fmt.Errorf("upload %s: restart offset %d is beyond the end of the file (%d bytes); ask SIZE and resume from there: %w", p, offset, size, ErrOffset)
+	case o.appendMode:
+		f, err = root.OpenFile(o.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		t.offset, t.openSize = o.size, o.size
+	case o.offset > 0:
+		if err := o.checkRestart(); err != nil {
+			return nil, err
 		}
-		if offset < size && !u.Admin {
-			// Rewriting archived bytes is an admin's business: an agent
-			// may only add to what the archive holds.
-			return nil, fmt.Errorf("upload %s: restart offset %d is below the end of the file (%d bytes); archived bytes cannot be rewritten: %w", p, offset, size, ErrOffset)
-		}
-		if offset == size {
-			f, err = h.root.OpenFile(rel, os.O_WRONLY|os.O_APPEND, 0)
-		} else {
-			f, err = h.root.OpenFile(rel, os.O_WRONLY, 0)
-			if err == nil {
-				if _, err = f.Seek(offset, io.SeekStart); err != nil {
-					_ = f.Close()
-				}
-			}
-		}
-		t.offset, t.openSize = offset, size
+		f, err = o.openAt()
+		t.offset, t.openSize = o.offset, o.size
 	default:
-		if exists && size > 0 && !archive.IsAgentInfo(p) {
-			// Archive, not mirror: the old content stays, under a name
-			// that says when it was superseded. An empty file holds
-			// nothing to keep; nor does the agent's own description,
-			// which it rewrites on every push as a heartbeat.
-			if version, err = h.keepVersion(rel, p); err != nil {
-				return nil, err
-			}
+		if err := o.keepOld(); err != nil {
+			return nil, err
 		}
-		f, err = h.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err = root.OpenFile(o.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		t.offset = 0
 	}
 	if err != nil {
-		return nil, fsError("upload", p, err)
+		return nil, fsError("upload", o.p, err)
 	}
+	return f, nil
+}
+
+// checkRestart refuses a restart offset beyond the end of the file, or
+// below it for an agent.
+func (o *uploadOpen) checkRestart() error {
+	if o.offset > o.size {
+		return fmt.Errorf("upload %s: restart offset %d is beyond the end of the file (%d bytes); ask SIZE and resume from there: %w", o.p, o.offset, o.size, ErrOffset)
+	}
+	if o.offset < o.size && !o.u.Admin {
+		// Rewriting archived bytes is an admin's business: an agent
+		// may only add to what the archive holds.
+		return fmt.Errorf("upload %s: restart offset %d is below the end of the file (%d bytes); archived bytes cannot be rewritten: %w", o.p, o.offset, o.size, ErrOffset)
+	}
+	return nil
+}
+
+// openAt opens the file for writing at the restart offset.
+func (o *uploadOpen) openAt() (*os.File, error) {
+	if o.offset == o.size {
+		return o.h.root.OpenFile(o.rel, os.O_WRONLY|os.O_APPEND, 0)
+	}
+	f, err := o.h.root.OpenFile(o.rel, os.O_WRONLY, 0)
+	if err == nil {
+		if _, err = f.Seek(o.offset, io.SeekStart); err != nil {
+			_ = f.Close()
+		}
+	}
+	return f, err
+}
+
+// keepOld keeps the content a STOR replaces as a version.
+func (o *uploadOpen) keepOld() error {
+	if o.exists && o.size > 0 && !archive.IsAgentInfo(o.p) {
+		// Archive, not mirror: the old content stays, under a name
+		// that says when it was superseded. An empty file holds
+		// nothing to keep; nor does the agent's own description,
+		// which it rewrites on every push as a heartbeat.
+		var err error
+		if o.version, err = o.h.keepVersion(o.rel, o.p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start makes the opened file the transfer's and reports the upload.
+func (o *uploadOpen) start(f *os.File) {
+	h, t, u := o.h, o.t, o.u
 	t.f = f
 	t.lim = h.s.limiters.get(u.Name, true, h.rateFor(u, true))
-	ok = true
 	h.s.transfers.Add(1)
 	h.sess.addTransfer(t)
-	if version != "" {
-		h.s.log.Info("file superseded", "path", p, "version", version, "user", u.Name)
-		t.event(UploadSuperseded, size, func(ev *UploadEvent) { ev.VersionPath = version })
+	if o.version != "" {
+		h.s.log.Info("file superseded", "path", o.p, "version", o.version, "user", u.Name)
+		t.event(UploadSuperseded, o.size, func(ev *UploadEvent) { ev.VersionPath = o.version })
 	}
 	t.lastProg = time.Now()
 	t.event(UploadOpened, t.size(), nil)
-	return t, nil
 }
 
 // keepVersion moves the file at rel aside as NAME.superseded-<UTC time>

@@ -73,151 +73,271 @@ type grepJob struct {
 //
 // grepWorkers files are searched at once; results come in the order of
 // the index walk (files), and in line order within a file, whatever the
-// timing.
+// timing (see grepFanOut).
 func (s *Server) grep(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
+	g := &grepRequest{s: s, c: c}
+	if !g.parse() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), g.timeout)
+	defer cancel()
+	g.v = s.viewerOf(c)
+	g.start()
+	fo := &grepFanOut{
+		workers:  grepWorkers,
+		max:      g.max,
+		walk:     g.walk,
+		search:   g.search,
+		match:    g.write,
+		fileDone: g.flushIfDue,
+	}
+	g.finish(ctx, fo.run(ctx))
+}
+
+// grepRequest is one GET /api/v1/grep: the parameters parse reads, and
+// the NDJSON stream it writes.
+type grepRequest struct {
+	s        *Server
+	c        *gin.Context
+	m        *lineMatcher
+	pathGlob *pathglob.Pattern
+	agent    string
+	max      int
+	timeout  time.Duration
+	v        viewer
+
+	bw        *bufio.Writer
+	enc       *json.Encoder
+	lastFlush time.Time
+}
+
+// parse reads the query parameters; on a bad one it answers 400 and
+// returns false.
+func (g *grepRequest) parse() bool {
+	c := g.c
 	q := c.Query("q")
 	if q == "" {
 		apiError(c, http.StatusBadRequest, "q is required (a regular expression)")
-		return
+		return false
 	}
-	m, err := newLineMatcher(q)
-	if err != nil {
+	var err error
+	if g.m, err = newLineMatcher(q); err != nil {
 		apiError(c, http.StatusBadRequest, "bad regular expression in q: "+err.Error())
-		return
+		return false
 	}
-	var pathGlob *pathglob.Pattern
 	if pg := c.Query("path"); pg != "" {
-		if pathGlob, err = compileGlob(pg); err != nil {
+		if g.pathGlob, err = compileGlob(pg); err != nil {
 			apiError(c, http.StatusBadRequest, "bad glob in path: "+err.Error())
-			return
+			return false
 		}
 	}
-	agent := c.Query("agent")
-	if agent != "" && !archive.ValidAgentID(agent) {
+	g.agent = c.Query("agent")
+	if g.agent != "" && !archive.ValidAgentID(g.agent) {
 		apiError(c, http.StatusBadRequest, "bad agent id")
-		return
+		return false
 	}
-	maxMatches, ok := intParam(c, "max", DefaultGrepMatches, MaxGrepMatches)
-	if !ok {
-		return
+	var ok bool
+	if g.max, ok = intParam(c, "max", DefaultGrepMatches, MaxGrepMatches); !ok {
+		return false
 	}
-	timeout := DefaultGrepTimeout
+	g.timeout = DefaultGrepTimeout
 	if t := c.Query("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
 			apiError(c, http.StatusBadRequest, "timeout must be a positive duration, e.g. 30s")
-			return
+			return false
 		}
-		timeout = min(d, MaxGrepTimeout)
+		g.timeout = min(d, MaxGrepTimeout)
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
-	defer cancel()
-	v := s.viewerOf(c)
+	return true
+}
 
-	c.Header("Content-Type", "application/x-ndjson")
-	c.Status(http.StatusOK)
-	bw := bufio.NewWriterSize(c.Writer, 32<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	done := GrepDone{Done: true}
-	lastFlush := time.Now()
-	flush := func() {
-		_ = bw.Flush()
-		c.Writer.Flush()
-		lastFlush = time.Now()
-	}
+// start begins the NDJSON answer.
+func (g *grepRequest) start() {
+	g.c.Header("Content-Type", "application/x-ndjson")
+	g.c.Status(http.StatusOK)
+	g.bw = bufio.NewWriterSize(g.c.Writer, 32<<10)
+	g.enc = json.NewEncoder(g.bw)
+	g.enc.SetEscapeHTML(false)
+	g.lastFlush = time.Now()
+}
 
-	// The walk hands files to the workers and, in the same order, to this
-	// goroutine, which writes each file's matches before the next file's.
-	// Workers end at the limit (ctx is cancelled), at the timeout, or when
-	// the client goes away; all goroutines are gone before grep returns.
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	jobs := make(chan *grepJob)
-	order := make(chan *grepJob, grepWorkers+1)
-	var wg sync.WaitGroup
-	var walkErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(jobs)
-		defer close(order)
-		walkErr = s.idx.Walk(wctx, agent, func(e store.IndexEntry) error {
-			if e.Dir || (pathGlob != nil && !pathGlob.Match(e.Path)) || !v.can(fullPath(e.Agent, e.Path), 'r') {
-				return nil
-			}
-			j := &grepJob{e: e, out: make(chan GrepMatch, 64)}
-			for _, ch := range []chan *grepJob{order, jobs} {
-				select {
-				case ch <- j:
-				case <-wctx.Done():
-					if ch == jobs {
-						close(j.out) // it is in order: end it
-					}
-					return wctx.Err()
-				}
-			}
+// walk hands file the files of the index the search covers, in the
+// order of the index walk: not directories, within the path glob, and
+// readable by the viewer.
+func (g *grepRequest) walk(ctx context.Context, file func(store.IndexEntry) error) error {
+	return g.s.idx.Walk(ctx, g.agent, func(e store.IndexEntry) error {
+		if e.Dir || (g.pathGlob != nil && !g.pathGlob.Match(e.Path)) || !g.v.can(fullPath(e.Agent, e.Path), 'r') {
 			return nil
-		})
-	}()
-	for range grepWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				// One more than max, to tell "limit" from exactly max.
-				s.grepFile(wctx, m, j.e, maxMatches+1, func(gm GrepMatch) error {
-					select {
-					case j.out <- gm:
-						return nil
-					case <-wctx.Done():
-						return wctx.Err()
-					}
-				})
-				close(j.out)
-			}
-		}()
-	}
-	limited := false
-files:
-	for j := range order {
-		done.Files++
-		for gm := range j.out {
-			if done.Matches == maxMatches {
-				limited = true
-				break files
-			}
-			done.Matches++
-			_ = enc.Encode(gm)
-			if time.Since(lastFlush) > 200*time.Millisecond {
-				flush()
-			}
 		}
-		if time.Since(lastFlush) > 200*time.Millisecond {
-			flush()
-		}
+		return file(e)
+	})
+}
+
+// search reports the matching lines of one file (see Server.grepFile).
+func (g *grepRequest) search(ctx context.Context, e store.IndexEntry, limit int, emit func(GrepMatch) error) {
+	g.s.grepFile(ctx, g.m, e, limit, emit)
+}
+
+// write sends one result.
+func (g *grepRequest) write(gm GrepMatch) {
+	_ = g.enc.Encode(gm)
+	g.flushIfDue()
+}
+
+// flushIfDue sends what is buffered when the last flush is more than
+// 200ms ago, so that a slow search shows its results as they come.
+func (g *grepRequest) flushIfDue() {
+	if time.Since(g.lastFlush) > 200*time.Millisecond {
+		g.flush()
 	}
-	stop()
-	// Unblock the walk and the workers (they may wait to send) and wait.
-	for j := range order {
-		for range j.out {
-		}
-	}
-	wg.Wait()
+}
+
+func (g *grepRequest) flush() {
+	_ = g.bw.Flush()
+	g.c.Writer.Flush()
+	g.lastFlush = time.Now()
+}
+
+// finish writes the GrepDone line, unless the client went away.
+func (g *grepRequest) finish(ctx context.Context, t grepTally) {
+	done := GrepDone{Done: true, Matches: t.matches, Files: t.files}
 	switch {
-	case limited:
+	case t.limited:
 		done.Reason = "limit"
-	case c.Request.Context().Err() != nil:
+	case g.c.Request.Context().Err() != nil:
 		return // the client went away
 	case ctx.Err() != nil:
 		done.Reason = "timeout"
-	case walkErr != nil && !errors.Is(walkErr, context.Canceled):
-		s.log.Warn("grep ended early", "err", walkErr)
+	case t.walkErr != nil && !errors.Is(t.walkErr, context.Canceled):
+		g.s.log.Warn("grep ended early", "err", t.walkErr)
 		done.Reason = "error"
 	}
-	_ = enc.Encode(done)
-	flush()
+	_ = g.enc.Encode(done)
+	g.flush()
+}
+
+// grepTally is how the fan-out of a content search ended.
+type grepTally struct {
+	files   int // files begun (handed to match, even without matches)
+	matches int // matches handed to match
+	limited bool
+	walkErr error // what walk returned
+}
+
+// grepFanOut is the parallel, ordered part of a content search: walk
+// hands files to workers goroutines that search them at once, and run
+// hands their matches to match in the order walk gave the files, and in
+// the order search reported them within a file, whatever the timing.
+// It stops at max matches (limited; search is asked for max+1 per file, to
+// tell "limit" from exactly max), when ctx ends, or after the last file;
+// every goroutine it starts is gone when run returns.
+type grepFanOut struct {
+	workers int
+	max     int
+	// walk calls file with each file in order and returns file's error
+	// when it fails.
+	walk func(ctx context.Context, file func(store.IndexEntry) error) error
+	// search reports at most limit matches of e, in order, through emit,
+	// and stops early when emit fails or ctx ends.
+	search func(ctx context.Context, e store.IndexEntry, limit int, emit func(GrepMatch) error)
+	// match gets each match, in order, on run's goroutine; fileDone is
+	// called after the last match of each file that was not cut by max.
+	match    func(GrepMatch)
+	fileDone func()
+
+	jobs  chan *grepJob // to the workers
+	order chan *grepJob // the same jobs, in order, to collect
+	wg    sync.WaitGroup
+	tally grepTally
+}
+
+// run searches the files and returns how it ended.
+func (g *grepFanOut) run(ctx context.Context) grepTally {
+	// The walk hands files to the workers and, in the same order, to this
+	// goroutine, which writes each file's matches before the next file's.
+	// Workers end at the limit (ctx is cancelled), at the timeout, or when
+	// the client goes away; all goroutines are gone before run returns.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g.jobs = make(chan *grepJob)
+	g.order = make(chan *grepJob, g.workers+1)
+	g.wg.Add(1)
+	go g.walkFiles(wctx)
+	for range g.workers {
+		g.wg.Add(1)
+		go g.work(wctx)
+	}
+	g.collect()
+	stop()
+	g.drain()
+	g.wg.Wait()
+	return g.tally
+}
+
+// walkFiles hands each file of the walk to order and then to jobs.
+func (g *grepFanOut) walkFiles(wctx context.Context) {
+	defer g.wg.Done()
+	defer close(g.jobs)
+	defer close(g.order)
+	g.tally.walkErr = g.walk(wctx, func(e store.IndexEntry) error {
+		j := &grepJob{e: e, out: make(chan GrepMatch, 64)}
+		for _, ch := range []chan *grepJob{g.order, g.jobs} {
+			select {
+			case ch <- j:
+			case <-wctx.Done():
+				if ch == g.jobs {
+					close(j.out) // it is in order: end it
+				}
+				return wctx.Err()
+			}
+		}
+		return nil
+	})
+}
+
+// work searches the files of jobs until there are no more.
+func (g *grepFanOut) work(wctx context.Context) {
+	defer g.wg.Done()
+	for j := range g.jobs {
+		// One more than max, to tell "limit" from exactly max.
+		g.search(wctx, j.e, g.max+1, func(gm GrepMatch) error {
+			select {
+			case j.out <- gm:
+				return nil
+			case <-wctx.Done():
+				return wctx.Err()
+			}
+		})
+		close(j.out)
+	}
+}
+
+// collect hands the matches to match, file by file in order, until the
+// last file, max matches, or the end of ctx (when the walk closes order).
+func (g *grepFanOut) collect() {
+	for j := range g.order {
+		g.tally.files++
+		for gm := range j.out {
+			if g.tally.matches == g.max {
+				g.tally.limited = true
+				return
+			}
+			g.tally.matches++
+			g.match(gm)
+		}
+		g.fileDone()
+	}
+}
+
+// drain unblocks the walk and the workers, which may wait to send, once
+// their context is cancelled.
+func (g *grepFanOut) drain() {
+	for j := range g.order {
+		for range j.out {
+		}
+	}
 }
 
 // grepBlock is the size of the blocks a file is searched in. It must be

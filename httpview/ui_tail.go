@@ -43,120 +43,174 @@ type TailLines struct {
 // are a version now). The file is read from the disk, so appends show as
 // the FTP server writes them, before the index has seen them.
 func (s *Server) apiTail(c *gin.Context) {
-	agent, rel, ok := archivePath(c)
-	if !ok {
+	t := &tailStream{s: s, c: c}
+	if !t.open() || !t.start() {
 		return
 	}
-	if agent == "" || rel == "" || hidden(rel) || !s.viewerOf(c).can(fullPath(agent, rel), 'r') {
+	t.follow()
+}
+
+// tailStream is one GET /api/v1/tail: the file it follows, how far it has
+// sent it, and the event stream it writes.
+type tailStream struct {
+	s    *Server
+	c    *gin.Context
+	name string // agent/rel, through s.root
+	off  int64  // the offset sent up to
+	// lastWrite is when the stream was last written to, for the pings.
+	lastWrite time.Time
+	buf       []byte
+}
+
+// open reads the file and the offset of the request; when the file
+// cannot be tailed it answers with an error and returns false.
+func (t *tailStream) open() bool {
+	c := t.c
+	agent, rel, ok := archivePath(c)
+	if !ok {
+		return false
+	}
+	if agent == "" || rel == "" || hidden(rel) || !t.s.viewerOf(c).can(fullPath(agent, rel), 'r') {
 		apiError(c, http.StatusNotFound, "not found")
-		return
+		return false
 	}
 	if isGz(rel) {
 		apiError(c, http.StatusBadRequest, "a compressed file is not tailed")
-		return
+		return false
 	}
-	off, _, ok := int64Param(c, "offset")
-	if !ok {
-		return
+	if t.off, _, ok = int64Param(c, "offset"); !ok {
+		return false
 	}
 	if id := c.GetHeader("Last-Event-ID"); id != "" {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 {
-			off = n
+			t.off = n
 		}
 	}
-	name := agent + "/" + rel
-	if _, err := s.root.Stat(name); err != nil {
+	t.name = agent + "/" + rel
+	if _, err := t.s.root.Stat(t.name); err != nil {
 		apiError(c, http.StatusNotFound, "not found")
-		return
+		return false
 	}
-	h := c.Writer.Header()
+	return true
+}
+
+// start begins the event stream; it returns false if the client is gone.
+func (t *tailStream) start() bool {
+	h := t.c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	send := func(event string, id int64, v any) bool {
-		b, _ := json.Marshal(v)
-		var buf bytes.Buffer
-		if id >= 0 {
-			fmt.Fprintf(&buf, "id: %d\n", id)
-		}
-		fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", event, b)
-		if _, err := c.Writer.Write(buf.Bytes()); err != nil {
-			return false
-		}
-		c.Writer.Flush()
-		return true
-	}
+	t.c.Status(http.StatusOK)
 	// "retry" sets how soon the browser reconnects after the stream ends.
-	if _, err := c.Writer.Write([]byte("retry: 1000\n: tail " + strconv.FormatInt(off, 10) + "\n\n")); err != nil {
-		return
+	if _, err := t.c.Writer.Write([]byte("retry: 1000\n: tail " + strconv.FormatInt(t.off, 10) + "\n\n")); err != nil {
+		return false
 	}
-	c.Writer.Flush()
+	t.c.Writer.Flush()
+	return true
+}
 
-	ctx := c.Request.Context()
+// follow polls the file until the client goes away, the server closes,
+// or the stream's lifetime ends.
+func (t *tailStream) follow() {
+	ctx := t.c.Request.Context()
 	poll := time.NewTicker(tailPoll)
 	defer poll.Stop()
-	lastWrite := time.Now()
+	t.lastWrite = time.Now()
 	end := time.NewTimer(tailLifetime)
 	defer end.Stop()
-	buf := make([]byte, tailMaxChunk)
+	t.buf = make([]byte, tailMaxChunk)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.ui.closing:
+		case <-t.s.ui.closing:
 			return
 		case <-end.C:
 			return
 		case <-poll.C:
 		}
-		fi, err := s.root.Stat(name)
-		if err != nil {
-			continue // gone for a moment (being replaced): keep waiting
-		}
-		size := fi.Size()
-		switch {
-		case size < off:
-			if !send("reset", -1, map[string]int64{"size": size}) {
-				return
-			}
-			off = 0
-			lastWrite = time.Now()
-			continue
-		case size-off > tailMaxBehind:
-			next, err := s.lineAfter(name, size-tailMaxChunk)
-			if err != nil {
-				continue
-			}
-			off = next
-			if !send("skip", off, map[string]int64{"offset": off}) {
-				return
-			}
-			lastWrite = time.Now()
-		}
-		for size > off {
-			n, err := s.readFileAt(name, buf, off)
-			if err != nil || n == 0 {
-				break
-			}
-			if n < len(buf) && bytes.IndexByte(buf[:n], '\n') < 0 {
-				break // a line still being written
-			}
-			lines, offs, used, _ := splitLines(buf[:n], off, false)
-			if !send("lines", off+int64(used), TailLines{Start: off, End: off + int64(used), Lines: lines, Offsets: offs}) {
-				return
-			}
-			off += int64(used)
-			lastWrite = time.Now()
-		}
-		if time.Since(lastWrite) > tailPing {
-			if _, err := c.Writer.Write([]byte(": ping\n\n")); err != nil {
-				return
-			}
-			c.Writer.Flush()
-			lastWrite = time.Now()
+		if !t.poll() {
+			return
 		}
 	}
+}
+
+// poll sends what changed in the file since the last poll: a reset, a
+// skip, new lines, or a ping when nothing was sent for a while. It
+// returns false when the client is gone.
+func (t *tailStream) poll() bool {
+	fi, err := t.s.root.Stat(t.name)
+	if err != nil {
+		return true // gone for a moment (being replaced): keep waiting
+	}
+	size := fi.Size()
+	switch {
+	case size < t.off:
+		if !t.send("reset", -1, map[string]int64{"size": size}) {
+			return false
+		}
+		t.off = 0
+		t.lastWrite = time.Now()
+		return true
+	case size-t.off > tailMaxBehind:
+		next, err := t.s.lineAfter(t.name, size-tailMaxChunk)
+		if err != nil {
+			return true
+		}
+		t.off = next
+		if !t.send("skip", t.off, map[string]int64{"offset": t.off}) {
+			return false
+		}
+		t.lastWrite = time.Now()
+	}
+	if !t.sendLines(size) {
+		return false
+	}
+	if time.Since(t.lastWrite) > tailPing {
+		if _, err := t.c.Writer.Write([]byte(": ping\n\n")); err != nil {
+			return false
+		}
+		t.c.Writer.Flush()
+		t.lastWrite = time.Now()
+	}
+	return true
+}
+
+// sendLines sends the whole lines from the offset up to size, in events
+// of at most tailMaxChunk bytes; it returns false when the client is gone.
+func (t *tailStream) sendLines(size int64) bool {
+	for size > t.off {
+		n, err := t.s.readFileAt(t.name, t.buf, t.off)
+		if err != nil || n == 0 {
+			break
+		}
+		if n < len(t.buf) && bytes.IndexByte(t.buf[:n], '\n') < 0 {
+			break // a line still being written
+		}
+		lines, offs, used, _ := splitLines(t.buf[:n], t.off, false)
+		if !t.send("lines", t.off+int64(used), TailLines{Start: t.off, End: t.off + int64(used), Lines: lines, Offsets: offs}) {
+			return false
+		}
+		t.off += int64(used)
+		t.lastWrite = time.Now()
+	}
+	return true
+}
+
+// send writes one event (with an id unless id is negative); it returns
+// false when the client is gone.
+func (t *tailStream) send(event string, id int64, v any) bool {
+	b, _ := json.Marshal(v)
+	var buf bytes.Buffer
+	if id >= 0 {
+		fmt.Fprintf(&buf, "id: %d\n", id)
+	}
+	fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", event, b)
+	if _, err := t.c.Writer.Write(buf.Bytes()); err != nil {
+		return false
+	}
+	t.c.Writer.Flush()
+	return true
 }
 
 // readFileAt reads archive file name (agent/rel) at off, through the root.

@@ -327,97 +327,131 @@ const walkBatch = 256
 
 // walkFiles does the walk for walk, handing each item to emit in order.
 func (r *run) walkFiles(ctx context.Context, emit func(walkItem)) error {
-	visit := func(rel string, fi fs.FileInfo, err error) { emit(walkItem{rel: rel, fi: fi, err: err}) }
 	root := r.a.opts.Dir
 	rootFi, err := os.Stat(root)
 	if err != nil {
 		return fmt.Errorf("log directory: %w", err)
 	}
-	// Directories on the current path, to stop symlink loops.
-	onPath := map[[2]uint64]bool{}
+	w := &fileWalk{r: r, ctx: ctx, emit: emit, onPath: map[[2]uint64]bool{}}
 	// The state directory may lie inside the log directory; its Pebble
 	// files (*.log among them) are never archived.
-	stateFi, _ := os.Stat(r.a.opts.StateDir)
-	var walkDir func(abs, prefix string, fi fs.FileInfo) error
-	walkDir = func(abs, prefix string, fi fs.FileInfo) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if dev, ino := fileID(fi); ino != 0 {
-			k := [2]uint64{dev, ino}
-			if onPath[k] {
-				r.a.log.Warn("symlink loop skipped", "dir", prefix)
-				return nil
-			}
-			onPath[k] = true
-			defer delete(onPath, k)
-		}
-		entries, infos, err := readDirStat(abs)
-		if err != nil {
-			if prefix == "" {
-				return fmt.Errorf("read log directory: %w", err)
-			}
-			emit(walkItem{rel: prefix, err: fmt.Errorf("read directory: %w", unwrapPath(err)), dirErr: true})
+	w.stateFi, _ = os.Stat(r.a.opts.StateDir)
+	return w.dir(root, "", rootFi)
+}
+
+// fileWalk is one walk of the log directory by walkFiles: depth first,
+// in name order, into symlinked files and directories when the options
+// say so.
+type fileWalk struct {
+	r    *run
+	ctx  context.Context
+	emit func(walkItem)
+	// onPath holds the directories on the current path, to stop symlink
+	// loops.
+	onPath map[[2]uint64]bool
+	// stateFi is the state directory (nil if it does not exist yet).
+	stateFi fs.FileInfo
+}
+
+func (w *fileWalk) visit(rel string, fi fs.FileInfo, err error) {
+	w.emit(walkItem{rel: rel, fi: fi, err: err})
+}
+
+// dir walks the directory abs, fi its stat, prefix its path relative to
+// the log directory ("" for the log directory itself).
+func (w *fileWalk) dir(abs, prefix string, fi fs.FileInfo) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if dev, ino := fileID(fi); ino != 0 {
+		k := [2]uint64{dev, ino}
+		if w.onPath[k] {
+			w.r.a.log.Warn("symlink loop skipped", "dir", prefix)
 			return nil
 		}
-		for i, de := range entries {
-			rel := de.Name()
-			if prefix != "" {
-				rel = prefix + "/" + rel
-			}
-			t := de.Type()
-			var cfi fs.FileInfo
-			if t&fs.ModeSymlink != 0 {
-				if !r.a.opts.FollowSymlinks {
-					continue
-				}
-				cfi, err = os.Stat(filepath.Join(abs, de.Name()))
-				if err != nil {
-					if r.a.match.Match(rel) {
-						visit(rel, nil, fmt.Errorf("follow symlink: %w", unwrapPath(err)))
-					}
-					continue
-				}
-				t = cfi.Mode().Type()
-			}
-			if t.IsDir() {
-				if r.a.match.Excluded(rel) {
-					continue
-				}
-				if cfi == nil {
-					if cfi, err = de.Info(); err != nil {
-						continue // vanished
-					}
-				}
-				if stateFi != nil && os.SameFile(cfi, stateFi) {
-					continue
-				}
-				if err := walkDir(filepath.Join(abs, de.Name()), rel, cfi); err != nil {
-					return err
-				}
-				continue
-			}
-			if !r.a.match.Match(rel) {
-				continue
-			}
-			if cfi == nil {
-				if cfi, err = infos[i].fi, infos[i].err; cfi == nil && err == nil {
-					cfi, err = de.Info()
-				}
-				if err != nil {
-					visit(rel, nil, fmt.Errorf("stat: %w", unwrapPath(err)))
-					continue
-				}
-			}
-			if !cfi.Mode().IsRegular() {
-				visit(rel, nil, fmt.Errorf("not a regular file (%s)", cfi.Mode().Type()))
-				continue
-			}
-			visit(rel, cfi, nil)
+		w.onPath[k] = true
+		defer delete(w.onPath, k)
+	}
+	entries, infos, err := readDirStat(abs)
+	if err != nil {
+		if prefix == "" {
+			return fmt.Errorf("read log directory: %w", err)
 		}
+		w.emit(walkItem{rel: prefix, err: fmt.Errorf("read directory: %w", unwrapPath(err)), dirErr: true})
 		return nil
 	}
-	return walkDir(root, "", rootFi)
+	for i, de := range entries {
+		if err := w.entry(abs, prefix, de, infos[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entry walks one entry de of the directory abs (info is its lstat, if
+// readDirStat took it): a directory is descended into, a matched regular
+// file visited.
+func (w *fileWalk) entry(abs, prefix string, de fs.DirEntry, info statted) error {
+	r := w.r
+	rel := de.Name()
+	if prefix != "" {
+		rel = prefix + "/" + rel
+	}
+	t := de.Type()
+	var cfi fs.FileInfo
+	var err error
+	if t&fs.ModeSymlink != 0 {
+		if !r.a.opts.FollowSymlinks {
+			return nil
+		}
+		cfi, err = os.Stat(filepath.Join(abs, de.Name()))
+		if err != nil {
+			if r.a.match.Match(rel) {
+				w.visit(rel, nil, fmt.Errorf("follow symlink: %w", unwrapPath(err)))
+			}
+			return nil
+		}
+		t = cfi.Mode().Type()
+	}
+	if t.IsDir() {
+		return w.subdir(abs, rel, de, cfi)
+	}
+	if !r.a.match.Match(rel) {
+		return nil
+	}
+	if cfi == nil {
+		if cfi, err = info.fi, info.err; cfi == nil && err == nil {
+			cfi, err = de.Info()
+		}
+		if err != nil {
+			w.visit(rel, nil, fmt.Errorf("stat: %w", unwrapPath(err)))
+			return nil
+		}
+	}
+	if !cfi.Mode().IsRegular() {
+		w.visit(rel, nil, fmt.Errorf("not a regular file (%s)", cfi.Mode().Type()))
+		return nil
+	}
+	w.visit(rel, cfi, nil)
+	return nil
+}
+
+// subdir walks the directory de of abs (rel), unless it is excluded or
+// the state directory; cfi is its stat when a symlink was followed to it.
+func (w *fileWalk) subdir(abs, rel string, de fs.DirEntry, cfi fs.FileInfo) error {
+	if w.r.a.match.Excluded(rel) {
+		return nil
+	}
+	if cfi == nil {
+		var err error
+		if cfi, err = de.Info(); err != nil {
+			return nil // vanished
+		}
+	}
+	if w.stateFi != nil && os.SameFile(cfi, w.stateFi) {
+		return nil
+	}
+	return w.dir(filepath.Join(abs, de.Name()), rel, cfi)
 }
 
 // statted is the lstat result of one directory entry.
