@@ -14,6 +14,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 	"golang.org/x/crypto/bcrypt"
@@ -40,7 +41,7 @@ func inProcessServer(t testing.TB, root string) (addr, password string) {
 	if err := os.WriteFile(usersFile, fmt.Appendf(nil, "users:\n  - name: node1\n    password_hash: %q\n", h), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	users, err := ftpfs.OpenUserDB(usersFile)
+	users, err := accounts.Open(usersFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
@@ -306,7 +307,7 @@ func startOwnServer(t testing.TB, withTLS bool) *ftpTarget {
 		}
 		// The account exists before the port opens: a client redialing
 		// a restarting server must never see it without.
-		if err := s.AddUser(ftpfs.User{Name: agent}, tg.Password); err != nil {
+		if err := s.AddUser(accounts.User{Name: agent}, tg.Password); err != nil {
 			t.Fatalf("add user: %v", err)
 		}
 		if err := s.Start(); err != nil {

@@ -3,8 +3,8 @@ package ftpfs
 import "errors"
 
 // Sentinel errors at the package boundary. Server and client wrap them with
-// the operation and the object, so callers test with errors.Is. The users
-// API's own sentinels (ErrAuth, ErrUserExists, ErrNoUser) live in users.go.
+// the operation and the object, so callers test with errors.Is. The account
+// database keeps its own sentinels in package accounts.
 var (
 	// ErrNotFound: the file or directory does not exist (FTP 550 on a path
 	// the account may see).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // ExampleServer runs an archive server beside the caller's own work: start
@@ -38,7 +39,7 @@ func ExampleServer() {
 		return
 	}
 	// node17 may create and append files under /node17/ only.
-	if err := srv.AddUser(ftpfs.User{Name: "node17"}, "a-long-secret"); err != nil {
+	if err := srv.AddUser(accounts.User{Name: "node17"}, "a-long-secret"); err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println("listening:", srv.Addr() != nil, "connections:", len(srv.Connections()))

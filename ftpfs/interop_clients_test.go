@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // interopServer is a running server with one agent account "node1" and one
@@ -38,7 +39,7 @@ func startInteropServer(t *testing.T, tlsMode string) *interopServer {
 	cfg := ftpfs.ServerConfig{
 		Root:       root,
 		StateDir:   t.TempDir(),
-		Users:      ftpfs.NewUserDB(),
+		Users:      accounts.New(),
 		ListenAddr: "127.0.0.1:0",
 	}
 	switch tlsMode {
@@ -52,10 +53,10 @@ func startInteropServer(t *testing.T, tlsMode string) *interopServer {
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
-	if err := srv.AddUser(ftpfs.User{Name: "node1"}, interopPassword); err != nil {
+	if err := srv.AddUser(accounts.User{Name: "node1"}, interopPassword); err != nil {
 		t.Fatalf("add node1: %v", err)
 	}
-	if err := srv.AddUser(ftpfs.User{Name: "ops", Admin: true}, interopPassword); err != nil {
+	if err := srv.AddUser(accounts.User{Name: "ops", Admin: true}, interopPassword); err != nil {
 		t.Fatalf("add ops: %v", err)
 	}
 	if err := srv.Start(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // Test accounts of srvStart: two agents and an admin, one password.
@@ -138,9 +139,9 @@ var srvHash = sync.OnceValue(func() string {
 
 // srvUsers writes a users file with node1, node2 (agents), ops (admin)
 // and the extra accounts, all with srvPassword, and opens it.
-func srvUsers(t *testing.T, dir string, extra []ftpfs.User) *ftpfs.UserDB {
+func srvUsers(t *testing.T, dir string, extra []accounts.User) *accounts.DB {
 	t.Helper()
-	users := append([]ftpfs.User{{Name: srvAgent}, {Name: srvOther}, {Name: srvAdmin, Admin: true}}, extra...)
+	users := append([]accounts.User{{Name: srvAgent}, {Name: srvOther}, {Name: srvAdmin, Admin: true}}, extra...)
 	var b strings.Builder
 	b.WriteString("users:\n")
 	for _, u := range users {
@@ -162,9 +163,9 @@ func srvUsers(t *testing.T, dir string, extra []ftpfs.User) *ftpfs.UserDB {
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := ftpfs.OpenUserDB(p)
+	db, err := accounts.Open(p)
 	if err != nil {
-		t.Fatalf("OpenUserDB: %v\n%s", err, b.String())
+		t.Fatalf("accounts.Open: %v\n%s", err, b.String())
 	}
 	return db
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"golang.org/x/time/rate"
 )
 
@@ -198,7 +199,7 @@ func (h *handler) newTransfer(p string, upload bool, offset int64) *transfer {
 }
 
 // rateFor is the account's current limit for one direction.
-func (h *handler) rateFor(u User, upload bool) Rate {
+func (h *handler) rateFor(u accounts.User, upload bool) accounts.Rate {
 	if upload {
 		if u.MaxUploadRate > 0 {
 			return u.MaxUploadRate

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -28,7 +29,7 @@ type hist struct {
 	t       *testing.T
 	root    string
 	state   string
-	users   *ftpfs.UserDB
+	users   *accounts.DB
 	ftp     *ftpfs.Server
 	ix      *store.Index
 	ixStop  func()
@@ -41,13 +42,13 @@ var passwords = map[string]string{"n1": "pw-n1-secret", "n2": "pw-n2-secret", "a
 
 func newHist(t *testing.T, requireAuth bool) *hist {
 	t.Helper()
-	h := &hist{t: t, root: t.TempDir(), state: t.TempDir(), users: ftpfs.NewUserDB(), metrics: NewMetrics(), auth: requireAuth}
+	h := &hist{t: t, root: t.TempDir(), state: t.TempDir(), users: accounts.New(), metrics: NewMetrics(), auth: requireAuth}
 	for _, name := range []string{"n1", "n2", "ghost"} {
-		if err := h.users.Add(ftpfs.User{Name: name}, passwords[name]); err != nil {
+		if err := h.users.Add(accounts.User{Name: name}, passwords[name]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := h.users.Add(ftpfs.User{Name: "admin", Admin: true}, passwords["admin"]); err != nil {
+	if err := h.users.Add(accounts.User{Name: "admin", Admin: true}, passwords["admin"]); err != nil {
 		t.Fatal(err)
 	}
 	h.startIndex()

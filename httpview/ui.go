@@ -21,6 +21,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -84,7 +85,7 @@ func newUIState() *uiState {
 		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
 		"asset":      func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
 		"join":       strings.Join,
-		"rate":       func(r ftpfs.Rate) string { return humanRate(int64(r)) },
+		"rate":       func(r accounts.Rate) string { return humanRate(int64(r)) },
 		"statusCls":  func(s string) string { return "st-" + strings.ReplaceAll(s, " ", "-") },
 		"pushIssues": pushIssuesOf,
 	}

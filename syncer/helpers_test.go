@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
@@ -42,7 +43,7 @@ const testAgent = "node1"
 func startSyncerServer(t *testing.T, mod func(*ftpfs.ServerConfig)) *target {
 	t.Helper()
 	root := t.TempDir()
-	cfg := ftpfs.ServerConfig{Root: root, StateDir: t.TempDir(), Users: ftpfs.NewUserDB(), ListenAddr: "127.0.0.1:0", LoginFailDelay: -1}
+	cfg := ftpfs.ServerConfig{Root: root, StateDir: t.TempDir(), Users: accounts.New(), ListenAddr: "127.0.0.1:0", LoginFailDelay: -1}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -51,7 +52,7 @@ func startSyncerServer(t *testing.T, mod func(*ftpfs.ServerConfig)) *target {
 		t.Fatal(err)
 	}
 	pass := "pw-" + crand.Text()[:10]
-	if err := s.AddUser(ftpfs.User{Name: testAgent}, pass); err != nil {
+	if err := s.AddUser(accounts.User{Name: testAgent}, pass); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {

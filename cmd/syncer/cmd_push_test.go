@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -36,7 +37,7 @@ type historian struct {
 	pass string
 }
 
-func startHistorian(t *testing.T, root, addr string, rate ftpfs.Rate) *historian {
+func startHistorian(t *testing.T, root, addr string, rate accounts.Rate) *historian {
 	t.Helper()
 	return newHistorian(t, root, addr, rate, "pw-"+rand.Text()[:12])
 }
@@ -46,18 +47,18 @@ func startHistorianWithPassword(t *testing.T, root, addr, pass string) *historia
 	return newHistorian(t, root, addr, 0, pass)
 }
 
-func newHistorian(t *testing.T, root, addr string, rate ftpfs.Rate, pass string) *historian {
+func newHistorian(t *testing.T, root, addr string, rate accounts.Rate, pass string) *historian {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: ftpfs.NewUserDB(), ListenAddr: addr,
+	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: accounts.New(), ListenAddr: addr,
 		MaxUploadRate: rate, LoginFailDelay: -1, BanAfter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &historian{srv: s, root: root, pass: pass}
-	if err := s.AddUser(ftpfs.User{Name: "node1"}, h.pass); err != nil {
+	if err := s.AddUser(accounts.User{Name: "node1"}, h.pass); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/fuseview"
 	"github.com/syncer-dev/syncer/httpview"
 	"github.com/syncer-dev/syncer/store"
@@ -64,7 +65,7 @@ func (h *historianSide) onUpload(ev ftpfs.UploadEvent) { httpview.UploadHook(h.i
 // httpServer builds the web side. Off loopback, basic auth against the
 // users file is required: the archive is not for anyone who can reach the
 // port.
-func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *ftpfs.UserDB) (*http.Server, error) {
+func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *accounts.DB) (*http.Server, error) {
 	auth := httpview.RequiresAuth(opts.HTTPAddr)
 	web, err := httpview.New(httpview.Config{
 		Index: h.ix, Root: opts.Root, Connections: srv.Connections, Users: users, RequireAuth: auth,
