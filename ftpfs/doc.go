@@ -8,7 +8,7 @@
 // Stop shuts down (cutting transfers). Accounts come from a UserDB (a YAML
 // users file with bcrypt hashes, reloaded when it changes); AddUser and
 // RemoveUser change them at run time. Connections returns the live sessions;
-// ServerConfig.OnUpload receives an UploadEvent for every upload that opened,
+// ServerConfig.OnUpload receives an activity.UploadEvent for every upload that opened,
 // grew or closed.
 //
 // Permissions use pyftpdlib's letters: e cwd, l list, r retrieve, a append,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // ExampleServer runs an archive server beside the caller's own work: start
@@ -23,9 +24,9 @@ func ExampleServer() {
 	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{
 		Root:       root,
 		ListenAddr: "127.0.0.1:0",
-		OnUpload: func(ev ftpfs.UploadEvent) {
+		OnUpload: func(ev activity.UploadEvent) {
 			// Called on the transfer's goroutine: keep it quick.
-			if ev.Kind == ftpfs.UploadClosed {
+			if ev.Kind == activity.UploadClosed {
 				fmt.Println("archived", ev.Path, ev.Size, "bytes")
 			}
 		},

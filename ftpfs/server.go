@@ -16,6 +16,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // Defaults of ServerConfig, applied when a field is left at its zero value.
@@ -77,11 +78,11 @@ type ServerConfig struct {
 	// Logger receives the server's log; nil discards it. Passwords are
 	// never logged.
 	Logger *slog.Logger
-	// OnUpload, if set, receives every UploadEvent. It is called
+	// OnUpload, if set, receives every activity.UploadEvent. It is called
 	// synchronously from the transfer's goroutine, so it must return
 	// quickly (hand work to another goroutine) and must not call back into
 	// the transfer.
-	OnUpload func(UploadEvent)
+	OnUpload func(activity.UploadEvent)
 }
 
 // PortRange is an inclusive range of TCP ports; the zero value means "not set".
@@ -461,10 +462,10 @@ func (s *Server) disconnectUser(name, reason string) int {
 }
 
 // Connections lists the live connections, logged in or not.
-func (s *Server) Connections() []ConnInfo { return s.reg.snapshot() }
+func (s *Server) Connections() []activity.ConnInfo { return s.reg.snapshot() }
 
 // emit delivers an upload event to OnUpload.
-func (s *Server) emit(ev UploadEvent) {
+func (s *Server) emit(ev activity.UploadEvent) {
 	if s.cfg.OnUpload != nil {
 		s.cfg.OnUpload(ev)
 	}

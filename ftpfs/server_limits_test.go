@@ -20,6 +20,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // Rate tests measure, because the measured rate is the behaviour under
@@ -250,7 +251,7 @@ func TestServerRegistry(t *testing.T) {
 	if _, err := dc.Write(make([]byte, 4321)); err != nil {
 		t.Fatal(err)
 	}
-	var ci ftpfs.ConnInfo
+	var ci activity.ConnInfo
 	eventually(t, "the upload in the registry", func() bool {
 		cs := e.srv.Connections()
 		if len(cs) != 1 || len(cs[0].Transfers) != 1 {

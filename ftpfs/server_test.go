@@ -23,6 +23,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // Test accounts of srvStart: two agents and an admin, one password.
@@ -66,20 +67,20 @@ func (l *srvLogBuf) String() string {
 // srvEvents records upload events.
 type srvEvents struct {
 	mu  sync.Mutex
-	evs []ftpfs.UploadEvent
+	evs []activity.UploadEvent
 }
 
-func (e *srvEvents) add(ev ftpfs.UploadEvent) {
+func (e *srvEvents) add(ev activity.UploadEvent) {
 	e.mu.Lock()
 	e.evs = append(e.evs, ev)
 	e.mu.Unlock()
 }
 
 // forPath returns the events of one archive path, in order.
-func (e *srvEvents) forPath(p string) []ftpfs.UploadEvent {
+func (e *srvEvents) forPath(p string) []activity.UploadEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []ftpfs.UploadEvent
+	var out []activity.UploadEvent
 	for _, ev := range e.evs {
 		if ev.Path == p {
 			out = append(out, ev)
@@ -494,7 +495,7 @@ func TestServerStopCutsTransfers(t *testing.T) {
 		t.Fatal("server still accepts connections after Stop")
 	}
 	evs := e.events.forPath("/node1/open.log")
-	if len(evs) == 0 || evs[len(evs)-1].Kind != ftpfs.UploadFailed {
+	if len(evs) == 0 || evs[len(evs)-1].Kind != activity.UploadFailed {
 		t.Fatalf("events %v, want the cut upload to end with UploadFailed", evs)
 	}
 	if got := e.read("/node1/open.log"); string(got) != "partial" {

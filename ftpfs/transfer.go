@@ -14,58 +14,9 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"golang.org/x/time/rate"
 )
-
-// UploadKind says what happened to an upload.
-type UploadKind int
-
-// Upload event kinds, in the order a transfer produces them: Superseded
-// (only when a STOR replaced an existing file), Opened, Progress (at most
-// about four per second), then Closed or Failed.
-const (
-	UploadOpened UploadKind = iota + 1
-	UploadProgress
-	UploadClosed
-	UploadFailed
-	UploadSuperseded
-)
-
-func (k UploadKind) String() string {
-	switch k {
-	case UploadOpened:
-		return "opened"
-	case UploadProgress:
-		return "progress"
-	case UploadClosed:
-		return "closed"
-	case UploadFailed:
-		return "failed"
-	case UploadSuperseded:
-		return "superseded"
-	}
-	return fmt.Sprintf("UploadKind(%d)", int(k))
-}
-
-// UploadEvent reports on one upload; see ServerConfig.OnUpload.
-type UploadEvent struct {
-	Time time.Time
-	User string
-	// Path is the archive path, e.g. "/node1/app/a.log".
-	Path string
-	// Offset is where this transfer started writing in the file.
-	Offset int64
-	// Written is the number of bytes this transfer has written so far.
-	Written int64
-	// Size is the file's size now.
-	Size int64
-	Kind UploadKind
-	// VersionPath is the archive path the previous content was kept
-	// under (UploadSuperseded only).
-	VersionPath string
-	// Err says why an upload failed (UploadFailed only).
-	Err error
-}
 
 // Timing of transfers.
 const (
@@ -350,10 +301,10 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 	h.sess.addTransfer(t)
 	if version != "" {
 		h.s.log.Info("file superseded", "path", p, "version", version, "user", u.Name)
-		t.event(UploadSuperseded, size, func(ev *UploadEvent) { ev.VersionPath = version })
+		t.event(activity.UploadSuperseded, size, func(ev *activity.UploadEvent) { ev.VersionPath = version })
 	}
 	t.lastProg = time.Now()
-	t.event(UploadOpened, t.size(), nil)
+	t.event(activity.UploadOpened, t.size(), nil)
 	return t, nil
 }
 
@@ -403,8 +354,8 @@ func (h *handler) keepVersion(rel, p string) (string, error) {
 }
 
 // event reports an upload event with the transfer's state.
-func (t *transfer) event(kind UploadKind, size int64, fill func(*UploadEvent)) {
-	ev := UploadEvent{
+func (t *transfer) event(kind activity.UploadKind, size int64, fill func(*activity.UploadEvent)) {
+	ev := activity.UploadEvent{
 		Time: time.Now(), User: t.user, Path: t.path, Offset: t.offset,
 		Written: t.written.Load(), Size: size, Kind: kind,
 	}
@@ -484,7 +435,7 @@ func (t *transfer) Write(p []byte) (int, error) {
 	}
 	if now := time.Now(); now.Sub(t.lastProg) >= progressEvery {
 		t.lastProg = now
-		t.event(UploadProgress, t.size(), nil)
+		t.event(activity.UploadProgress, t.size(), nil)
 	}
 	return total, nil
 }
@@ -551,10 +502,10 @@ func (t *transfer) Close() error {
 			size := t.size()
 			if failure != nil {
 				t.s.log.Warn("upload failed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "err", failure)
-				t.event(UploadFailed, size, func(ev *UploadEvent) { ev.Err = failure })
+				t.event(activity.UploadFailed, size, func(ev *activity.UploadEvent) { ev.Err = failure })
 			} else {
 				t.s.log.Info("upload closed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "size", size)
-				t.event(UploadClosed, size, nil)
+				t.event(activity.UploadClosed, size, nil)
 			}
 		}
 		close(t.done)
@@ -569,6 +520,6 @@ func (t *transfer) Close() error {
 // size is the uploaded file's size now: only this transfer writes it.
 func (t *transfer) size() int64 { return max(t.openSize, t.offset+t.written.Load()) }
 
-func (t *transfer) info() TransferInfo {
-	return TransferInfo{Path: t.path, Upload: t.upload, Offset: t.offset, Bytes: t.written.Load(), Started: t.started}
+func (t *transfer) info() activity.TransferInfo {
+	return activity.TransferInfo{Path: t.path, Upload: t.upload, Offset: t.offset, Bytes: t.written.Load(), Started: t.started}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -53,7 +54,7 @@ func newHist(t *testing.T, requireAuth bool) *hist {
 	}
 	h.startIndex()
 	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: h.root, Users: h.users, ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, OnUpload: func(ev ftpfs.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }})
+		LoginFailDelay: -1, OnUpload: func(ev activity.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func (h *hist) startIndex() {
 
 func (h *hist) startHTTP() {
 	h.t.Helper()
-	conns := func() []ftpfs.ConnInfo { return nil }
+	conns := func() []activity.ConnInfo { return nil }
 	if h.ftp != nil {
 		conns = h.ftp.Connections
 	}

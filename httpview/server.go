@@ -31,8 +31,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -55,7 +55,7 @@ type Config struct {
 	Root string
 	// Connections lists the live FTP sessions (ftpfs.Server.Connections);
 	// nil means none.
-	Connections func() []ftpfs.ConnInfo
+	Connections func() []activity.ConnInfo
 	// Users authenticates and authorises requests when RequireAuth is set,
 	// and lists agents that never pushed.
 	Users *accounts.DB
@@ -113,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: Root %q: %v", ErrConfig, cfg.Root, err)
 	}
 	if cfg.Connections == nil {
-		cfg.Connections = func() []ftpfs.ConnInfo { return nil }
+		cfg.Connections = func() []activity.ConnInfo { return nil }
 	}
 	s := &Server{cfg: cfg, idx: cfg.Index, root: root, metrics: cfg.Metrics, now: cfg.Now, authSeen: map[[32]byte]authEntry{}}
 	s.log = cfg.Logger

@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/fuseview"
 	"github.com/syncer-dev/syncer/httpview"
 	"github.com/syncer-dev/syncer/store"
@@ -60,7 +61,7 @@ func openHistorian(opts serveOptions, log *slog.Logger) (*historianSide, error) 
 }
 
 // onUpload is the FTP server's OnUpload: it only queues.
-func (h *historianSide) onUpload(ev ftpfs.UploadEvent) { httpview.UploadHook(h.ix, h.metrics)(ev) }
+func (h *historianSide) onUpload(ev activity.UploadEvent) { httpview.UploadHook(h.ix, h.metrics)(ev) }
 
 // httpServer builds the web side. Off loopback, basic auth against the
 // users file is required: the archive is not for anyone who can reach the
