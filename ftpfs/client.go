@@ -34,24 +34,6 @@ const (
 	UploadBufferSize = 64 << 10
 )
 
-// Errors of the client besides the package sentinels.
-var (
-	// ErrRemoteLarger is returned by Upload when the server already holds
-	// more bytes than the source has: the source was truncated or
-	// rewritten, and appending would corrupt the archived copy.
-	ErrRemoteLarger = errors.New("remote file is larger than the source")
-	// ErrSizeMismatch is returned by Upload when the server's SIZE after the
-	// transfer differs from the source size.
-	ErrSizeMismatch = errors.New("remote size differs from the source after upload")
-	// ErrClientClosed is returned by operations on a Client that was closed,
-	// or whose connection was cut by a cancelled context or a network error.
-	ErrClientClosed = errors.New("ftp client closed")
-)
-
-// errFingerprint marks a server certificate that does not match the pinned
-// fingerprint; it is never transient.
-var errFingerprint = errors.New("server certificate does not match the pinned fingerprint")
-
 // ClientConfig configures Dial and NewPool.
 type ClientConfig struct {
 	// Server is "ftp://host[:port]" or "ftps://host[:port]" (explicit TLS,
