@@ -219,7 +219,7 @@ type Client struct {
 // sets binary transfer type (TYPE I). ctx bounds the whole handshake and
 // cancelling it aborts it. Errors: ErrUnreachable (wrapped) when the TCP
 // connection or the TLS handshake fails or the server stays silent longer
-// than IOTimeout; ErrLogin (wrapped) when the server refuses the user or
+// than IOTimeout; ErrClientLogin (wrapped) when the server refuses the user or
 // password; ErrBusy for a 421 greeting.
 func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	host, port, useTLS, err := ParseServerURL(cfg.Server)
@@ -312,7 +312,7 @@ func (c *Client) dialError(ctx context.Context, what string, err error, login bo
 	case login:
 		// jlaffaye/ftp reports a USER reply other than 230/331 as a plain
 		// error carrying only the server's text.
-		return fmt.Errorf("%s: %w (server: %w)", what, ErrLogin, err)
+		return fmt.Errorf("%s: %w (server: %w)", what, ErrClientLogin, err)
 	default:
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -375,8 +375,8 @@ func runClientSuite(t *testing.T, tg *ftpTarget) {
 			_ = c.Close()
 			t.Fatal("dial with a wrong login succeeded")
 		}
-		if !errors.Is(err, ftpfs.ErrLogin) {
-			t.Fatalf("wrong login: got %v, want ErrLogin", err)
+		if !errors.Is(err, ftpfs.ErrClientLogin) {
+			t.Fatalf("wrong login: got %v, want ErrClientLogin", err)
 		}
 		if ftpfs.IsTransient(err) {
 			t.Errorf("a refused login must not count as transient: %v", err)

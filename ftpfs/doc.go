@@ -33,6 +33,6 @@
 // one goroutine at a time. Pool keeps one connection per worker, checks
 // connections with NOOP after errors and redials with capped exponential
 // backoff. Upload resumes from the server's SIZE. Errors at the package
-// boundary are sentinels: ErrNotFound, ErrPermission, ErrLogin,
+// boundary are sentinels: ErrNotFound, ErrPermission, ErrClientLogin,
 // ErrUnreachable, ErrBusy.
 package ftpfs

@@ -118,7 +118,7 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	var u accounts.User
 	var err error
 	if isAnonymous(name) || password == "" {
-		err = accounts.ErrAuth
+		err = accounts.ErrServerAuth
 	} else {
 		u, err = s.users.Authenticate(name, password)
 	}
@@ -136,7 +136,7 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 			time.Sleep(s.cfg.LoginFailDelay)
 		}
 		// One message for unknown user and wrong password alike.
-		return nil, accounts.ErrAuth
+		return nil, accounts.ErrServerAuth
 	}
 	u = effectiveUser(u)
 	s.loginMu.Lock()
@@ -152,12 +152,12 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	}
 	if err := validHome(u); err != nil {
 		s.log.Error("login refused: bad home in users file", "user", u.Name, "home", u.Home, "err", err)
-		return nil, fmt.Errorf("account misconfigured on the server: %w", ErrLogin)
+		return nil, errors.New("account misconfigured on the server: login failed")
 	}
 	h, err := s.newHandler(sess, u)
 	if err != nil {
 		s.log.Error("login refused: cannot open home", "user", u.Name, "home", u.Home, "err", err)
-		return nil, fmt.Errorf("cannot open home directory: %w", ErrLogin)
+		return nil, errors.New("cannot open home directory: login failed")
 	}
 	sess.mu.Lock()
 	sess.user = u.Name

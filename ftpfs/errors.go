@@ -26,9 +26,14 @@ var (
 	// home it is returned whether or not the path exists, so that it reveals
 	// nothing about other agents' trees.
 	ErrPermission = errors.New("permission denied")
-	// ErrLogin: the server refused the login (wrong name or password,
-	// anonymous, TLS required). Retrying with the same credentials will not help.
-	ErrLogin = errors.New("login failed")
+	// ErrClientLogin: the server refused our client's login (wrong name or
+	// password, anonymous, TLS required). Retrying with the same credentials
+	// will not help. The name says the side: it is what a Client or Pool
+	// returns when a server said no, while accounts.ErrServerAuth is what
+	// our server's account check says to a bad login. When both lived in
+	// ftpfs as ErrLogin and ErrAuth, nothing in the names told them apart,
+	// and the server returned the client's sentinel.
+	ErrClientLogin = errors.New("login failed")
 	// ErrUnreachable: the server could not be reached or the connection broke.
 	ErrUnreachable = errors.New("server unreachable")
 	// ErrBusy: a transient refusal (too many connections, a path still being
@@ -91,7 +96,7 @@ func IsTransient(err error) bool {
 	if errors.As(err, &le) || isVerifyErr(err) {
 		return false
 	}
-	for _, permanent := range []error{ErrLogin, ErrPermission, ErrNotFound, ErrExists, ErrOffset, ErrBadName, ErrRemoteLarger, ErrSizeMismatch} {
+	for _, permanent := range []error{ErrClientLogin, ErrPermission, ErrNotFound, ErrExists, ErrOffset, ErrBadName, ErrRemoteLarger, ErrSizeMismatch} {
 		if errors.Is(err, permanent) {
 			return false
 		}
@@ -189,7 +194,7 @@ func sentinelFor(op string, tp *textproto.Error) error {
 	}
 	switch tp.Code {
 	case ftp.StatusNotLoggedIn: // 530
-		return ErrLogin
+		return ErrClientLogin
 	case ftp.StatusNotAvailable, ftp.StatusFileActionIgnored: // 421, 450
 		return ErrBusy
 	case ftp.StatusFileUnavailable, ftp.StatusBadFileName, ftp.StatusPageTypeUnknown: // 550, 553, 551

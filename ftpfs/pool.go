@@ -139,7 +139,7 @@ func (p *Pool) dial(ctx context.Context) (*Client, error) {
 }
 
 func retryDial(err error) bool {
-	if errors.Is(err, ErrLogin) || isVerifyErr(err) {
+	if errors.Is(err, ErrClientLogin) || isVerifyErr(err) {
 		return false
 	}
 	return errors.Is(err, ErrUnreachable) || IsTransient(err)

@@ -37,7 +37,7 @@ type Conns interface {
 // directly, once, when the first file needs it: a push that finds nothing
 // changed makes no network traffic at all, and a wrong password or an
 // unreachable server is reported at once (as an error matching
-// ftpfs.ErrLogin or ftpfs.ErrUnreachable, which ends the push) instead of
+// ftpfs.ErrClientLogin or ftpfs.ErrUnreachable, which ends the push) instead of
 // being retried by the pool.
 type poolConns struct {
 	cfg  ftpfs.ClientConfig
@@ -60,7 +60,7 @@ func NewConns(cfg ftpfs.ClientConfig, parallel int) Conns {
 
 // Connect is NewConns that dials at once, to find out now whether the
 // server can be reached and logged in to (errors match
-// ftpfs.ErrUnreachable or ftpfs.ErrLogin).
+// ftpfs.ErrUnreachable or ftpfs.ErrClientLogin).
 func Connect(ctx context.Context, cfg ftpfs.ClientConfig, parallel int) (Conns, error) {
 	c := NewConns(cfg, parallel)
 	conn, err := c.Get(ctx)
@@ -143,5 +143,5 @@ func isNotFound(err error) bool { return errors.Is(err, ftpfs.ErrNotFound) }
 // IsConnectError reports whether err means the server could not be reached
 // or refused the login: push exits with code 3 for it, watch retries.
 func IsConnectError(err error) bool {
-	return errors.Is(err, ftpfs.ErrUnreachable) || errors.Is(err, ftpfs.ErrLogin)
+	return errors.Is(err, ftpfs.ErrUnreachable) || errors.Is(err, ftpfs.ErrClientLogin)
 }

@@ -108,7 +108,7 @@ func Open(path string) (*DB, error) {
 func (db *DB) Path() string { return db.path }
 
 // Authenticate returns the account name if password is its password. An
-// unknown name and a wrong password both give ErrAuth, and both cost one
+// unknown name and a wrong password both give ErrServerAuth, and both cost one
 // bcrypt comparison, so that response times do not reveal which names
 // exist.
 func (db *DB) Authenticate(name, password string) (User, error) {
@@ -116,10 +116,10 @@ func (db *DB) Authenticate(name, password string) (User, error) {
 	if !ok {
 		// Spend the same work as for a real account: no timing oracle.
 		_ = bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
-		return User{}, ErrAuth
+		return User{}, ErrServerAuth
 	}
 	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); err != nil {
-		return User{}, ErrAuth
+		return User{}, ErrServerAuth
 	}
 	return u, nil
 }

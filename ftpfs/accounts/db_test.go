@@ -357,8 +357,8 @@ func TestUserDBAccounts(t *testing.T) {
 			t.Errorf("Authenticate(node17, right) = %+v, %v", u, err)
 		}
 		for _, c := range [][2]string{{"node17", "wrong"}, {"node17", ""}, {"nobody", testSecret}, {"NODE17", testSecret}, {"ops", testSecret}} {
-			if u, err := db.Authenticate(c[0], c[1]); !errors.Is(err, ErrAuth) || u.Name != "" {
-				t.Errorf("Authenticate(%q, %q) = %+v, %v, want ErrAuth", c[0], c[1], u, err)
+			if u, err := db.Authenticate(c[0], c[1]); !errors.Is(err, ErrServerAuth) || u.Name != "" {
+				t.Errorf("Authenticate(%q, %q) = %+v, %v, want ErrServerAuth", c[0], c[1], u, err)
 			}
 		}
 
@@ -386,7 +386,7 @@ func TestUserDBAccounts(t *testing.T) {
 			t.Errorf("SetPassword(empty) = %v, want ErrInvalidUser", err)
 		}
 		db = reopen()
-		if _, err := db.Authenticate("node17", testSecret); !errors.Is(err, ErrAuth) {
+		if _, err := db.Authenticate("node17", testSecret); !errors.Is(err, ErrServerAuth) {
 			t.Errorf("old password still works: %v", err)
 		}
 		if u, err := db.Authenticate("node17", "new-pw"); err != nil || u.Perm != "elr" {
@@ -404,7 +404,7 @@ func TestUserDBAccounts(t *testing.T) {
 		if _, ok := db.Lookup("node17"); ok {
 			t.Error("removed user still there")
 		}
-		if _, err := db.Authenticate("node17", "new-pw"); !errors.Is(err, ErrAuth) {
+		if _, err := db.Authenticate("node17", "new-pw"); !errors.Is(err, ErrServerAuth) {
 			t.Errorf("removed user authenticates: %v", err)
 		}
 		if u, ok := db.Lookup("ops"); !ok || !u.Admin {

@@ -4,9 +4,11 @@ import "errors"
 
 // Sentinel errors of the users API; callers test with errors.Is.
 var (
-	// ErrAuth is returned for an unknown user or a wrong password; the two
-	// are deliberately not told apart.
-	ErrAuth = errors.New("login incorrect")
+	// ErrServerAuth is returned by DB.Authenticate for an unknown user or a
+	// wrong password; the two are deliberately not told apart. The name says
+	// the side: it is the server's verdict on a login, where
+	// ftpfs.ErrClientLogin is what a client gets when a server refused it.
+	ErrServerAuth = errors.New("login incorrect")
 	// ErrUserExists is returned by DB.Add for a name already taken.
 	ErrUserExists = errors.New("user already exists")
 	// ErrNoUser is returned for an operation on a name that does not exist.
