@@ -32,6 +32,21 @@ type Pool struct {
 	// them before the first Get. Zero means the defaults.
 	MinBackoff, MaxBackoff time.Duration
 
+	// FailFast makes the pool's first dial its only try: if it fails, that
+	// Get and every later one return its error, wrapped as "connect to
+	// SERVER: ..." (matching ErrUnreachable, ErrClientLogin...), so that a
+	// wrong password or an unreachable server is reported at once instead
+	// of retried. Gets that come while the first dial runs wait for its
+	// outcome instead of dialling in parallel. Once a dial has succeeded,
+	// Get redials with backoff as usual. Set it before the first Get.
+	FailFast bool
+
+	// firstMu is held across the first dial of a FailFast pool; dialled
+	// and firstErr are its outcome.
+	firstMu  sync.Mutex
+	dialled  bool
+	firstErr error
+
 	mu     sync.Mutex
 	idle   []pooled
 	closed bool
@@ -58,12 +73,20 @@ func NewPool(cfg ClientConfig, size int) *Pool {
 // busy, timeouts, 4xx) are retried with capped exponential backoff and
 // jitter until ctx is done; then the error wraps both ctx's error and the
 // last dial error. A refused login, a rejected certificate or any other
-// permanent failure is returned at once.
+// permanent failure is returned at once; see also FailFast.
 func (p *Pool) Get(ctx context.Context) (*Client, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("get ftp connection: %w", ctx.Err())
+	}
+	if p.FailFast {
+		if c, done, err := p.dialFirst(ctx); done {
+			if err != nil {
+				p.release()
+			}
+			return c, err
+		}
 	}
 	for {
 		p.mu.Lock()
@@ -91,6 +114,32 @@ func (p *Pool) Get(ctx context.Context) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// dialFirst makes the one dial of a FailFast pool that is not retried.
+// done is false once that dial has succeeded: Get goes on as usual.
+func (p *Pool) dialFirst(ctx context.Context) (c *Client, done bool, err error) {
+	p.firstMu.Lock()
+	defer p.firstMu.Unlock()
+	if p.firstErr != nil {
+		return nil, true, p.firstErr
+	}
+	if p.dialled {
+		return nil, false, nil
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, true, ErrPoolClosed
+	}
+	c, err = Dial(ctx, p.cfg)
+	if err != nil {
+		p.firstErr = fmt.Errorf("connect to %s: %w", p.cfg.Server, err)
+		return nil, true, p.firstErr
+	}
+	p.dialled = true
+	return c, true, nil
 }
 
 // check reports whether c answers NOOP within IOTimeout.
