@@ -37,4 +37,10 @@
 // Upload resumes from the server's SIZE. Errors at the package boundary are
 // sentinels (all in errors.go): ErrNotFound, ErrPermission, ErrClientLogin,
 // ErrUnreachable, ErrBusy, ErrExists, ErrOffset, ErrBadName.
+//
+// # Testing
+//
+// Package ftpfs/ftptest starts the server in a test's process (NewServer)
+// and holds the client suite (RunClientSuite) that ours, vsftpd and
+// pyftpdlib all pass.
 package ftpfs

@@ -24,6 +24,7 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 )
 
 // Test accounts of srvStart: two agents and an admin, one password.
@@ -94,37 +95,28 @@ func (e *srvEvents) forPath(p string) []activity.UploadEvent {
 func srvStart(t *testing.T, mod func(*ftpfs.ServerConfig)) *srvEnv {
 	t.Helper()
 	e := &srvEnv{t: t, root: t.TempDir(), state: t.TempDir(), log: &srvLogBuf{}, events: &srvEvents{}}
-	cfg := ftpfs.ServerConfig{
-		Root:           e.root,
-		StateDir:       e.state,
-		Users:          srvUsers(t, e.state, nil),
-		ListenAddr:     "127.0.0.1:0",
-		LoginFailDelay: time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnUpload:       e.events.add,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := ftpfs.NewServer(cfg)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	ts := ftptest.NewServer(t, e.root, ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+		cfg.StateDir = e.state
+		cfg.Users = srvUsers(t, e.state, nil)
+		cfg.LoginFailDelay = time.Millisecond
+		cfg.BanAfter = 0 // the server's default
+		cfg.Logger = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.OnUpload = e.events.add
+		if mod != nil {
+			mod(cfg)
+		}
+	}))
+	// Runs before ftptest's own Close, which then does nothing.
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
+		if err := ts.Close(); err != nil {
 			t.Errorf("Stop: %v", err)
 		}
 		if strings.Contains(e.log.String(), srvPassword) {
 			t.Errorf("the server logged a password:\n%s", e.log.String())
 		}
 	})
-	e.srv = srv
-	e.addr = srv.Addr().String()
+	e.srv = ts.FTP()
+	e.addr = ts.Addr
 	return e
 }
 

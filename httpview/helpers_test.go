@@ -20,6 +20,7 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -53,20 +54,11 @@ func newHist(t *testing.T, requireAuth bool) *hist {
 		t.Fatal(err)
 	}
 	h.startIndex()
-	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: h.root, Users: h.users, ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, OnUpload: func(ev activity.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.ftp = srv
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
+	h.ftp = ftptest.NewServer(t, h.root, ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+		cfg.Users = h.users
+		cfg.BanAfter = 0 // the server's default
+		cfg.OnUpload = func(ev activity.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }
+	})).FTP()
 	h.startHTTP()
 	t.Cleanup(func() { h.stopAll() })
 	return h

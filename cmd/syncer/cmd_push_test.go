@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // historian is an in-process ftpfs server with agent account "node1".
 type historian struct {
-	srv  *ftpfs.Server
+	srv  *ftptest.Server
 	root string
 	addr string
 	pass string
@@ -49,31 +49,17 @@ func startHistorianWithPassword(t *testing.T, root, addr, pass string) *historia
 
 func newHistorian(t *testing.T, root, addr string, rate accounts.Rate, pass string) *historian {
 	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: accounts.New(), ListenAddr: addr,
-		MaxUploadRate: rate, LoginFailDelay: -1, BanAfter: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &historian{srv: s, root: root, pass: pass}
-	if err := s.AddUser(accounts.User{Name: "node1"}, h.pass); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.addr = s.Addr().String()
-	t.Cleanup(h.stop)
-	return h
+	s := ftptest.NewServer(t, root, ftptest.WithAccount(accounts.User{Name: "node1"}, pass),
+		ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+			if addr != "" {
+				cfg.ListenAddr = addr
+			}
+			cfg.MaxUploadRate = rate
+		}))
+	return &historian{srv: s, root: root, addr: s.Addr, pass: pass}
 }
 
-func (h *historian) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = h.srv.Stop(ctx)
-}
+func (h *historian) stop() { _ = h.srv.Close() }
 
 // agentCmd runs the binary with the password in the environment.
 type agentRun struct {
