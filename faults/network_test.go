@@ -14,15 +14,17 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // inProcessServer starts an ftpfs server over root with agent account
 // node1 (no login delay or ban: the faults cause many reconnects).
 //
-// node1's password hash has bcrypt's lowest cost. At the production cost
+// node1's password hash has bcrypt's lowest cost, as ftptest's accounts
+// all do. At the production cost
 // one check takes about 0.8 s under -race on an idle core; with four
 // agent connections logging in at once on two shared cores a login took
 // longer than the test client's 2 s IOTimeout, the client gave up and
@@ -32,32 +34,8 @@ import (
 func inProcessServer(t testing.TB, root string) (addr, password string) {
 	t.Helper()
 	password = "pw-node1-long-enough"
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usersFile := filepath.Join(t.TempDir(), "users.yaml")
-	if err := os.WriteFile(usersFile, fmt.Appendf(nil, "users:\n  - name: node1\n    password_hash: %q\n", h), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	users, err := ftpfs.OpenUserDB(usersFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: users, ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, BanAfter: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
-	return s.Addr().String(), password
+	s := ftptest.NewServer(t, root, ftptest.WithAccount(accounts.User{Name: "node1"}, password))
+	return s.Addr, password
 }
 
 // proxiedServer starts inProcessServer over root and a Proxy in front of it

@@ -34,24 +34,6 @@ const (
 	UploadBufferSize = 64 << 10
 )
 
-// Errors of the client besides the package sentinels.
-var (
-	// ErrRemoteLarger is returned by Upload when the server already holds
-	// more bytes than the source has: the source was truncated or
-	// rewritten, and appending would corrupt the archived copy.
-	ErrRemoteLarger = errors.New("remote file is larger than the source")
-	// ErrSizeMismatch is returned by Upload when the server's SIZE after the
-	// transfer differs from the source size.
-	ErrSizeMismatch = errors.New("remote size differs from the source after upload")
-	// ErrClientClosed is returned by operations on a Client that was closed,
-	// or whose connection was cut by a cancelled context or a network error.
-	ErrClientClosed = errors.New("ftp client closed")
-)
-
-// errFingerprint marks a server certificate that does not match the pinned
-// fingerprint; it is never transient.
-var errFingerprint = errors.New("server certificate does not match the pinned fingerprint")
-
 // ClientConfig configures Dial and NewPool.
 type ClientConfig struct {
 	// Server is "ftp://host[:port]" or "ftps://host[:port]" (explicit TLS,
@@ -237,7 +219,7 @@ type Client struct {
 // sets binary transfer type (TYPE I). ctx bounds the whole handshake and
 // cancelling it aborts it. Errors: ErrUnreachable (wrapped) when the TCP
 // connection or the TLS handshake fails or the server stays silent longer
-// than IOTimeout; ErrLogin (wrapped) when the server refuses the user or
+// than IOTimeout; ErrClientLogin (wrapped) when the server refuses the user or
 // password; ErrBusy for a 421 greeting.
 func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	host, port, useTLS, err := ParseServerURL(cfg.Server)
@@ -330,7 +312,7 @@ func (c *Client) dialError(ctx context.Context, what string, err error, login bo
 	case login:
 		// jlaffaye/ftp reports a USER reply other than 230/331 as a plain
 		// error carrying only the server's text.
-		return fmt.Errorf("%s: %w (server: %w)", what, ErrLogin, err)
+		return fmt.Errorf("%s: %w (server: %w)", what, ErrClientLogin, err)
 	default:
 		return fmt.Errorf("%s: %w", what, err)
 	}

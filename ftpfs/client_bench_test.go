@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 )
 
 // benchUploadSize is the file BenchmarkUpload sends per iteration.
@@ -33,10 +34,10 @@ func BenchmarkUpload(b *testing.B) {
 		if dir == "" {
 			dir = "/"
 		}
-		tg := &ftpTarget{
-			Name: "env", URL: url, User: os.Getenv("FTPFS_BENCH_USER"),
-			Password: os.Getenv("FTPFS_BENCH_PASSWORD"), Fingerprint: os.Getenv("FTPFS_BENCH_FINGERPRINT"), Dir: dir,
-		}
+		tg := ftptest.Target{Name: "env", Dir: dir, Config: clientTimeouts(ftpfs.ClientConfig{
+			Server: url, User: os.Getenv("FTPFS_BENCH_USER"),
+			Password: os.Getenv("FTPFS_BENCH_PASSWORD"), Fingerprint: os.Getenv("FTPFS_BENCH_FINGERPRINT"),
+		})}
 		b.Run("server=env", func(b *testing.B) { benchUpload(b, tg, data) })
 		return
 	}
@@ -45,10 +46,10 @@ func BenchmarkUpload(b *testing.B) {
 	b.Run("server=pyftpdlib", func(b *testing.B) { benchUpload(b, startPyftpd(b, ""), data) })
 }
 
-func benchUpload(b *testing.B, tg *ftpTarget, data []byte) {
+func benchUpload(b *testing.B, tg ftptest.Target, data []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	c, err := ftpfs.Dial(ctx, tg.config())
+	c, err := ftpfs.Dial(ctx, tg.Config)
 	if err != nil {
 		b.Fatalf("dial %s: %v", tg.Name, err)
 	}
@@ -63,10 +64,10 @@ func benchUpload(b *testing.B, tg *ftpTarget, data []byte) {
 		if res.Sent != int64(len(data)) {
 			b.Fatalf("upload sent %d bytes, want %d", res.Sent, len(data))
 		}
-		if tg.Root != "" {
+		if tg.Local != nil {
 			// Keep the temporary directory small between iterations.
 			b.StopTimer()
-			_ = os.Remove(tg.local(p))
+			_ = os.Remove(tg.Local(p))
 			b.StartTimer()
 		}
 	}

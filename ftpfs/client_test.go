@@ -95,7 +95,7 @@ func TestOpErrorSentinels(t *testing.T) {
 		{"mkdir", 550, "File exists.", ErrExists},
 		{"stor", 550, "Invalid REST parameter.", ErrOffset},
 		{"stor", 551, "upload /a: restart offset 9 is beyond the end of the file (3 bytes): bad restart offset", ErrOffset},
-		{"login", 530, "Login incorrect.", ErrLogin},
+		{"login", 530, "Login incorrect.", ErrClientLogin},
 		{"stor", 450, "File busy.", ErrBusy},
 		{"stor", 421, "Too many connections.", ErrBusy},
 		{"stor", 552, "Exceeded storage allocation.", nil},
@@ -111,7 +111,7 @@ func TestOpErrorSentinels(t *testing.T) {
 			if !errors.As(err, &tp) || tp.Code != tt.code {
 				t.Errorf("error %q does not wrap the reply", err)
 			}
-			for _, s := range []error{ErrNotFound, ErrPermission, ErrLogin, ErrBusy, ErrExists, ErrOffset} {
+			for _, s := range []error{ErrNotFound, ErrPermission, ErrClientLogin, ErrBusy, ErrExists, ErrOffset} {
 				if got := errors.Is(err, s); got != (s == tt.want) {
 					t.Errorf("errors.Is(%q, %v) = %v", err, s, got)
 				}
@@ -143,7 +143,7 @@ func TestIsTransient(t *testing.T) {
 		{"canceled", fmt.Errorf("stor /x: %w", context.Canceled), false},
 		{"deadline", fmt.Errorf("stor /x: %w", context.DeadlineExceeded), false},
 		{"ctx with last error", fmt.Errorf("connect: %w; last error: %w", context.DeadlineExceeded, ErrUnreachable), false},
-		{"login", fmt.Errorf("x: %w", ErrLogin), false},
+		{"login", fmt.Errorf("x: %w", ErrClientLogin), false},
 		{"local read", &localError{op: "read source", err: timeout}, false},
 		{"fingerprint", fmt.Errorf("connect: %w: %w", ErrUnreachable, errFingerprint), false},
 		{"remote larger", ErrRemoteLarger, false},
@@ -251,8 +251,8 @@ func TestDialWrongPasswordNotInError(t *testing.T) {
 	cfg := fake.config()
 	cfg.Password = "very-secret-pw"
 	_, err := Dial(context.Background(), cfg)
-	if !errors.Is(err, ErrLogin) {
-		t.Fatalf("dial with a refused password: got %v, want ErrLogin", err)
+	if !errors.Is(err, ErrClientLogin) {
+		t.Fatalf("dial with a refused password: got %v, want ErrClientLogin", err)
 	}
 	if strings.Contains(err.Error(), cfg.Password) {
 		t.Fatalf("error text contains the password: %v", err)

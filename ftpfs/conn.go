@@ -136,13 +136,3 @@ func (s *countingSink) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// localError is a failure of the caller's reader or writer, not of the
-// connection: it is never transient and does not break the client.
-type localError struct {
-	op  string
-	err error
-}
-
-func (e *localError) Error() string { return e.op + ": " + e.err.Error() }
-func (e *localError) Unwrap() error { return e.err }

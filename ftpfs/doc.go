@@ -5,16 +5,17 @@
 // # Server
 //
 // NewServer(ServerConfig) builds a server over an archive root; Start listens,
-// Stop shuts down (cutting transfers). Accounts come from a UserDB (a YAML
-// users file with bcrypt hashes, reloaded when it changes); AddUser and
-// RemoveUser change them at run time. Connections returns the live sessions;
-// ServerConfig.OnUpload receives an UploadEvent for every upload that opened,
-// grew or closed.
+// Stop shuts down (cutting transfers). Accounts come from an accounts.DB
+// (package ftpfs/accounts: a YAML users file with bcrypt hashes, reloaded
+// when it changes); AddUser and RemoveUser change them at run time.
+// Connections returns the live sessions; ServerConfig.OnUpload receives an
+// UploadEvent for every upload that opened, grew or closed. Both types live
+// in package ftpfs/activity, so that observers need not import the server.
 //
 // Permissions use pyftpdlib's letters: e cwd, l list, r retrieve, a append,
 // d delete, f rename, m mkdir, w store, M chmod, T set mtime. An agent
-// account (User.Admin false) has its letters only under its home, /NAME/,
-// and nothing outside it. An admin account has its letters everywhere.
+// account (accounts.User.Admin false) has its letters only under its home,
+// /NAME/, and nothing outside it. An admin account has its letters everywhere.
 //
 // The archive is protected, because an archive that loses a log is worse than
 // none:
@@ -32,7 +33,14 @@
 // Dial(ctx, ClientConfig) opens one control connection; a Client is used by
 // one goroutine at a time. Pool keeps one connection per worker, checks
 // connections with NOOP after errors and redials with capped exponential
-// backoff. Upload resumes from the server's SIZE. Errors at the package
-// boundary are sentinels: ErrNotFound, ErrPermission, ErrLogin,
-// ErrUnreachable, ErrBusy.
+// backoff; with FailFast it reports a failed first dial at once instead.
+// Upload resumes from the server's SIZE. Errors at the package boundary are
+// sentinels (all in errors.go): ErrNotFound, ErrPermission, ErrClientLogin,
+// ErrUnreachable, ErrBusy, ErrExists, ErrOffset, ErrBadName.
+//
+// # Testing
+//
+// Package ftpfs/ftptest starts the server in a test's process (NewServer)
+// and holds the client suite (RunClientSuite) that ours, vsftpd and
+// pyftpdlib all pass.
 package ftpfs

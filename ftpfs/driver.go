@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // mainDriver is ftpserverlib's MainDriver: settings, connection life cycle,
@@ -114,10 +115,10 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 		return nil, errors.New("internal error: no session")
 	}
 	remote := cc.RemoteAddr().String()
-	var u User
+	var u accounts.User
 	var err error
 	if isAnonymous(name) || password == "" {
-		err = ErrAuth
+		err = accounts.ErrServerAuth
 	} else {
 		u, err = s.users.Authenticate(name, password)
 	}
@@ -135,7 +136,7 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 			time.Sleep(s.cfg.LoginFailDelay)
 		}
 		// One message for unknown user and wrong password alike.
-		return nil, ErrAuth
+		return nil, accounts.ErrServerAuth
 	}
 	u = effectiveUser(u)
 	s.loginMu.Lock()
@@ -151,12 +152,12 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	}
 	if err := validHome(u); err != nil {
 		s.log.Error("login refused: bad home in users file", "user", u.Name, "home", u.Home, "err", err)
-		return nil, fmt.Errorf("account misconfigured on the server: %w", ErrLogin)
+		return nil, errors.New("account misconfigured on the server: login failed")
 	}
 	h, err := s.newHandler(sess, u)
 	if err != nil {
 		s.log.Error("login refused: cannot open home", "user", u.Name, "home", u.Home, "err", err)
-		return nil, fmt.Errorf("cannot open home directory: %w", ErrLogin)
+		return nil, errors.New("cannot open home directory: login failed")
 	}
 	sess.mu.Lock()
 	sess.user = u.Name
@@ -183,11 +184,11 @@ func (s *session) reply421(msg string) {
 }
 
 // effectiveUser fills the defaults of an account: permissions and home.
-func effectiveUser(u User) User {
+func effectiveUser(u accounts.User) accounts.User {
 	if u.Perm == "" {
-		u.Perm = DefaultAgentPerm
+		u.Perm = accounts.DefaultAgentPerm
 		if u.Admin {
-			u.Perm = DefaultAdminPerm
+			u.Perm = accounts.DefaultAdminPerm
 		}
 	}
 	if u.Home == "" {
@@ -200,7 +201,7 @@ func effectiveUser(u User) User {
 }
 
 // validHome checks that a home is a clean absolute archive path.
-func validHome(u User) error {
+func validHome(u accounts.User) error {
 	if !path.IsAbs(u.Home) || path.Clean(u.Home) != u.Home {
 		return fmt.Errorf("home %q is not a clean absolute path", u.Home)
 	}

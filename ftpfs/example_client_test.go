@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // ExampleClient uploads a growing log file: the second Upload sends only
@@ -25,7 +26,7 @@ func ExampleClient() {
 		fmt.Println(err)
 		return
 	}
-	if err := srv.AddUser(ftpfs.User{Name: "node17"}, "a-long-secret"); err != nil {
+	if err := srv.AddUser(accounts.User{Name: "node17"}, "a-long-secret"); err != nil {
 		fmt.Println(err)
 		return
 	}

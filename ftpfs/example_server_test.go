@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // ExampleServer runs an archive server beside the caller's own work: start
@@ -22,9 +24,9 @@ func ExampleServer() {
 	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{
 		Root:       root,
 		ListenAddr: "127.0.0.1:0",
-		OnUpload: func(ev ftpfs.UploadEvent) {
+		OnUpload: func(ev activity.UploadEvent) {
 			// Called on the transfer's goroutine: keep it quick.
-			if ev.Kind == ftpfs.UploadClosed {
+			if ev.Kind == activity.UploadClosed {
 				fmt.Println("archived", ev.Path, ev.Size, "bytes")
 			}
 		},
@@ -38,7 +40,7 @@ func ExampleServer() {
 		return
 	}
 	// node17 may create and append files under /node17/ only.
-	if err := srv.AddUser(ftpfs.User{Name: "node17"}, "a-long-secret"); err != nil {
+	if err := srv.AddUser(accounts.User{Name: "node17"}, "a-long-secret"); err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println("listening:", srv.Addr() != nil, "connections:", len(srv.Connections()))

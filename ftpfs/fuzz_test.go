@@ -4,6 +4,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // FuzzResolvePath: whatever name an agent's FTP command carries, resolve
@@ -17,11 +19,11 @@ func FuzzResolvePath(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	s, err := NewServer(ServerConfig{Root: f.TempDir(), Users: NewUserDB(), ListenAddr: "127.0.0.1:0"})
+	s, err := NewServer(ServerConfig{Root: f.TempDir(), Users: accounts.New(), ListenAddr: "127.0.0.1:0"})
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := s.AddUser(User{Name: "node1"}, "pw-node1-long-enough"); err != nil {
+	if err := s.AddUser(accounts.User{Name: "node1"}, "pw-node1-long-enough"); err != nil {
 		f.Fatal(err)
 	}
 	u, ok := s.users.Lookup("node1")

@@ -11,6 +11,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // handler is ftpserverlib's ClientDriver for one logged-in session: an
@@ -46,7 +47,7 @@ var (
 
 // newHandler opens the account's view of the archive, creating an agent's
 // home at its first login.
-func (s *Server) newHandler(sess *session, u User) (*handler, error) {
+func (s *Server) newHandler(sess *session, u accounts.User) (*handler, error) {
 	h := &handler{s: s, sess: sess, name: u.Name, home: u.Home, admin: u.Admin}
 	if u.Admin || u.Home == "/" {
 		h.root, h.base = s.root, "/"
@@ -70,16 +71,16 @@ func (h *handler) close() {
 	}
 }
 
-// account returns the account as the UserDB has it now, so that removed
+// account returns the account as the accounts.DB has it now, so that removed
 // accounts and changed permissions take effect at once.
-func (h *handler) account() (User, error) {
+func (h *handler) account() (accounts.User, error) {
 	u, ok := h.s.users.Lookup(h.name)
 	if !ok {
-		return User{}, fmt.Errorf("account %q no longer exists: %w", h.name, ErrPermission)
+		return accounts.User{}, fmt.Errorf("account %q no longer exists: %w", h.name, ErrPermission)
 	}
 	u = effectiveUser(u)
 	if u.Home != h.home || u.Admin != h.admin {
-		return User{}, fmt.Errorf("account %q changed, log in again: %w", h.name, ErrPermission)
+		return accounts.User{}, fmt.Errorf("account %q changed, log in again: %w", h.name, ErrPermission)
 	}
 	return u, nil
 }

@@ -19,12 +19,13 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 )
 
 // interopServer is a running server with one agent account "node1" and one
 // admin account "ops", both with password "s3cret-pw".
 type interopServer struct {
-	srv  *ftpfs.Server
 	root string
 	host string
 	port string
@@ -34,43 +35,26 @@ const interopPassword = "s3cret-pw"
 
 func startInteropServer(t *testing.T, tlsMode string) *interopServer {
 	t.Helper()
-	root := t.TempDir()
-	cfg := ftpfs.ServerConfig{
-		Root:       root,
-		StateDir:   t.TempDir(),
-		Users:      ftpfs.NewUserDB(),
-		ListenAddr: "127.0.0.1:0",
-	}
-	switch tlsMode {
-	case "tls":
-		cfg.TLSSelfSigned = true
-	case "tls-required":
-		cfg.TLSSelfSigned = true
-		cfg.TLSRequired = true
-	}
-	srv, err := ftpfs.NewServer(cfg)
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	if err := srv.AddUser(ftpfs.User{Name: "node1"}, interopPassword); err != nil {
-		t.Fatalf("add node1: %v", err)
-	}
-	if err := srv.AddUser(ftpfs.User{Name: "ops", Admin: true}, interopPassword); err != nil {
-		t.Fatalf("add ops: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
-	host, port, err := net.SplitHostPort(srv.Addr().String())
+	srv := ftptest.NewServer(t, "",
+		ftptest.WithAccount(accounts.User{Name: "node1"}, interopPassword),
+		ftptest.WithAccount(accounts.User{Name: "ops", Admin: true}, interopPassword),
+		ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+			// The server's own login delay and bans, as a real
+			// deployment has them, not ftptest's none.
+			cfg.LoginFailDelay, cfg.BanAfter = 0, 0
+			switch tlsMode {
+			case "tls":
+				cfg.TLSSelfSigned = true
+			case "tls-required":
+				cfg.TLSSelfSigned = true
+				cfg.TLSRequired = true
+			}
+		}))
+	host, port, err := net.SplitHostPort(srv.Addr)
 	if err != nil {
 		t.Fatalf("server addr: %v", err)
 	}
-	return &interopServer{srv: srv, root: root, host: host, port: port}
+	return &interopServer{root: srv.Root, host: host, port: port}
 }
 
 // needTool skips the test when a third-party client is missing.

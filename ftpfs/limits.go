@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"golang.org/x/time/rate"
 )
 
@@ -128,7 +129,7 @@ func (ls *limiterSet) init() { ls.m = map[string]*accountLimiters{} }
 
 // get returns the bucket for name's uploads or downloads at bytesPerSec,
 // or nil for unlimited. A changed rate applies to the existing bucket.
-func (ls *limiterSet) get(name string, upload bool, bytesPerSec Rate) *rate.Limiter {
+func (ls *limiterSet) get(name string, upload bool, bytesPerSec accounts.Rate) *rate.Limiter {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	al := ls.m[name]
@@ -158,7 +159,7 @@ func (ls *limiterSet) get(name string, upload bool, bytesPerSec Rate) *rate.Limi
 // pass without waiting (one burst) stay a small fraction of what a few
 // seconds move, bounded so that tiny rates still make progress and large
 // ones do not wake up too often.
-func burstFor(r Rate) int {
+func burstFor(r accounts.Rate) int {
 	b := int64(r) / 32
 	lo := min(int64(r), 4<<10)
 	b = max(b, lo)

@@ -2,21 +2,12 @@ package ftpfs
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/textproto"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"github.com/jlaffaye/ftp"
 )
 
 // Backoff of Pool.Get between failed dials: doubling from the minimum,
@@ -30,9 +21,6 @@ const (
 	idleCheckAfter = 15 * time.Second
 )
 
-// ErrPoolClosed is returned by Get after Close.
-var ErrPoolClosed = errors.New("ftp pool closed")
-
 // Pool hands out logged-in Clients, at most size at a time, one per
 // worker. It is safe for concurrent use.
 type Pool struct {
@@ -43,6 +31,21 @@ type Pool struct {
 	// MinBackoff and MaxBackoff bound the wait between failed dials; set
 	// them before the first Get. Zero means the defaults.
 	MinBackoff, MaxBackoff time.Duration
+
+	// FailFast makes the pool's first dial its only try: if it fails, that
+	// Get and every later one return its error, wrapped as "connect to
+	// SERVER: ..." (matching ErrUnreachable, ErrClientLogin...), so that a
+	// wrong password or an unreachable server is reported at once instead
+	// of retried. Gets that come while the first dial runs wait for its
+	// outcome instead of dialling in parallel. Once a dial has succeeded,
+	// Get redials with backoff as usual. Set it before the first Get.
+	FailFast bool
+
+	// firstMu is held across the first dial of a FailFast pool; dialled
+	// and firstErr are its outcome.
+	firstMu  sync.Mutex
+	dialled  bool
+	firstErr error
 
 	mu     sync.Mutex
 	idle   []pooled
@@ -70,12 +73,20 @@ func NewPool(cfg ClientConfig, size int) *Pool {
 // busy, timeouts, 4xx) are retried with capped exponential backoff and
 // jitter until ctx is done; then the error wraps both ctx's error and the
 // last dial error. A refused login, a rejected certificate or any other
-// permanent failure is returned at once.
+// permanent failure is returned at once; see also FailFast.
 func (p *Pool) Get(ctx context.Context) (*Client, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("get ftp connection: %w", ctx.Err())
+	}
+	if p.FailFast {
+		if c, done, err := p.dialFirst(ctx); done {
+			if err != nil {
+				p.release()
+			}
+			return c, err
+		}
 	}
 	for {
 		p.mu.Lock()
@@ -103,6 +114,32 @@ func (p *Pool) Get(ctx context.Context) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// dialFirst makes the one dial of a FailFast pool that is not retried.
+// done is false once that dial has succeeded: Get goes on as usual.
+func (p *Pool) dialFirst(ctx context.Context) (c *Client, done bool, err error) {
+	p.firstMu.Lock()
+	defer p.firstMu.Unlock()
+	if p.firstErr != nil {
+		return nil, true, p.firstErr
+	}
+	if p.dialled {
+		return nil, false, nil
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, true, ErrPoolClosed
+	}
+	c, err = Dial(ctx, p.cfg)
+	if err != nil {
+		p.firstErr = fmt.Errorf("connect to %s: %w", p.cfg.Server, err)
+		return nil, true, p.firstErr
+	}
+	p.dialled = true
+	return c, true, nil
 }
 
 // check reports whether c answers NOOP within IOTimeout.
@@ -151,7 +188,7 @@ func (p *Pool) dial(ctx context.Context) (*Client, error) {
 }
 
 func retryDial(err error) bool {
-	if errors.Is(err, ErrLogin) || isVerifyErr(err) {
+	if errors.Is(err, ErrClientLogin) || isVerifyErr(err) {
 		return false
 	}
 	return errors.Is(err, ErrUnreachable) || IsTransient(err)
@@ -201,149 +238,4 @@ func (p *Pool) Close() error {
 		errs = append(errs, it.c.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// IsTransient reports whether retrying the operation that failed with err
-// may succeed: FTP 4xx replies (421 closing, 425 no data connection, 426
-// transfer aborted, 450 busy...), ErrBusy, ErrUnreachable, timeouts, resets
-// and dropped connections. Never a cancelled or expired context, a refused
-// login or permission (530, 550...), a rejected certificate, or a failure
-// of the caller's own reader or writer.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var le *localError
-	if errors.As(err, &le) || isVerifyErr(err) {
-		return false
-	}
-	for _, permanent := range []error{ErrLogin, ErrPermission, ErrNotFound, ErrExists, ErrOffset, ErrBadName, ErrRemoteLarger, ErrSizeMismatch} {
-		if errors.Is(err, permanent) {
-			return false
-		}
-	}
-	var tp *textproto.Error
-	if errors.As(err, &tp) {
-		return tp.Code >= 400 && tp.Code < 500
-	}
-	if errors.Is(err, ErrBusy) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrClientClosed) {
-		return true
-	}
-	return isConnErr(err)
-}
-
-// isConnErr reports a failure of the connection itself (as opposed to a
-// server reply or the caller's reader/writer): after one, the FTP
-// conversation is out of step and the client must be redialed.
-func isConnErr(err error) bool {
-	if err == nil {
-		return false
-	}
-	var le *localError
-	if errors.As(err, &le) {
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || isVerifyErr(err) {
-		return true
-	}
-	var (
-		alert tls.AlertError
-		rec   tls.RecordHeaderError
-	)
-	return errors.As(err, &alert) || errors.As(err, &rec) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ECONNABORTED)
-}
-
-// isVerifyErr reports a rejected server certificate: retrying will not
-// help, the operator must fix the CA file or fingerprint.
-func isVerifyErr(err error) bool {
-	var (
-		cv *tls.CertificateVerificationError
-		ua x509.UnknownAuthorityError
-		hn x509.HostnameError
-		ci x509.CertificateInvalidError
-	)
-	return errors.Is(err, errFingerprint) || errors.As(err, &cv) || errors.As(err, &ua) ||
-		errors.As(err, &hn) || errors.As(err, &ci)
-}
-
-// opError names the operation and path and translates the server's reply
-// to a package sentinel, keeping the reply text in the message:
-// "size /a/b: not found (server: 550 No such file or directory.)".
-func opError(op, p string, err error) error {
-	what := op
-	if p != "" {
-		what += " " + p
-	}
-	if errors.Is(err, ErrClientClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	var tp *textproto.Error
-	if errors.As(err, &tp) {
-		if s := sentinelFor(op, tp); s != nil {
-			return fmt.Errorf("%s: %w (server: %w)", what, s, err)
-		}
-		return fmt.Errorf("%s: server: %w", what, err)
-	}
-	var le *localError
-	if errors.As(err, &le) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if isConnErr(err) {
-		return fmt.Errorf("%s: connection lost: %w", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// sentinelFor maps an FTP reply to a sentinel, or nil. 550 is "not
-// available" in RFC 959 and servers use it for missing files, refused
-// access and refused restart offsets alike, so the reply text decides,
-// then the operation.
-func sentinelFor(op string, tp *textproto.Error) error {
-	msg := strings.ToLower(tp.Msg)
-	has := func(words ...string) bool {
-		for _, w := range words {
-			if strings.Contains(msg, w) {
-				return true
-			}
-		}
-		return false
-	}
-	switch tp.Code {
-	case ftp.StatusNotLoggedIn: // 530
-		return ErrLogin
-	case ftp.StatusNotAvailable, ftp.StatusFileActionIgnored: // 421, 450
-		return ErrBusy
-	case ftp.StatusFileUnavailable, ftp.StatusBadFileName, ftp.StatusPageTypeUnknown: // 550, 553, 551
-		switch {
-		case has("restart offset", "rest parameter", "invalid rest"):
-			return ErrOffset
-		case has("permission", "denied", "not allowed", "forbidden", "access is", "refused", "read-only", "read only"):
-			return ErrPermission
-		case has("no such", "not found", "does not exist", "doesn't exist", "not exist", "cannot find", "can't find"):
-			return ErrNotFound
-		case has("exists"):
-			return ErrExists
-		}
-		if tp.Code == ftp.StatusBadFileName {
-			return ErrPermission
-		}
-		switch op {
-		case "size", "retr", "list", "cwd":
-			return ErrNotFound
-		case "stor", "mkdir":
-			return ErrPermission
-		}
-	}
-	return nil
-}
-
-// isProtoErr reports an FTP reply error (the connection is still in step).
-func isProtoErr(err error) bool {
-	var tp *textproto.Error
-	return errors.As(err, &tp)
 }

@@ -12,33 +12,8 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
-
-// ConnInfo describes one live control connection.
-type ConnInfo struct {
-	ID          uint32    `json:"id"`
-	User        string    `json:"user"` // "" before login
-	RemoteAddr  string    `json:"remote_addr"`
-	ConnectedAt time.Time `json:"connected_at"`
-	LoginAt     time.Time `json:"login_at"` // zero before login
-	// BytesIn and BytesOut count file bytes uploaded and downloaded by this
-	// connection (not listings or commands).
-	BytesIn  int64 `json:"bytes_in"`
-	BytesOut int64 `json:"bytes_out"`
-	// Command is the last FTP command received.
-	Command   string         `json:"command"`
-	TLS       bool           `json:"tls"`
-	Transfers []TransferInfo `json:"transfers"`
-}
-
-// TransferInfo describes one open upload or download.
-type TransferInfo struct {
-	Path    string    `json:"path"` // archive path, e.g. "/node1/app/a.log"
-	Upload  bool      `json:"upload"`
-	Offset  int64     `json:"offset"` // where the transfer started in the file
-	Bytes   int64     `json:"bytes"`  // bytes moved so far
-	Started time.Time `json:"started"`
-}
 
 // session is the server's view of one control connection, from accept to
 // ClientDisconnected.
@@ -95,10 +70,10 @@ func (s *session) removeTransfer(t *transfer) {
 	s.mu.Unlock()
 }
 
-func (s *session) info() ConnInfo {
+func (s *session) info() activity.ConnInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ci := ConnInfo{
+	ci := activity.ConnInfo{
 		ID:          s.id,
 		User:        s.user,
 		RemoteAddr:  s.conn.RemoteAddr().String(),
@@ -175,9 +150,9 @@ func (r *registry) all() []*session {
 	return out
 }
 
-func (r *registry) snapshot() []ConnInfo {
+func (r *registry) snapshot() []activity.ConnInfo {
 	ss := r.all()
-	out := make([]ConnInfo, 0, len(ss))
+	out := make([]activity.ConnInfo, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, s.info())
 	}

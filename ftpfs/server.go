@@ -15,6 +15,8 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // Defaults of ServerConfig, applied when a field is left at its zero value.
@@ -35,8 +37,8 @@ type ServerConfig struct {
 	// StateDir holds the self-signed certificate (TLSSelfSigned); required
 	// only then.
 	StateDir string
-	// Users are the accounts; nil means a new, empty, in-memory UserDB.
-	Users *UserDB
+	// Users are the accounts; nil means a new, empty, in-memory accounts.DB.
+	Users *accounts.DB
 	// ListenAddr is the control connection's address, DefaultListenAddr if
 	// empty; port 0 picks a free port (see Server.Addr).
 	ListenAddr string
@@ -57,7 +59,7 @@ type ServerConfig struct {
 	// MaxUploadRate and MaxDownloadRate limit each account's bandwidth, in
 	// bytes per second, shared by all its connections; 0 is unlimited. A
 	// user's own MaxUploadRate/MaxDownloadRate overrides them.
-	MaxUploadRate, MaxDownloadRate Rate
+	MaxUploadRate, MaxDownloadRate accounts.Rate
 	// MaxConns limits connections in total, MaxConnsPerUser logged-in
 	// sessions per account; 0 is unlimited. Refusals are FTP 421.
 	MaxConns, MaxConnsPerUser int
@@ -76,11 +78,11 @@ type ServerConfig struct {
 	// Logger receives the server's log; nil discards it. Passwords are
 	// never logged.
 	Logger *slog.Logger
-	// OnUpload, if set, receives every UploadEvent. It is called
+	// OnUpload, if set, receives every activity.UploadEvent. It is called
 	// synchronously from the transfer's goroutine, so it must return
 	// quickly (hand work to another goroutine) and must not call back into
 	// the transfer.
-	OnUpload func(UploadEvent)
+	OnUpload func(activity.UploadEvent)
 }
 
 // PortRange is an inclusive range of TCP ports; the zero value means "not set".
@@ -146,7 +148,7 @@ func (r PortRange) validate() error {
 type Server struct {
 	cfg      ServerConfig
 	log      *slog.Logger
-	users    *UserDB
+	users    *accounts.DB
 	root     *os.Root // the archive; every file operation goes through it
 	rootPath string
 	tlsConf  *tls.Config
@@ -221,7 +223,7 @@ func (c *ServerConfig) fillAndValidate() error {
 		return bad("Root", strconv.Quote(c.Root), "not a directory")
 	}
 	if c.Users == nil {
-		c.Users = NewUserDB()
+		c.Users = accounts.New()
 	}
 	if c.ListenAddr == "" {
 		c.ListenAddr = DefaultListenAddr
@@ -407,9 +409,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	return s.root.Close()
 }
 
-// AddUser adds an account at run time (to the UserDB, so a users file
-// keeps it). Errors: ErrUserExists, or the UserDB's validation error.
-func (s *Server) AddUser(u User, password string) error {
+// AddUser adds an account at run time (to the accounts.DB, so a users file
+// keeps it). Errors: accounts.ErrUserExists, or the accounts.DB validation error.
+func (s *Server) AddUser(u accounts.User, password string) error {
 	if err := s.users.Add(u, password); err != nil {
 		return fmt.Errorf("add user %q: %w", u.Name, err)
 	}
@@ -418,7 +420,7 @@ func (s *Server) AddUser(u User, password string) error {
 }
 
 // RemoveUser removes an account and disconnects its sessions, cutting their
-// transfers. Errors: ErrNoUser.
+// transfers. Errors: accounts.ErrNoUser.
 func (s *Server) RemoveUser(name string) error {
 	if err := s.users.Remove(name); err != nil {
 		return fmt.Errorf("remove user %q: %w", name, err)
@@ -428,7 +430,7 @@ func (s *Server) RemoveUser(name string) error {
 	return nil
 }
 
-// UsersChanged re-applies the UserDB after it changed outside the server
+// UsersChanged re-applies the accounts.DB after it changed outside the server
 // (a reloaded users file): sessions of accounts that no longer exist are
 // disconnected. Permissions and rate limits are looked up on every
 // operation, so they apply at once anyway.
@@ -460,32 +462,11 @@ func (s *Server) disconnectUser(name, reason string) int {
 }
 
 // Connections lists the live connections, logged in or not.
-func (s *Server) Connections() []ConnInfo { return s.reg.snapshot() }
+func (s *Server) Connections() []activity.ConnInfo { return s.reg.snapshot() }
 
 // emit delivers an upload event to OnUpload.
-func (s *Server) emit(ev UploadEvent) {
+func (s *Server) emit(ev activity.UploadEvent) {
 	if s.cfg.OnUpload != nil {
 		s.cfg.OnUpload(ev)
 	}
-}
-
-// StateLockFile is the file in the state directory that LockStateDir locks.
-const StateLockFile = "serve.lock"
-
-// LockStateDir takes an exclusive lock on a server's state directory, so
-// that two servers never share one (certificate, users file, index). The
-// lock is released by release or, on Unix and Windows, when the process
-// dies. A directory locked by someone else gives an error wrapping ErrBusy.
-func LockStateDir(dir string) (release func(), err error) {
-	unlock, err := lockFile(filepath.Join(dir, StateLockFile), 0)
-	if err != nil {
-		if _, statErr := os.Stat(dir); statErr != nil {
-			return nil, fmt.Errorf("lock state directory: %w", statErr)
-		}
-		if !strings.Contains(err.Error(), "held by another process") && !strings.Contains(err.Error(), " exists ") {
-			return nil, fmt.Errorf("lock state directory %s: %v", dir, err)
-		}
-		return nil, fmt.Errorf("state directory %s is in use by another syncer serve (lock %s): %w", dir, StateLockFile, ErrBusy)
-	}
-	return unlock, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // TestTransferHasNoCopyShortcuts: io.Copy must go through Read and Write,
@@ -23,7 +24,7 @@ func TestTransferHasNoCopyShortcuts(t *testing.T) {
 
 func TestBurstFor(t *testing.T) {
 	tests := []struct {
-		rate Rate
+		rate accounts.Rate
 		want int
 	}{
 		{1, 1},

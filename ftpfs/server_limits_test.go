@@ -19,6 +19,8 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // Rate tests measure, because the measured rate is the behaviour under
@@ -56,7 +58,7 @@ func TestServerRateLimits(t *testing.T) {
 	e := srvStart(t, func(cfg *ftpfs.ServerConfig) {
 		cfg.MaxUploadRate = rateLimit
 		cfg.MaxDownloadRate = rateLimit
-		cfg.Users = srvUsers(t, t.TempDir(), []ftpfs.User{{Name: rateUser, MaxUploadRate: rateLimit / 2}})
+		cfg.Users = srvUsers(t, t.TempDir(), []accounts.User{{Name: rateUser, MaxUploadRate: rateLimit / 2}})
 	})
 	data := srvRandom(t, rateBytes)
 	e.put("/node2/down.log", data)
@@ -249,7 +251,7 @@ func TestServerRegistry(t *testing.T) {
 	if _, err := dc.Write(make([]byte, 4321)); err != nil {
 		t.Fatal(err)
 	}
-	var ci ftpfs.ConnInfo
+	var ci activity.ConnInfo
 	eventually(t, "the upload in the registry", func() bool {
 		cs := e.srv.Connections()
 		if len(cs) != 1 || len(cs[0].Transfers) != 1 {
@@ -298,11 +300,11 @@ func TestServerRemoveUserDisconnects(t *testing.T) {
 	if err := keep.NoOp(); err != nil {
 		t.Fatalf("another account's session was closed: %v", err)
 	}
-	if err := e.srv.RemoveUser(srvOther); !errors.Is(err, ftpfs.ErrNoUser) {
+	if err := e.srv.RemoveUser(srvOther); !errors.Is(err, accounts.ErrNoUser) {
 		t.Fatalf("removing twice: %v, want ErrNoUser", err)
 	}
 	// AddUser at run time.
-	if err := e.srv.AddUser(ftpfs.User{Name: "node3"}, "another-pass-1"); err != nil {
+	if err := e.srv.AddUser(accounts.User{Name: "node3"}, "another-pass-1"); err != nil {
 		t.Fatal(err)
 	}
 	c3, err := e.tryDial("node3", "another-pass-1")

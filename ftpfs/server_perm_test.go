@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // permCase is one permission letter and an FTP action that needs it, run
@@ -81,9 +82,9 @@ var permCases = []permCase{
 // letter's action.
 func TestServerPermissionLetters(t *testing.T) {
 	const all = "elradfmwMT"
-	extra := []ftpfs.User{{Name: "full", Perm: all}}
+	extra := []accounts.User{{Name: "full", Perm: all}}
 	for _, c := range permCases {
-		extra = append(extra, ftpfs.User{Name: c.account, Perm: strings.ReplaceAll(all, string(c.letter), "")})
+		extra = append(extra, accounts.User{Name: c.account, Perm: strings.ReplaceAll(all, string(c.letter), "")})
 	}
 	e := srvStart(t, func(cfg *ftpfs.ServerConfig) { cfg.Users = srvUsers(t, t.TempDir(), extra) })
 	for _, c := range permCases {
@@ -123,7 +124,7 @@ func TestServerPermissionLetters(t *testing.T) {
 // path outside exists.
 func TestServerConfinement(t *testing.T) {
 	e := srvStart(t, func(cfg *ftpfs.ServerConfig) {
-		cfg.Users = srvUsers(t, t.TempDir(), []ftpfs.User{{Name: "wide", Perm: "elradfmwMT"}})
+		cfg.Users = srvUsers(t, t.TempDir(), []accounts.User{{Name: "wide", Perm: "elradfmwMT"}})
 	})
 	secret := []byte("node2 secret")
 	e.put("/node2/secret.log", secret)

@@ -22,6 +22,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 )
 
 // Test accounts of srvStart: two agents and an admin, one password.
@@ -65,20 +68,20 @@ func (l *srvLogBuf) String() string {
 // srvEvents records upload events.
 type srvEvents struct {
 	mu  sync.Mutex
-	evs []ftpfs.UploadEvent
+	evs []activity.UploadEvent
 }
 
-func (e *srvEvents) add(ev ftpfs.UploadEvent) {
+func (e *srvEvents) add(ev activity.UploadEvent) {
 	e.mu.Lock()
 	e.evs = append(e.evs, ev)
 	e.mu.Unlock()
 }
 
 // forPath returns the events of one archive path, in order.
-func (e *srvEvents) forPath(p string) []ftpfs.UploadEvent {
+func (e *srvEvents) forPath(p string) []activity.UploadEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []ftpfs.UploadEvent
+	var out []activity.UploadEvent
 	for _, ev := range e.evs {
 		if ev.Path == p {
 			out = append(out, ev)
@@ -92,37 +95,28 @@ func (e *srvEvents) forPath(p string) []ftpfs.UploadEvent {
 func srvStart(t *testing.T, mod func(*ftpfs.ServerConfig)) *srvEnv {
 	t.Helper()
 	e := &srvEnv{t: t, root: t.TempDir(), state: t.TempDir(), log: &srvLogBuf{}, events: &srvEvents{}}
-	cfg := ftpfs.ServerConfig{
-		Root:           e.root,
-		StateDir:       e.state,
-		Users:          srvUsers(t, e.state, nil),
-		ListenAddr:     "127.0.0.1:0",
-		LoginFailDelay: time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnUpload:       e.events.add,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := ftpfs.NewServer(cfg)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	ts := ftptest.NewServer(t, e.root, ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+		cfg.StateDir = e.state
+		cfg.Users = srvUsers(t, e.state, nil)
+		cfg.LoginFailDelay = time.Millisecond
+		cfg.BanAfter = 0 // the server's default
+		cfg.Logger = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.OnUpload = e.events.add
+		if mod != nil {
+			mod(cfg)
+		}
+	}))
+	// Runs before ftptest's own Close, which then does nothing.
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
+		if err := ts.Close(); err != nil {
 			t.Errorf("Stop: %v", err)
 		}
 		if strings.Contains(e.log.String(), srvPassword) {
 			t.Errorf("the server logged a password:\n%s", e.log.String())
 		}
 	})
-	e.srv = srv
-	e.addr = srv.Addr().String()
+	e.srv = ts.FTP()
+	e.addr = ts.Addr
 	return e
 }
 
@@ -138,9 +132,9 @@ var srvHash = sync.OnceValue(func() string {
 
 // srvUsers writes a users file with node1, node2 (agents), ops (admin)
 // and the extra accounts, all with srvPassword, and opens it.
-func srvUsers(t *testing.T, dir string, extra []ftpfs.User) *ftpfs.UserDB {
+func srvUsers(t *testing.T, dir string, extra []accounts.User) *accounts.DB {
 	t.Helper()
-	users := append([]ftpfs.User{{Name: srvAgent}, {Name: srvOther}, {Name: srvAdmin, Admin: true}}, extra...)
+	users := append([]accounts.User{{Name: srvAgent}, {Name: srvOther}, {Name: srvAdmin, Admin: true}}, extra...)
 	var b strings.Builder
 	b.WriteString("users:\n")
 	for _, u := range users {
@@ -162,9 +156,9 @@ func srvUsers(t *testing.T, dir string, extra []ftpfs.User) *ftpfs.UserDB {
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := ftpfs.OpenUserDB(p)
+	db, err := accounts.Open(p)
 	if err != nil {
-		t.Fatalf("OpenUserDB: %v\n%s", err, b.String())
+		t.Fatalf("accounts.Open: %v\n%s", err, b.String())
 	}
 	return db
 }
@@ -493,7 +487,7 @@ func TestServerStopCutsTransfers(t *testing.T) {
 		t.Fatal("server still accepts connections after Stop")
 	}
 	evs := e.events.forPath("/node1/open.log")
-	if len(evs) == 0 || evs[len(evs)-1].Kind != ftpfs.UploadFailed {
+	if len(evs) == 0 || evs[len(evs)-1].Kind != activity.UploadFailed {
 		t.Fatalf("events %v, want the cut upload to end with UploadFailed", evs)
 	}
 	if got := e.read("/node1/open.log"); string(got) != "partial" {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // versionRE matches a kept version's name.
@@ -53,9 +54,9 @@ func TestServerStorKeepsVersions(t *testing.T) {
 	if want := []string{contents[0], contents[1]}; strings.Join(kept, "|") != strings.Join(want, "|") {
 		t.Fatalf("kept versions %q, want %q", kept, want)
 	}
-	var superseded []ftpfs.UploadEvent
+	var superseded []activity.UploadEvent
 	for _, ev := range e.events.forPath("/node1/a.log") {
-		if ev.Kind == ftpfs.UploadSuperseded {
+		if ev.Kind == activity.UploadSuperseded {
 			superseded = append(superseded, ev)
 		}
 	}
@@ -198,7 +199,7 @@ func TestServerResumeAfterCut(t *testing.T) {
 	var size int64
 	eventually(t, "the cut upload to close", func() bool {
 		evs := e.events.forPath(path)
-		return len(evs) > 0 && (evs[len(evs)-1].Kind == ftpfs.UploadClosed || evs[len(evs)-1].Kind == ftpfs.UploadFailed)
+		return len(evs) > 0 && (evs[len(evs)-1].Kind == activity.UploadClosed || evs[len(evs)-1].Kind == activity.UploadFailed)
 	})
 	size, err := c.FileSize(path)
 	if err != nil {
@@ -216,7 +217,7 @@ func TestServerResumeAfterCut(t *testing.T) {
 	}
 	evs := e.events.forPath(path)
 	last := evs[len(evs)-1]
-	if last.Kind != ftpfs.UploadClosed || last.Offset != size || last.Written != int64(len(src))-size || last.Size != int64(len(src)) {
+	if last.Kind != activity.UploadClosed || last.Offset != size || last.Written != int64(len(src))-size || last.Size != int64(len(src)) {
 		t.Fatalf("last event %+v, want Closed at offset %d", last, size)
 	}
 }
@@ -259,7 +260,7 @@ func TestServerStaleWriterCut(t *testing.T) {
 	eventually(t, "both uploads to end", func() bool {
 		ends := 0
 		for _, ev := range e.events.forPath(path) {
-			if ev.Kind == ftpfs.UploadClosed || ev.Kind == ftpfs.UploadFailed {
+			if ev.Kind == activity.UploadClosed || ev.Kind == activity.UploadFailed {
 				ends++
 			}
 		}
@@ -269,9 +270,9 @@ func TestServerStaleWriterCut(t *testing.T) {
 	if got := e.read(path); !bytes.Equal(got, want) {
 		t.Fatalf("file has %d bytes (%d X), want the %d bytes of the two writers in order", len(got), bytes.Count(got, []byte("X")), len(want))
 	}
-	var failed *ftpfs.UploadEvent
+	var failed *activity.UploadEvent
 	for _, ev := range e.events.forPath(path) {
-		if ev.Kind == ftpfs.UploadFailed {
+		if ev.Kind == activity.UploadFailed {
 			failed = &ev
 		}
 	}

@@ -13,59 +13,11 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/internal/archive"
 	"golang.org/x/time/rate"
 )
-
-// UploadKind says what happened to an upload.
-type UploadKind int
-
-// Upload event kinds, in the order a transfer produces them: Superseded
-// (only when a STOR replaced an existing file), Opened, Progress (at most
-// about four per second), then Closed or Failed.
-const (
-	UploadOpened UploadKind = iota + 1
-	UploadProgress
-	UploadClosed
-	UploadFailed
-	UploadSuperseded
-)
-
-func (k UploadKind) String() string {
-	switch k {
-	case UploadOpened:
-		return "opened"
-	case UploadProgress:
-		return "progress"
-	case UploadClosed:
-		return "closed"
-	case UploadFailed:
-		return "failed"
-	case UploadSuperseded:
-		return "superseded"
-	}
-	return fmt.Sprintf("UploadKind(%d)", int(k))
-}
-
-// UploadEvent reports on one upload; see ServerConfig.OnUpload.
-type UploadEvent struct {
-	Time time.Time
-	User string
-	// Path is the archive path, e.g. "/node1/app/a.log".
-	Path string
-	// Offset is where this transfer started writing in the file.
-	Offset int64
-	// Written is the number of bytes this transfer has written so far.
-	Written int64
-	// Size is the file's size now.
-	Size int64
-	Kind UploadKind
-	// VersionPath is the archive path the previous content was kept
-	// under (UploadSuperseded only).
-	VersionPath string
-	// Err says why an upload failed (UploadFailed only).
-	Err error
-}
 
 // Timing of transfers.
 const (
@@ -199,7 +151,7 @@ func (h *handler) newTransfer(p string, upload bool, offset int64) *transfer {
 }
 
 // rateFor is the account's current limit for one direction.
-func (h *handler) rateFor(u User, upload bool) Rate {
+func (h *handler) rateFor(u accounts.User, upload bool) accounts.Rate {
 	if upload {
 		if u.MaxUploadRate > 0 {
 			return u.MaxUploadRate
@@ -285,7 +237,7 @@ type uploadOpen struct {
 	offset     int64 // REST N, 0 without
 
 	rel, p  string // see handler.resolve
-	u       User
+	u       accounts.User
 	t       *transfer
 	exists  bool
 	size    int64
@@ -422,10 +374,10 @@ func (o *uploadOpen) start(f *os.File) {
 	h.sess.addTransfer(t)
 	if o.version != "" {
 		h.s.log.Info("file superseded", "path", o.p, "version", o.version, "user", u.Name)
-		t.event(UploadSuperseded, o.size, func(ev *UploadEvent) { ev.VersionPath = o.version })
+		t.event(activity.UploadSuperseded, o.size, func(ev *activity.UploadEvent) { ev.VersionPath = o.version })
 	}
 	t.lastProg = time.Now()
-	t.event(UploadOpened, t.size(), nil)
+	t.event(activity.UploadOpened, t.size(), nil)
 }
 
 // keepVersion moves the file at rel aside as NAME.superseded-<UTC time>
@@ -458,8 +410,8 @@ func (h *handler) keepVersion(rel, p string) (string, error) {
 }
 
 // event reports an upload event with the transfer's state.
-func (t *transfer) event(kind UploadKind, size int64, fill func(*UploadEvent)) {
-	ev := UploadEvent{
+func (t *transfer) event(kind activity.UploadKind, size int64, fill func(*activity.UploadEvent)) {
+	ev := activity.UploadEvent{
 		Time: time.Now(), User: t.user, Path: t.path, Offset: t.offset,
 		Written: t.written.Load(), Size: size, Kind: kind,
 	}
@@ -539,7 +491,7 @@ func (t *transfer) Write(p []byte) (int, error) {
 	}
 	if now := time.Now(); now.Sub(t.lastProg) >= progressEvery {
 		t.lastProg = now
-		t.event(UploadProgress, t.size(), nil)
+		t.event(activity.UploadProgress, t.size(), nil)
 	}
 	return total, nil
 }
@@ -606,10 +558,10 @@ func (t *transfer) Close() error {
 			size := t.size()
 			if failure != nil {
 				t.s.log.Warn("upload failed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "err", failure)
-				t.event(UploadFailed, size, func(ev *UploadEvent) { ev.Err = failure })
+				t.event(activity.UploadFailed, size, func(ev *activity.UploadEvent) { ev.Err = failure })
 			} else {
 				t.s.log.Info("upload closed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "size", size)
-				t.event(UploadClosed, size, nil)
+				t.event(activity.UploadClosed, size, nil)
 			}
 		}
 		close(t.done)
@@ -624,6 +576,6 @@ func (t *transfer) Close() error {
 // size is the uploaded file's size now: only this transfer writes it.
 func (t *transfer) size() int64 { return max(t.openSize, t.offset+t.written.Load()) }
 
-func (t *transfer) info() TransferInfo {
-	return TransferInfo{Path: t.path, Upload: t.upload, Offset: t.offset, Bytes: t.written.Load(), Started: t.started}
+func (t *transfer) info() activity.TransferInfo {
+	return activity.TransferInfo{Path: t.path, Upload: t.upload, Offset: t.offset, Bytes: t.written.Load(), Started: t.started}
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/internal/pathglob"
 	"github.com/syncer-dev/syncer/store"
@@ -402,11 +402,11 @@ func (s *Server) search(c *gin.Context) {
 func (s *Server) connections(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	v := s.viewerOf(c)
-	out := []ftpfs.ConnInfo{}
+	out := []activity.ConnInfo{}
 	for _, ci := range s.cfg.Connections() {
 		if v.Admin || (ci.User != "" && ci.User == v.Name) {
 			if ci.Transfers == nil {
-				ci.Transfers = []ftpfs.TransferInfo{}
+				ci.Transfers = []activity.TransferInfo{}
 			}
 			out = append(out, ci)
 		}

@@ -17,8 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // agentTree writes an agent's log directory and returns path -> content.
@@ -463,14 +462,14 @@ func TestRequiresAuth(t *testing.T) {
 
 func TestMetricsCountUploads(t *testing.T) {
 	m := NewMetrics()
-	evs := []ftpfs.UploadEvent{
-		{Kind: ftpfs.UploadOpened, Path: "/n1/a.log", Written: 0},
-		{Kind: ftpfs.UploadProgress, Path: "/n1/a.log", Written: 100},
-		{Kind: ftpfs.UploadProgress, Path: "/n1/a.log", Written: 250},
-		{Kind: ftpfs.UploadClosed, Path: "/n1/a.log", Written: 300},
-		{Kind: ftpfs.UploadOpened, Path: "/n1/b.log"},
-		{Kind: ftpfs.UploadFailed, Path: "/n1/b.log", Written: 40},
-		{Kind: ftpfs.UploadSuperseded, Path: "/n2/c.log", Written: 999},
+	evs := []activity.UploadEvent{
+		{Kind: activity.UploadOpened, Path: "/n1/a.log", Written: 0},
+		{Kind: activity.UploadProgress, Path: "/n1/a.log", Written: 100},
+		{Kind: activity.UploadProgress, Path: "/n1/a.log", Written: 250},
+		{Kind: activity.UploadClosed, Path: "/n1/a.log", Written: 300},
+		{Kind: activity.UploadOpened, Path: "/n1/b.log"},
+		{Kind: activity.UploadFailed, Path: "/n1/b.log", Written: 40},
+		{Kind: activity.UploadSuperseded, Path: "/n2/c.log", Written: 999},
 	}
 	for _, ev := range evs {
 		m.ObserveUpload(ev)

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -28,7 +31,7 @@ type hist struct {
 	t       *testing.T
 	root    string
 	state   string
-	users   *ftpfs.UserDB
+	users   *accounts.DB
 	ftp     *ftpfs.Server
 	ix      *store.Index
 	ixStop  func()
@@ -41,30 +44,21 @@ var passwords = map[string]string{"n1": "pw-n1-secret", "n2": "pw-n2-secret", "a
 
 func newHist(t *testing.T, requireAuth bool) *hist {
 	t.Helper()
-	h := &hist{t: t, root: t.TempDir(), state: t.TempDir(), users: ftpfs.NewUserDB(), metrics: NewMetrics(), auth: requireAuth}
+	h := &hist{t: t, root: t.TempDir(), state: t.TempDir(), users: accounts.New(), metrics: NewMetrics(), auth: requireAuth}
 	for _, name := range []string{"n1", "n2", "ghost"} {
-		if err := h.users.Add(ftpfs.User{Name: name}, passwords[name]); err != nil {
+		if err := h.users.Add(accounts.User{Name: name}, passwords[name]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := h.users.Add(ftpfs.User{Name: "admin", Admin: true}, passwords["admin"]); err != nil {
+	if err := h.users.Add(accounts.User{Name: "admin", Admin: true}, passwords["admin"]); err != nil {
 		t.Fatal(err)
 	}
 	h.startIndex()
-	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: h.root, Users: h.users, ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, OnUpload: func(ev ftpfs.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.ftp = srv
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
+	h.ftp = ftptest.NewServer(t, h.root, ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+		cfg.Users = h.users
+		cfg.BanAfter = 0 // the server's default
+		cfg.OnUpload = func(ev activity.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }
+	})).FTP()
 	h.startHTTP()
 	t.Cleanup(func() { h.stopAll() })
 	return h
@@ -94,7 +88,7 @@ func (h *hist) startIndex() {
 
 func (h *hist) startHTTP() {
 	h.t.Helper()
-	conns := func() []ftpfs.ConnInfo { return nil }
+	conns := func() []activity.ConnInfo { return nil }
 	if h.ftp != nil {
 		conns = h.ftp.Connections
 	}

@@ -1,15 +1,15 @@
 package httpview
 
 import (
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/store"
 )
 
 // UploadHook returns the FTP server's OnUpload callback for a historian:
 // every upload event goes to the index (which coalesces it and works in
 // its own goroutine) and to the metrics. It never blocks the transfer.
-func UploadHook(ix *store.Index, m *Metrics) func(ftpfs.UploadEvent) {
-	return func(ev ftpfs.UploadEvent) {
+func UploadHook(ix *store.Index, m *Metrics) func(activity.UploadEvent) {
+	return func(ev activity.UploadEvent) {
 		if m != nil {
 			m.ObserveUpload(ev)
 		}
@@ -18,21 +18,21 @@ func UploadHook(ix *store.Index, m *Metrics) func(ftpfs.UploadEvent) {
 		}
 		var kind store.IngestKind
 		switch ev.Kind {
-		case ftpfs.UploadOpened:
+		case activity.UploadOpened:
 			kind = store.IngestOpened
-		case ftpfs.UploadProgress:
+		case activity.UploadProgress:
 			kind = store.IngestProgress
-		case ftpfs.UploadClosed:
+		case activity.UploadClosed:
 			kind = store.IngestClosed
-		case ftpfs.UploadFailed:
+		case activity.UploadFailed:
 			kind = store.IngestFailed
-		case ftpfs.UploadSuperseded:
+		case activity.UploadSuperseded:
 			kind = store.IngestSuperseded
 		default:
 			return
 		}
 		ix.Notify(store.IngestEvent{Kind: kind, Path: ev.Path, VersionPath: ev.VersionPath,
 			Account: ev.User, Offset: ev.Offset, Time: ev.Time,
-			Rewrite: ev.Kind == ftpfs.UploadOpened && ev.Offset < ev.Size})
+			Rewrite: ev.Kind == activity.UploadOpened && ev.Offset < ev.Size})
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -50,7 +50,7 @@ func NewMetrics() *Metrics {
 
 // ObserveUpload counts an upload event. The FTP server calls it from its
 // transfer goroutines; it only updates counters.
-func (m *Metrics) ObserveUpload(ev ftpfs.UploadEvent) {
+func (m *Metrics) ObserveUpload(ev activity.UploadEvent) {
 	agent, _, _ := strings.Cut(strings.TrimPrefix(ev.Path, "/"), "/")
 	if agent == "" {
 		agent = "/"
@@ -59,12 +59,12 @@ func (m *Metrics) ObserveUpload(ev ftpfs.UploadEvent) {
 	prev := m.written[ev.Path]
 	delta := ev.Written - prev
 	switch ev.Kind {
-	case ftpfs.UploadOpened:
+	case activity.UploadOpened:
 		m.written[ev.Path] = ev.Written
 		delta = ev.Written
-	case ftpfs.UploadProgress:
+	case activity.UploadProgress:
 		m.written[ev.Path] = ev.Written
-	case ftpfs.UploadClosed, ftpfs.UploadFailed:
+	case activity.UploadClosed, activity.UploadFailed:
 		delete(m.written, ev.Path)
 	default:
 		delta = 0
@@ -74,15 +74,15 @@ func (m *Metrics) ObserveUpload(ev ftpfs.UploadEvent) {
 		m.bytesIn.WithLabelValues(agent).Add(float64(delta))
 	}
 	switch ev.Kind {
-	case ftpfs.UploadClosed:
+	case activity.UploadClosed:
 		m.filesIn.WithLabelValues(agent).Inc()
-	case ftpfs.UploadFailed:
+	case activity.UploadFailed:
 		m.failures.WithLabelValues(agent).Inc()
 	}
 }
 
 // register adds the gauges read from the index and the FTP server (once).
-func (m *Metrics) register(ix *store.Index, conns func() []ftpfs.ConnInfo) {
+func (m *Metrics) register(ix *store.Index, conns func() []activity.ConnInfo) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.attached {

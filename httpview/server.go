@@ -31,19 +31,20 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/store"
 )
 
 // Overview describes the service for the overview page and API.
 type Overview struct {
-	FTPAddr         string     `json:"ftp_addr"`
-	ArchiveRoot     string     `json:"archive_root"`
-	MaxUploadRate   ftpfs.Rate `json:"max_upload_rate"`
-	MaxDownloadRate ftpfs.Rate `json:"max_download_rate"`
-	TLS             bool       `json:"tls"`
-	TLSRequired     bool       `json:"tls_required"`
-	Version         string     `json:"version,omitempty"`
+	FTPAddr         string        `json:"ftp_addr"`
+	ArchiveRoot     string        `json:"archive_root"`
+	MaxUploadRate   accounts.Rate `json:"max_upload_rate"`
+	MaxDownloadRate accounts.Rate `json:"max_download_rate"`
+	TLS             bool          `json:"tls"`
+	TLSRequired     bool          `json:"tls_required"`
+	Version         string        `json:"version,omitempty"`
 }
 
 // Config configures a Server.
@@ -54,10 +55,10 @@ type Config struct {
 	Root string
 	// Connections lists the live FTP sessions (ftpfs.Server.Connections);
 	// nil means none.
-	Connections func() []ftpfs.ConnInfo
+	Connections func() []activity.ConnInfo
 	// Users authenticates and authorises requests when RequireAuth is set,
 	// and lists agents that never pushed.
-	Users *ftpfs.UserDB
+	Users *accounts.DB
 	// RequireAuth demands HTTP basic auth (see RequiresAuth).
 	RequireAuth bool
 	Overview    Overview
@@ -112,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: Root %q: %v", ErrConfig, cfg.Root, err)
 	}
 	if cfg.Connections == nil {
-		cfg.Connections = func() []ftpfs.ConnInfo { return nil }
+		cfg.Connections = func() []activity.ConnInfo { return nil }
 	}
 	s := &Server{cfg: cfg, idx: cfg.Index, root: root, metrics: cfg.Metrics, now: cfg.Now, authSeen: map[[32]byte]authEntry{}}
 	s.log = cfg.Logger
@@ -226,7 +227,7 @@ func (s *Server) healthz(c *gin.Context) {
 
 // viewer is the account a request acts as.
 type viewer struct {
-	ftpfs.User
+	accounts.User
 }
 
 const viewerKey = "syncer.viewer"
@@ -242,7 +243,7 @@ func (s *Server) viewerOf(c *gin.Context) viewer {
 // loopback-only server; otherwise basic auth against the users file.
 func (s *Server) authenticate(c *gin.Context) {
 	if !s.cfg.RequireAuth {
-		c.Set(viewerKey, viewer{ftpfs.User{Name: "", Admin: true, Perm: "elr", Home: "/"}})
+		c.Set(viewerKey, viewer{accounts.User{Name: "", Admin: true, Perm: "elr", Home: "/"}})
 		c.Next()
 		return
 	}
@@ -271,7 +272,7 @@ func (s *Server) challenge(c *gin.Context) {
 // successes. The cache key is a hash of both, so a changed password
 // misses it; the account itself is looked up every time, so a removed
 // account or changed permissions apply at once.
-func (s *Server) check(name, pass string) (ftpfs.User, error) {
+func (s *Server) check(name, pass string) (accounts.User, error) {
 	key := sha256.Sum256([]byte(name + "\x00" + pass))
 	now := time.Now()
 	s.authMu.Lock()
@@ -284,7 +285,7 @@ func (s *Server) check(name, pass string) (ftpfs.User, error) {
 	}
 	u, err := s.cfg.Users.Authenticate(name, pass)
 	if err != nil {
-		return ftpfs.User{}, err
+		return accounts.User{}, err
 	}
 	s.authMu.Lock()
 	if len(s.authSeen) > 10000 {

@@ -20,7 +20,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -84,7 +85,7 @@ func newUIState() *uiState {
 		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
 		"asset":      func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
 		"join":       strings.Join,
-		"rate":       func(r ftpfs.Rate) string { return humanRate(int64(r)) },
+		"rate":       func(r accounts.Rate) string { return humanRate(int64(r)) },
 		"statusCls":  func(s string) string { return "st-" + strings.ReplaceAll(s, " ", "-") },
 		"pushIssues": pushIssuesOf,
 	}
@@ -535,8 +536,8 @@ func (s *Server) pageSearch(c *gin.Context) {
 	}{c.Query("name"), c.Query("q"), c.Query("path"), c.DefaultQuery("max", "500"), c.DefaultQuery("timeout", "20s"), agents, chosen})
 }
 
-func (s *Server) visibleConns(v viewer) []ftpfs.ConnInfo {
-	var out []ftpfs.ConnInfo
+func (s *Server) visibleConns(v viewer) []activity.ConnInfo {
+	var out []activity.ConnInfo
 	for _, ci := range s.cfg.Connections() {
 		if v.Admin || (ci.User != "" && ci.User == v.Name) {
 			out = append(out, ci)
@@ -549,7 +550,7 @@ func (s *Server) pageConnections(c *gin.Context) {
 	conns := s.visibleConns(s.viewerOf(c))
 	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
 	s.render(c, http.StatusOK, "connections", "FTP connections", struct {
-		Conns []ftpfs.ConnInfo
+		Conns []activity.ConnInfo
 	}{conns})
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
@@ -41,29 +43,14 @@ const testAgent = "node1"
 // startSyncerServer runs the ftpfs server in-process with an agent account.
 func startSyncerServer(t *testing.T, mod func(*ftpfs.ServerConfig)) *target {
 	t.Helper()
-	root := t.TempDir()
-	cfg := ftpfs.ServerConfig{Root: root, StateDir: t.TempDir(), Users: ftpfs.NewUserDB(), ListenAddr: "127.0.0.1:0", LoginFailDelay: -1}
+	opts := []ftptest.Option{ftptest.WithAccount(accounts.User{Name: testAgent}, "pw-"+crand.Text()[:10]),
+		ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) { cfg.BanAfter = 0 })} // the server's default
 	if mod != nil {
-		mod(&cfg)
+		opts = append(opts, ftptest.WithConfig(mod))
 	}
-	s, err := ftpfs.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass := "pw-" + crand.Text()[:10]
-	if err := s.AddUser(ftpfs.User{Name: testAgent}, pass); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
-	return &target{name: "syncer", url: "ftp://" + s.Addr().String(), user: testAgent, pass: pass,
-		remoteRoot: "/", tree: filepath.Join(root, testAgent), versions: true}
+	s := ftptest.NewServer(t, "", opts...)
+	return &target{name: "syncer", url: s.URL, user: s.User, pass: s.Password,
+		remoteRoot: "/", tree: filepath.Join(s.Root, testAgent), versions: true}
 }
 
 func startPyftpdlib(t *testing.T) *target {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/internal/testkit"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -30,13 +31,13 @@ func TestMain(m *testing.M) {
 
 // historian is an in-process ftpfs server with agent account "node1".
 type historian struct {
-	srv  *ftpfs.Server
+	srv  *ftptest.Server
 	root string
 	addr string
 	pass string
 }
 
-func startHistorian(t *testing.T, root, addr string, rate ftpfs.Rate) *historian {
+func startHistorian(t *testing.T, root, addr string, rate accounts.Rate) *historian {
 	t.Helper()
 	return newHistorian(t, root, addr, rate, "pw-"+rand.Text()[:12])
 }
@@ -46,33 +47,19 @@ func startHistorianWithPassword(t *testing.T, root, addr, pass string) *historia
 	return newHistorian(t, root, addr, 0, pass)
 }
 
-func newHistorian(t *testing.T, root, addr string, rate ftpfs.Rate, pass string) *historian {
+func newHistorian(t *testing.T, root, addr string, rate accounts.Rate, pass string) *historian {
 	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	s, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: root, Users: ftpfs.NewUserDB(), ListenAddr: addr,
-		MaxUploadRate: rate, LoginFailDelay: -1, BanAfter: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &historian{srv: s, root: root, pass: pass}
-	if err := s.AddUser(ftpfs.User{Name: "node1"}, h.pass); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.addr = s.Addr().String()
-	t.Cleanup(h.stop)
-	return h
+	s := ftptest.NewServer(t, root, ftptest.WithAccount(accounts.User{Name: "node1"}, pass),
+		ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+			if addr != "" {
+				cfg.ListenAddr = addr
+			}
+			cfg.MaxUploadRate = rate
+		}))
+	return &historian{srv: s, root: root, addr: s.Addr, pass: pass}
 }
 
-func (h *historian) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = h.srv.Stop(ctx)
-}
+func (h *historian) stop() { _ = h.srv.Close() }
 
 // agentCmd runs the binary with the password in the environment.
 type agentRun struct {

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/internal/statelock"
 )
 
 func init() { registerCommand(newServeCommand) }
@@ -30,8 +32,8 @@ type serveOptions struct {
 	TLSCert, TLSKey    string
 	TLSSelfSigned      bool
 	TLSRequired        bool
-	MaxUploadRate      ftpfs.Rate
-	MaxDownloadRate    ftpfs.Rate
+	MaxUploadRate      accounts.Rate
+	MaxDownloadRate    accounts.Rate
 	MaxConns           int
 	MaxConnsPerUser    int
 }
@@ -128,7 +130,7 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := os.MkdirAll(opts.State, 0o700); err != nil {
 		return usageErrorf("--state: %v", err)
 	}
-	release, err := ftpfs.LockStateDir(opts.State)
+	release, err := statelock.Dir(opts.State)
 	if err != nil {
 		return withCode(exitPartial, err)
 	}
@@ -145,7 +147,7 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 			return withCode(exitUsage, fmt.Errorf("--users %s: %w", usersPath, err))
 		}
 	}
-	users, err := ftpfs.OpenUserDB(usersPath)
+	users, err := accounts.Open(usersPath)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}

@@ -13,9 +13,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"golang.org/x/term"
-
-	"github.com/syncer-dev/syncer/ftpfs"
 )
 
 func init() { registerCommand(newUserCommand) }
@@ -32,8 +31,8 @@ type userAddOptions struct {
 	Perm            string
 	Admin           bool
 	PasswordStdin   bool
-	MaxUploadRate   ftpfs.Rate
-	MaxDownloadRate ftpfs.Rate
+	MaxUploadRate   accounts.Rate
+	MaxDownloadRate accounts.Rate
 }
 
 // userPasswdOptions are the flags of `syncer user passwd`.
@@ -95,7 +94,7 @@ line, where other users could read them in the process list.`,
 // addUserFileFlags adds --users and --state to cmd.
 func addUserFileFlags(cmd *cobra.Command, opts *userOptions) {
 	cmd.Flags().StringVar(&opts.Users, "users", "", "users `FILE` (YAML)")
-	cmd.Flags().StringVar(&opts.State, "state", "", "historian state directory `DIR`; the users file is DIR/"+ftpfs.UsersFileName)
+	cmd.Flags().StringVar(&opts.State, "state", "", "historian state directory `DIR`; the users file is DIR/"+accounts.FileName)
 }
 
 // oneName checks that a subcommand got exactly one NAME.
@@ -118,7 +117,7 @@ start with '.' or '-'; it is also the agent's directory in the archive.
 
 Permission letters (as pyftpdlib): e cwd, l list, r retrieve, a append,
 d delete, f rename, m mkdir, w store, M chmod, T set mtime. The default is
-` + ftpfs.DefaultAgentPerm + ` for an agent (confined to /NAME/) and ` + ftpfs.DefaultAdminPerm + ` for an admin
+` + accounts.DefaultAgentPerm + ` for an agent (confined to /NAME/) and ` + accounts.DefaultAdminPerm + ` for an admin
 (the whole archive).`,
 		Example: `  # Asks for the password twice on the terminal
   syncer user add node17 --state /var/lib/syncer
@@ -139,7 +138,7 @@ d delete, f rename, m mkdir, w store, M chmod, T set mtime. The default is
 	}
 	addUserFileFlags(cmd, &opts.userOptions)
 	f := cmd.Flags()
-	f.StringVar(&opts.Perm, "perm", "", "permission `LETTERS` (default "+ftpfs.DefaultAgentPerm+", or "+ftpfs.DefaultAdminPerm+" with --admin)")
+	f.StringVar(&opts.Perm, "perm", "", "permission `LETTERS` (default "+accounts.DefaultAgentPerm+", or "+accounts.DefaultAdminPerm+" with --admin)")
 	f.BoolVar(&opts.Admin, "admin", false, "administrator: permissions on the whole archive instead of /NAME/")
 	f.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password as one line from standard input")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "this account's upload limit, e.g. 10MiB (per second; 0 = the server's)")
@@ -220,19 +219,19 @@ func (o userOptions) usersPath() (string, error) {
 	case o.Users != "":
 		return o.Users, nil
 	case o.State != "":
-		return filepath.Join(o.State, ftpfs.UsersFileName), nil
+		return filepath.Join(o.State, accounts.FileName), nil
 	}
 	return "", usageErrorf("no users file: give --users FILE or --state DIR")
 }
 
 // openUsers opens the users file; a malformed file is a configuration
 // error (exit 2).
-func (o userOptions) openUsers() (*ftpfs.UserDB, error) {
+func (o userOptions) openUsers() (*accounts.DB, error) {
 	p, err := o.usersPath()
 	if err != nil {
 		return nil, err
 	}
-	db, err := ftpfs.OpenUserDB(p)
+	db, err := accounts.Open(p)
 	if err != nil {
 		return nil, withCode(exitUsage, err)
 	}
@@ -243,7 +242,7 @@ func (o userOptions) openUsers() (*ftpfs.UserDB, error) {
 // malformed files are usage or configuration errors (2), the rest (name
 // taken, no such user, I/O) are failures (1).
 func userError(err error) error {
-	if errors.Is(err, ftpfs.ErrInvalidUser) || errors.Is(err, ftpfs.ErrUsersFile) {
+	if errors.Is(err, accounts.ErrInvalidUser) || errors.Is(err, accounts.ErrUsersFile) {
 		return withCode(exitUsage, err)
 	}
 	return withCode(exitPartial, err)
@@ -253,10 +252,10 @@ func runUserAdd(_ context.Context, opts userAddOptions, args []string, stdio use
 	name := args[0]
 	// Check everything that does not need the password first, so that a
 	// typo fails before anyone types a password.
-	if err := ftpfs.ValidateUserName(name); err != nil {
+	if err := accounts.ValidateName(name); err != nil {
 		return withCode(exitUsage, err)
 	}
-	if err := ftpfs.ValidatePerm(opts.Perm); err != nil {
+	if err := accounts.ValidatePerm(opts.Perm); err != nil {
 		return withCode(exitUsage, err)
 	}
 	db, err := opts.openUsers()
@@ -265,14 +264,14 @@ func runUserAdd(_ context.Context, opts userAddOptions, args []string, stdio use
 	}
 	for _, u := range db.List() {
 		if strings.EqualFold(u.Name, name) {
-			return withCode(exitPartial, fmt.Errorf("add user %q: %w in %s", name, ftpfs.ErrUserExists, db.Path()))
+			return withCode(exitPartial, fmt.Errorf("add user %q: %w in %s", name, accounts.ErrUserExists, db.Path()))
 		}
 	}
 	password, err := readNewPassword(opts.PasswordStdin, name, stdio)
 	if err != nil {
 		return err
 	}
-	u := ftpfs.User{
+	u := accounts.User{
 		Name:            name,
 		Perm:            opts.Perm,
 		Admin:           opts.Admin,
@@ -313,7 +312,7 @@ func runUserPasswd(_ context.Context, opts userPasswdOptions, args []string, std
 		return err
 	}
 	if _, ok := db.Lookup(name); !ok {
-		return withCode(exitPartial, fmt.Errorf("set password of %q: %w in %s", name, ftpfs.ErrNoUser, db.Path()))
+		return withCode(exitPartial, fmt.Errorf("set password of %q: %w in %s", name, accounts.ErrNoUser, db.Path()))
 	}
 	password, err := readNewPassword(opts.PasswordStdin, name, stdio)
 	if err != nil {
@@ -362,7 +361,7 @@ func runUserList(_ context.Context, opts userListOptions, _ []string, stdio user
 	}
 	tw := tabwriter.NewWriter(stdio.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPERM\tADMIN\tHOME\tUPLOAD\tDOWNLOAD")
-	rate := func(r ftpfs.Rate) string {
+	rate := func(r accounts.Rate) string {
 		if r == 0 {
 			return "-"
 		}
@@ -402,7 +401,7 @@ func readNewPassword(fromStdin bool, name string, stdio userIO) (string, error) 
 		if line == "" {
 			return "", usageErrorf("read password from stdin: empty (give the password as the first line)")
 		}
-		if err := ftpfs.ValidatePassword(line); err != nil {
+		if err := accounts.ValidatePassword(line); err != nil {
 			return "", withCode(exitUsage, err)
 		}
 		return line, nil
@@ -417,7 +416,7 @@ func readNewPassword(fromStdin bool, name string, stdio userIO) (string, error) 
 	if err != nil {
 		return "", withCode(exitUsage, fmt.Errorf("read password: %w", err))
 	}
-	if err := ftpfs.ValidatePassword(string(first)); err != nil {
+	if err := accounts.ValidatePassword(string(first)); err != nil {
 		return "", withCode(exitUsage, err)
 	}
 	fmt.Fprintf(stdio.errOut, "Repeat password for %s: ", name)

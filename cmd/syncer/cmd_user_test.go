@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
 )
 
 // userTestSecret must never show up in any output.
@@ -143,7 +143,7 @@ func TestUserCommandInProcess(t *testing.T) {
 	if !strings.Contains(stdout, "added agent account node17") {
 		t.Errorf("add printed %q", stdout)
 	}
-	db, err := ftpfs.OpenUserDB(filepath.Join(state, ftpfs.UsersFileName))
+	db, err := accounts.Open(filepath.Join(state, accounts.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestUserCommandInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Authenticate with the piped password: %v", err)
 	}
-	if u.Perm != ftpfs.DefaultAgentPerm || u.Home != "/node17" || u.MaxUploadRate != 10<<20 {
+	if u.Perm != accounts.DefaultAgentPerm || u.Home != "/node17" || u.MaxUploadRate != 10<<20 {
 		t.Errorf("account %+v", u)
 	}
 	code, _, stderr = runUserInProcess(t, "", "user", "add", "NODE17", "--state", state)
@@ -269,10 +269,10 @@ func TestUserCommandBinary(t *testing.T) {
 	}
 
 	want := []userListEntry{
-		{Name: "node17", Perm: ftpfs.DefaultAgentPerm, Home: "/node17"},
-		{Name: "ops", Perm: ftpfs.DefaultAdminPerm, Admin: true, Home: "/"},
+		{Name: "node17", Perm: accounts.DefaultAgentPerm, Home: "/node17"},
+		{Name: "ops", Perm: accounts.DefaultAdminPerm, Admin: true, Home: "/"},
 	}
-	if got := listJSON(t, "--users", filepath.Join(state, ftpfs.UsersFileName)); !reflect.DeepEqual(got, want) {
+	if got := listJSON(t, "--users", filepath.Join(state, accounts.FileName)); !reflect.DeepEqual(got, want) {
 		t.Errorf("list --json = %+v, want %+v", got, want)
 	}
 	r := syncer(t, nil, "", "user", "list", "--state", state)
@@ -280,7 +280,7 @@ func TestUserCommandBinary(t *testing.T) {
 		t.Errorf("list: exit %d, table:\n%s", r.code, r.stdout)
 	}
 
-	db, err := ftpfs.OpenUserDB(filepath.Join(state, ftpfs.UsersFileName))
+	db, err := accounts.Open(filepath.Join(state, accounts.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestUserCommandBinary(t *testing.T) {
 	if _, err := db.Authenticate("ops", "ops-"+userTestSecret); err != nil {
 		t.Errorf("password without a final newline: %v", err)
 	}
-	data, err := os.ReadFile(filepath.Join(state, ftpfs.UsersFileName))
+	data, err := os.ReadFile(filepath.Join(state, accounts.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func testUserTerminal(t *testing.T, bin, state string) {
 			}
 		})
 	}
-	db, err := ftpfs.OpenUserDB(filepath.Join(state, ftpfs.UsersFileName))
+	db, err := accounts.Open(filepath.Join(state, accounts.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}

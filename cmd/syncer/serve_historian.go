@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/fuseview"
 	"github.com/syncer-dev/syncer/httpview"
 	"github.com/syncer-dev/syncer/store"
@@ -59,12 +61,12 @@ func openHistorian(opts serveOptions, log *slog.Logger) (*historianSide, error) 
 }
 
 // onUpload is the FTP server's OnUpload: it only queues.
-func (h *historianSide) onUpload(ev ftpfs.UploadEvent) { httpview.UploadHook(h.ix, h.metrics)(ev) }
+func (h *historianSide) onUpload(ev activity.UploadEvent) { httpview.UploadHook(h.ix, h.metrics)(ev) }
 
 // httpServer builds the web side. Off loopback, basic auth against the
 // users file is required: the archive is not for anyone who can reach the
 // port.
-func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *ftpfs.UserDB) (*http.Server, error) {
+func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *accounts.DB) (*http.Server, error) {
 	auth := httpview.RequiresAuth(opts.HTTPAddr)
 	web, err := httpview.New(httpview.Config{
 		Index: h.ix, Root: opts.Root, Connections: srv.Connections, Users: users, RequireAuth: auth,

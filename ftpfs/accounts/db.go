@@ -1,4 +1,4 @@
-package ftpfs
+package accounts
 
 import (
 	"context"
@@ -17,34 +17,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/syncer-dev/syncer/internal/statelock"
 	"golang.org/x/crypto/bcrypt"
 )
 
-// UsersFileName is the name of the users file inside a state directory
+// FileName is the name of the users file inside a state directory
 // (`syncer serve --state DIR` and `syncer user --state DIR` use
 // DIR/users.yaml).
-const UsersFileName = "users.yaml"
+const FileName = "users.yaml"
 
 // PasswordCost is the bcrypt cost of the hashes Add and SetPassword write.
 const PasswordCost = 10
 
-// More sentinel errors of the users API.
-var (
-	// ErrInvalidUser wraps every rejected account setting: a bad name,
-	// permission string, home or password.
-	ErrInvalidUser = errors.New("invalid user")
-	// ErrUsersFile wraps every problem with the content of a users file
-	// (malformed YAML, unknown keys, invalid accounts); the error names the
-	// file, the user and the problem.
-	ErrUsersFile = errors.New("invalid users file")
-)
-
 // emptySum is the checksum of a missing (or empty) users file.
 var emptySum = sha256.Sum256(nil)
-
-// errLockHeld is returned by lockFile when another process (or another
-// UserDB) holds the lock past the timeout.
-var errLockHeld = errors.New("held by another process")
 
 // lockTimeout bounds how long a change waits for another process that holds
 // the users file lock, so that a stuck process cannot hang `syncer user`.
@@ -57,12 +43,12 @@ const watchDebounce = 100 * time.Millisecond
 // not available (directory missing, watch limit reached).
 const watchPollInterval = 2 * time.Second
 
-// UserDB is the set of FTP accounts, kept in a YAML users file (or only in
-// memory, see NewUserDB). It is safe for concurrent use, also by several
+// DB is the set of FTP accounts, kept in a YAML users file (or only in
+// memory, see New). It is safe for concurrent use, also by several
 // processes sharing one file: every change locks the file, re-reads it,
 // applies the change and writes it back atomically, so concurrent changes
 // never lose an account.
-type UserDB struct {
+type DB struct {
 	path string // "" for an in-memory DB
 	cost int    // bcrypt cost of new hashes; tests lower it
 
@@ -78,37 +64,37 @@ type UserDB struct {
 	sum   [sha256.Size]byte
 }
 
-// NewUserDB returns an empty in-memory UserDB that is never saved; Reload
+// New returns an empty in-memory DB that is never saved; Reload
 // and Watch do nothing on it.
-func NewUserDB() *UserDB {
-	return newUserDB("")
+func New() *DB {
+	return newDB("")
 }
 
-func newUserDB(path string) *UserDB {
-	db := &UserDB{path: path, cost: PasswordCost, users: map[string]User{}}
+func newDB(path string) *DB {
+	db := &DB{path: path, cost: PasswordCost, users: map[string]User{}}
 	db.dummyHash = sync.OnceValue(func() []byte {
 		secret := make([]byte, 32)
 		_, _ = rand.Read(secret)
 		h, err := bcrypt.GenerateFromPassword(secret, db.cost)
 		if err != nil {
-			panic("ftpfs: bcrypt of a random secret failed: " + err.Error())
+			panic("accounts: bcrypt of a random secret failed: " + err.Error())
 		}
 		return h
 	})
 	return db
 }
 
-// OpenUserDB loads the users file at path. A missing file is an empty DB;
+// Open loads the users file at path. A missing file is an empty DB;
 // the file (and its directory) is created, mode 0600, on the first change.
 // Malformed YAML, unknown keys (such as a plain-text `password:`),
 // duplicate names, bad names, bad permission letters, bad homes or a
 // password_hash that is not a bcrypt hash are errors that wrap
 // ErrUsersFile and name the file, the user and the problem.
-func OpenUserDB(path string) (*UserDB, error) {
+func Open(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open users file: empty path")
 	}
-	db := newUserDB(filepath.Clean(path))
+	db := newDB(filepath.Clean(path))
 	users, data, err := readUsersFile(db.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -119,27 +105,27 @@ func OpenUserDB(path string) (*UserDB, error) {
 }
 
 // Path returns the users file, or "" for an in-memory DB.
-func (db *UserDB) Path() string { return db.path }
+func (db *DB) Path() string { return db.path }
 
 // Authenticate returns the account name if password is its password. An
-// unknown name and a wrong password both give ErrAuth, and both cost one
+// unknown name and a wrong password both give ErrServerAuth, and both cost one
 // bcrypt comparison, so that response times do not reveal which names
 // exist.
-func (db *UserDB) Authenticate(name, password string) (User, error) {
+func (db *DB) Authenticate(name, password string) (User, error) {
 	u, ok := db.Lookup(name)
 	if !ok {
 		// Spend the same work as for a real account: no timing oracle.
 		_ = bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
-		return User{}, ErrAuth
+		return User{}, ErrServerAuth
 	}
 	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); err != nil {
-		return User{}, ErrAuth
+		return User{}, ErrServerAuth
 	}
 	return u, nil
 }
 
 // Lookup returns the account called name.
-func (db *UserDB) Lookup(name string) (User, bool) {
+func (db *DB) Lookup(name string) (User, bool) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	u, ok := db.users[name]
@@ -147,7 +133,7 @@ func (db *UserDB) Lookup(name string) (User, bool) {
 }
 
 // List returns every account, sorted by name.
-func (db *UserDB) List() []User {
+func (db *DB) List() []User {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	return sortedUsers(db.users)
@@ -158,7 +144,7 @@ func (db *UserDB) List() []User {
 // admin). u.PasswordHash is ignored; the password is stored as a bcrypt
 // hash of cost PasswordCost. Invalid settings wrap ErrInvalidUser; a taken
 // name gives ErrUserExists. A file-backed DB saves before returning.
-func (db *UserDB) Add(u User, password string) error {
+func (db *DB) Add(u User, password string) error {
 	u, err := normalizeUser(u)
 	if err != nil {
 		return err
@@ -187,7 +173,7 @@ func (db *UserDB) Add(u User, password string) error {
 // Update replaces the settings of an existing account (perm, admin, home,
 // rates) and keeps its password hash; empty fields get the defaults Add
 // gives. ErrNoUser if there is no such account.
-func (db *UserDB) Update(u User) error {
+func (db *DB) Update(u User) error {
 	u, err := normalizeUser(u)
 	if err != nil {
 		return err
@@ -205,7 +191,7 @@ func (db *UserDB) Update(u User) error {
 
 // Remove deletes an account; ErrNoUser if there is none. What the account
 // archived stays in the archive.
-func (db *UserDB) Remove(name string) error {
+func (db *DB) Remove(name string) error {
 	return db.modify(func(users map[string]User) error {
 		if _, ok := users[name]; !ok {
 			return fmt.Errorf("remove user %q: %w", name, ErrNoUser)
@@ -217,7 +203,7 @@ func (db *UserDB) Remove(name string) error {
 
 // SetPassword replaces an account's password; ErrNoUser if there is no
 // such account, ErrInvalidUser for an unusable password.
-func (db *UserDB) SetPassword(name, password string) error {
+func (db *DB) SetPassword(name, password string) error {
 	if _, ok := db.Lookup(name); !ok {
 		return fmt.Errorf("set password of %q: %w", name, ErrNoUser)
 	}
@@ -239,7 +225,7 @@ func (db *UserDB) SetPassword(name, password string) error {
 // Reload re-reads the users file. On any error (including a file that has
 // disappeared) it keeps the accounts it had and returns the error: a
 // broken or half-edited file must not lock every agent out.
-func (db *UserDB) Reload() error {
+func (db *DB) Reload() error {
 	_, err := db.reload(false)
 	return err
 }
@@ -247,7 +233,7 @@ func (db *UserDB) Reload() error {
 // reload re-reads the file and reports whether the accounts changed. With
 // onlyIfChanged, content identical to what was last loaded or saved is not
 // parsed again.
-func (db *UserDB) reload(onlyIfChanged bool) (bool, error) {
+func (db *DB) reload(onlyIfChanged bool) (bool, error) {
 	if db.path == "" {
 		return false, nil
 	}
@@ -284,7 +270,7 @@ func (db *UserDB) reload(onlyIfChanged bool) (bool, error) {
 // directory cannot be watched. A reload error is logged and the previous
 // accounts are kept; changed (if not nil) is called after every reload that
 // changed the accounts. On an in-memory DB Watch returns at once.
-func (db *UserDB) Watch(ctx context.Context, log *slog.Logger, changed func()) {
+func (db *DB) Watch(ctx context.Context, log *slog.Logger, changed func()) {
 	if db.path == "" {
 		return
 	}
@@ -342,7 +328,7 @@ func (db *UserDB) Watch(ctx context.Context, log *slog.Logger, changed func()) {
 
 // watchCheck returns the function Watch calls to reload on a possible
 // change. The same failure is logged once, not on every event or poll.
-func (db *UserDB) watchCheck(log *slog.Logger, changed func()) func() {
+func (db *DB) watchCheck(log *slog.Logger, changed func()) func() {
 	var lastErr string
 	return func() {
 		ok, err := db.reload(true)
@@ -364,7 +350,7 @@ func (db *UserDB) watchCheck(log *slog.Logger, changed func()) func() {
 }
 
 // poll calls check every watchPollInterval until ctx is done.
-func (db *UserDB) poll(ctx context.Context, check func()) {
+func (db *DB) poll(ctx context.Context, check func()) {
 	t := time.NewTicker(watchPollInterval)
 	defer t.Stop()
 	for {
@@ -381,7 +367,7 @@ func (db *UserDB) poll(ctx context.Context, check func()) {
 // file-backed DB it holds the file lock, re-reads the file so that changes
 // made by other processes are kept, and refuses to touch a file it cannot
 // parse (an operator's hand edit must not be overwritten).
-func (db *UserDB) modify(fn func(users map[string]User) error) error {
+func (db *DB) modify(fn func(users map[string]User) error) error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	if db.path == "" {
@@ -404,7 +390,7 @@ func (db *UserDB) modify(fn func(users map[string]User) error) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create users file directory: %w", err)
 	}
-	unlock, err := lockFile(db.path+".lock", lockTimeout)
+	unlock, err := statelock.File(db.path+".lock", lockTimeout)
 	if err != nil {
 		return err
 	}
@@ -440,13 +426,13 @@ func invalidf(format string, args ...any) error {
 	return &invalidUserError{fmt.Sprintf(format, args...)}
 }
 
-// ValidateUserName checks an account name: 1 to 64 characters of
+// ValidateName checks an account name: 1 to 64 characters of
 // [A-Za-z0-9._-], not starting with '.' or '-'. The rule is strict because
 // the name becomes a top-level archive directory and an agent id: it must
 // be a single safe path element ('.', '..' and '/' are impossible) that no
 // shell or URL mangles, and must not hide as a dot directory (the agent's
 // own metadata lives in .syncer). Errors wrap ErrInvalidUser.
-func ValidateUserName(name string) error {
+func ValidateName(name string) error {
 	if name == "" {
 		return invalidf("invalid user name: empty")
 	}
@@ -505,7 +491,7 @@ func validateHome(home string, admin bool) error {
 
 // normalizeUser validates u and fills in default perm and home.
 func normalizeUser(u User) (User, error) {
-	if err := ValidateUserName(u.Name); err != nil {
+	if err := ValidateName(u.Name); err != nil {
 		return u, err
 	}
 	if u.Perm == "" {

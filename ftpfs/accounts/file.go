@@ -1,4 +1,4 @@
-package ftpfs
+package accounts
 
 // The users file format: parsing with errors that name the file, the user
 // and the problem, canonical encoding, and atomic replacement.
@@ -238,7 +238,7 @@ func parseUser(n *yaml.Node) (User, error) {
 	if u.Name == "" {
 		return u, errors.New("missing name")
 	}
-	if err := ValidateUserName(u.Name); err != nil {
+	if err := ValidateName(u.Name); err != nil {
 		name := u.Name
 		u.Name = "" // not a usable label; the error quotes it
 		return u, fmt.Errorf("name %q: %w", name, err)

@@ -1,4 +1,4 @@
-package ftpfs
+package accounts
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package ftpfs
+package accounts
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func testHash(t testing.TB, password string) string {
 
 // fast makes db hash new passwords at the lowest bcrypt cost: cost 10 takes
 // about a second under the race detector. TestUserDBFile checks cost 10.
-func fast(db *UserDB) *UserDB {
+func fast(db *DB) *DB {
 	db.cost = bcrypt.MinCost
 	return db
 }
@@ -71,12 +71,12 @@ func TestValidateUserName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.name), func(t *testing.T) {
-			err := ValidateUserName(tt.name)
+			err := ValidateName(tt.name)
 			if tt.ok && err != nil {
-				t.Errorf("ValidateUserName(%q) = %v, want nil", tt.name, err)
+				t.Errorf("ValidateName(%q) = %v, want nil", tt.name, err)
 			}
 			if !tt.ok && !errors.Is(err, ErrInvalidUser) {
-				t.Errorf("ValidateUserName(%q) = %v, want ErrInvalidUser", tt.name, err)
+				t.Errorf("ValidateName(%q) = %v, want ErrInvalidUser", tt.name, err)
 			}
 		})
 	}
@@ -153,7 +153,7 @@ users:
     password_hash: `+h1+`
     admin: true
 `)
-	db, err := OpenUserDB(p)
+	db, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,13 +178,13 @@ func TestOpenUserDBEmptyFiles(t *testing.T) {
 	for _, content := range []string{"", "# nothing yet\n", "users:\n", "users: []\n", "---\n", "~\n"} {
 		p := filepath.Join(t.TempDir(), "users.yaml")
 		writeTestFile(t, p, content)
-		db, err := OpenUserDB(p)
+		db, err := Open(p)
 		if err != nil {
-			t.Errorf("OpenUserDB(%q): %v", content, err)
+			t.Errorf("Open(%q): %v", content, err)
 			continue
 		}
 		if n := len(db.List()); n != 0 {
-			t.Errorf("OpenUserDB(%q) has %d users", content, n)
+			t.Errorf("Open(%q) has %d users", content, n)
 		}
 	}
 }
@@ -236,9 +236,9 @@ func TestOpenUserDBErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "users.yaml")
 			writeTestFile(t, p, tt.content)
-			db, err := OpenUserDB(p)
+			db, err := Open(p)
 			if err == nil {
-				t.Fatalf("OpenUserDB succeeded with %d users, want an error", len(db.List()))
+				t.Fatalf("Open succeeded with %d users, want an error", len(db.List()))
 			}
 			msg := err.Error()
 			if !errors.Is(err, ErrUsersFile) {
@@ -265,32 +265,32 @@ func TestOpenUserDBErrors(t *testing.T) {
 
 func TestOpenUserDBNotAFile(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := OpenUserDB(dir); err == nil {
-		t.Error("OpenUserDB(directory) succeeded")
+	if _, err := Open(dir); err == nil {
+		t.Error("Open(directory) succeeded")
 	}
-	if _, err := OpenUserDB(""); err == nil {
-		t.Error("OpenUserDB(\"\") succeeded")
+	if _, err := Open(""); err == nil {
+		t.Error("Open(\"\") succeeded")
 	}
 }
 
-// userDBBackends runs a test against an in-memory and a file-backed UserDB.
-// reopen returns a UserDB that reads what was saved (the same DB for the
+// userDBBackends runs a test against an in-memory and a file-backed DB.
+// reopen returns a DB that reads what was saved (the same DB for the
 // in-memory backend).
-func userDBBackends(t *testing.T, test func(t *testing.T, db *UserDB, reopen func() *UserDB)) {
+func userDBBackends(t *testing.T, test func(t *testing.T, db *DB, reopen func() *DB)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		db := fast(NewUserDB())
-		test(t, db, func() *UserDB { return db })
+		db := fast(New())
+		test(t, db, func() *DB { return db })
 	})
 	t.Run("file", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "state", "sub", "users.yaml")
-		db, err := OpenUserDB(p)
+		db, err := Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		test(t, fast(db), func() *UserDB {
+		test(t, fast(db), func() *DB {
 			t.Helper()
-			db2, err := OpenUserDB(p)
+			db2, err := Open(p)
 			if err != nil {
 				t.Fatalf("reopen: %v", err)
 			}
@@ -300,7 +300,7 @@ func userDBBackends(t *testing.T, test func(t *testing.T, db *UserDB, reopen fun
 }
 
 func TestUserDBAccounts(t *testing.T) {
-	userDBBackends(t, func(t *testing.T, db *UserDB, reopen func() *UserDB) {
+	userDBBackends(t, func(t *testing.T, db *DB, reopen func() *DB) {
 		if err := db.Add(User{Name: "node17"}, testSecret); err != nil {
 			t.Fatal(err)
 		}
@@ -357,8 +357,8 @@ func TestUserDBAccounts(t *testing.T) {
 			t.Errorf("Authenticate(node17, right) = %+v, %v", u, err)
 		}
 		for _, c := range [][2]string{{"node17", "wrong"}, {"node17", ""}, {"nobody", testSecret}, {"NODE17", testSecret}, {"ops", testSecret}} {
-			if u, err := db.Authenticate(c[0], c[1]); !errors.Is(err, ErrAuth) || u.Name != "" {
-				t.Errorf("Authenticate(%q, %q) = %+v, %v, want ErrAuth", c[0], c[1], u, err)
+			if u, err := db.Authenticate(c[0], c[1]); !errors.Is(err, ErrServerAuth) || u.Name != "" {
+				t.Errorf("Authenticate(%q, %q) = %+v, %v, want ErrServerAuth", c[0], c[1], u, err)
 			}
 		}
 
@@ -386,7 +386,7 @@ func TestUserDBAccounts(t *testing.T) {
 			t.Errorf("SetPassword(empty) = %v, want ErrInvalidUser", err)
 		}
 		db = reopen()
-		if _, err := db.Authenticate("node17", testSecret); !errors.Is(err, ErrAuth) {
+		if _, err := db.Authenticate("node17", testSecret); !errors.Is(err, ErrServerAuth) {
 			t.Errorf("old password still works: %v", err)
 		}
 		if u, err := db.Authenticate("node17", "new-pw"); err != nil || u.Perm != "elr" {
@@ -404,7 +404,7 @@ func TestUserDBAccounts(t *testing.T) {
 		if _, ok := db.Lookup("node17"); ok {
 			t.Error("removed user still there")
 		}
-		if _, err := db.Authenticate("node17", "new-pw"); !errors.Is(err, ErrAuth) {
+		if _, err := db.Authenticate("node17", "new-pw"); !errors.Is(err, ErrServerAuth) {
 			t.Errorf("removed user authenticates: %v", err)
 		}
 		if u, ok := db.Lookup("ops"); !ok || !u.Admin {
@@ -416,7 +416,7 @@ func TestUserDBAccounts(t *testing.T) {
 func TestUserDBFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	p := filepath.Join(dir, "users.yaml")
-	db, err := OpenUserDB(p)
+	db, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,14 +476,14 @@ func TestUserDBFile(t *testing.T) {
 }
 
 func TestUserDBConcurrentAdds(t *testing.T) {
-	// Several UserDBs on one file stand for several `syncer user add`
+	// Several DBs on one file stand for several `syncer user add`
 	// processes; several goroutines per DB for concurrent server calls.
 	p := filepath.Join(t.TempDir(), "users.yaml")
 	const dbs, perDB = 3, 4
 	var wg sync.WaitGroup
 	errs := make(chan error, dbs*perDB)
 	for i := 0; i < dbs; i++ {
-		db, err := OpenUserDB(p)
+		db, err := Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -504,7 +504,7 @@ func TestUserDBConcurrentAdds(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	db, err := OpenUserDB(p)
+	db, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +531,7 @@ func TestUserDBConcurrentSameName(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]error, 4)
 	for i := range results {
-		db, err := OpenUserDB(p)
+		db, err := Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -557,27 +557,9 @@ func TestUserDBConcurrentSameName(t *testing.T) {
 	}
 }
 
-func TestLockFileExcludes(t *testing.T) {
-	lock := filepath.Join(t.TempDir(), "users.yaml.lock")
-	unlock, err := lockFile(lock, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = lockFile(lock, 50*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), lock) {
-		t.Fatalf("second lock while held: err = %v, want one naming %s", err, lock)
-	}
-	unlock()
-	unlock2, err := lockFile(lock, time.Second)
-	if err != nil {
-		t.Fatalf("lock after unlock: %v", err)
-	}
-	unlock2()
-}
-
 func TestUserDBReloadKeepsUsersOnBrokenFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "users.yaml")
-	db, err := OpenUserDB(p)
+	db, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +631,7 @@ func (s *syncBuffer) String() string {
 
 // startWatch runs db.Watch until the test ends and returns a channel that
 // receives after every reported change, and the log.
-func startWatch(t *testing.T, db *UserDB) (<-chan struct{}, *syncBuffer) {
+func startWatch(t *testing.T, db *DB) (<-chan struct{}, *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
@@ -689,7 +671,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestUserDBWatch(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "users.yaml")
-	server, err := OpenUserDB(p)
+	server, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -701,8 +683,8 @@ func TestUserDBWatch(t *testing.T) {
 		t.Error("Reload of a missing file succeeded")
 	}
 
-	// Another process (here another UserDB) adds an account: atomic rename.
-	other, err := OpenUserDB(p)
+	// Another process (here another DB) adds an account: atomic rename.
+	other, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -753,14 +735,14 @@ func TestUserDBWatchMissingDirectory(t *testing.T) {
 	// serve may start before the state directory exists; Watch polls then.
 	dir := filepath.Join(t.TempDir(), "later")
 	p := filepath.Join(dir, "users.yaml")
-	server, err := OpenUserDB(p)
+	server, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fast(server)
 	_, logs := startWatch(t, server)
 	waitFor(t, "the fallback to polling", func() bool { return strings.Contains(logs.String(), "polling") })
-	other, err := OpenUserDB(p)
+	other, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -777,7 +759,7 @@ func TestUserDBWatchMissingDirectory(t *testing.T) {
 func TestUserDBWatchInMemory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	NewUserDB().Watch(ctx, nil, nil) // must return at once, not at the timeout
+	New().Watch(ctx, nil, nil) // must return at once, not at the timeout
 	if ctx.Err() != nil {
 		t.Error("Watch on an in-memory DB blocked until its context ended")
 	}
@@ -846,8 +828,8 @@ func FuzzLoadUsers(f *testing.F) {
 	})
 }
 
-func ExampleUserDB() {
-	db := NewUserDB() // or OpenUserDB("/var/lib/syncer/users.yaml")
+func ExampleDB() {
+	db := New() // or Open("/var/lib/syncer/users.yaml")
 	if err := db.Add(User{Name: "node17"}, "s3cret"); err != nil {
 		fmt.Println(err)
 		return

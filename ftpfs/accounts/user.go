@@ -1,20 +1,11 @@
-package ftpfs
+// Package accounts is the account database of syncer's FTP server: the
+// YAML users file with bcrypt hashes (DB), its validation rules, and the
+// per-account rate limits (Rate). The server (ftpfs), the web viewer's
+// login and `syncer user` share it; it knows nothing of FTP connections.
+package accounts
 
 // This file fixes the users API that the server and `syncer user` build on.
-// Its implementation lives in users_db.go.
-
-import "errors"
-
-// Sentinel errors of the users API.
-var (
-	// ErrAuth is returned for an unknown user or a wrong password; the two
-	// are deliberately not told apart.
-	ErrAuth = errors.New("login incorrect")
-	// ErrUserExists is returned by UserDB.Add for a name already taken.
-	ErrUserExists = errors.New("user already exists")
-	// ErrNoUser is returned for an operation on a name that does not exist.
-	ErrNoUser = errors.New("no such user")
-)
+// Its implementation lives in db.go.
 
 // User is one account of the users file. The YAML field names are the file
 // format; PasswordHash is a bcrypt hash, never a plain password.

@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package ftpfs
+package accounts
 
 import (
 	"os"
@@ -14,7 +14,7 @@ func TestUserDBKeepsOwner(t *testing.T) {
 		t.Skip("needs root: checks that root keeps the users file's owner")
 	}
 	p := filepath.Join(t.TempDir(), "users.yaml")
-	db, err := OpenUserDB(p)
+	db, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
