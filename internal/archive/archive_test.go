@@ -135,3 +135,38 @@ func TestVersionNames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNames: whatever bytes a name holds, the commit record carries it
+// exactly, and a version name parses back to its base and second.
+func FuzzNames(f *testing.F) {
+	f.Add("a.log", "a.log", int64(0), 1)
+	f.Add("caf\xe9.log.1", "caf\xe9.log", int64(1764700000), 2)
+	f.Add("\xff\xfe", "x.superseded-20260101T000000Z", int64(-1), 13)
+	f.Fuzz(func(t *testing.T, local, remote string, unix int64, n int) {
+		var cf CommitFile
+		cf.SetPaths(local, remote)
+		b, err := json.Marshal(cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back CommitFile
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		want := remote
+		if want == "" {
+			want = local
+		}
+		if got, err := back.Archived(); err != nil || got != want {
+			t.Fatalf("SetPaths(%q, %q): Archived() = %q, %v", local, remote, got, err)
+		}
+		if want == "" || n < 1 || n > 1000 || unix < 0 || unix > 1<<40 {
+			return
+		}
+		at := time.Unix(unix, 0)
+		v := VersionName(want, at, n)
+		if base, vt, ok := VersionOf(v); !ok || base != want || !vt.Equal(at) {
+			t.Fatalf("VersionOf(VersionName(%q, %v, %d)) = %q, %v, %v", want, at, n, base, vt, ok)
+		}
+	})
+}

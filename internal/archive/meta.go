@@ -65,11 +65,11 @@ type CommitFile struct {
 }
 
 // SetPaths records the local path and, when it differs, the archived path
-// of the file, exactly, whatever bytes they hold.
+// of the file ("" for the same), exactly, whatever bytes they hold.
 func (cf *CommitFile) SetPaths(local, remote string) {
 	cf.Path, cf.PathB64 = jsonName(local)
 	cf.Remote, cf.RemoteB64 = "", ""
-	if remote != local {
+	if remote != local && remote != "" {
 		cf.Remote, cf.RemoteB64 = jsonName(remote)
 	}
 }

@@ -10,7 +10,8 @@ FUZZTIME=${FUZZTIME:-10s}
 GO=${GO:-go}
 targets=(
 	"./ftpfs FuzzResolvePath"     # FTP path sanitising and confinement
-	"./ftpfs FuzzLoadUsers"       # users file parser
+	"./ftpfs/accounts FuzzLoadUsers" # users file parser
+	"./internal/archive FuzzNames" # commit-record names, version names
 	"./httpview FuzzArchivePath"  # HTTP path parameters
 	"./store FuzzFileKey"         # manifest key encoding
 	"./store FuzzEntry"           # manifest entry encoding
