@@ -431,7 +431,9 @@ func invalidf(format string, args ...any) error {
 // the name becomes a top-level archive directory and an agent id: it must
 // be a single safe path element ('.', '..' and '/' are impossible) that no
 // shell or URL mangles, and must not hide as a dot directory (the agent's
-// own metadata lives in .syncer). Errors wrap ErrInvalidUser.
+// own metadata lives in .syncer). It is stricter than the archive's own
+// rule for agent ids (archive.CheckAgentID), which every valid name meets.
+// Errors wrap ErrInvalidUser.
 func ValidateName(name string) error {
 	if name == "" {
 		return invalidf("invalid user name: empty")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/internal/archive"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 )
@@ -74,6 +75,9 @@ func TestValidateUserName(t *testing.T) {
 			err := ValidateName(tt.name)
 			if tt.ok && err != nil {
 				t.Errorf("ValidateName(%q) = %v, want nil", tt.name, err)
+			}
+			if err == nil && !archive.ValidAgentID(tt.name) {
+				t.Errorf("ValidateName(%q) accepts a name the archive refuses as an agent id", tt.name)
 			}
 			if !tt.ok && !errors.Is(err, ErrInvalidUser) {
 				t.Errorf("ValidateName(%q) = %v, want ErrInvalidUser", tt.name, err)
