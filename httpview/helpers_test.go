@@ -52,7 +52,7 @@ func newHist(t *testing.T, requireAuth bool) *hist {
 	}
 	h.startIndex()
 	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{Root: h.root, Users: h.users, ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, OnUpload: func(ev ftpfs.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }})
+		LoginFailDelay: -1, OnUpload: func(ev ftpfs.UploadEvent) { feedUpload(h.ix, h.metrics, ev) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,4 +265,21 @@ func logLines(seed, n int) []byte {
 		fmt.Fprintf(&b, "2026-11-24T10:00:%02dZ node%d INFO request %d served in %dms\n", i%60, seed, i, (i*7)%100)
 	}
 	return []byte(b.String())
+}
+
+// feedUpload gives an upload event to the index and the metrics, as the
+// historian's upload glue does (package historian, which imports this
+// one).
+func feedUpload(ix *store.Index, m *Metrics, ev ftpfs.UploadEvent) {
+	m.ObserveUpload(ev)
+	kinds := map[ftpfs.UploadKind]store.IngestKind{
+		ftpfs.UploadOpened: store.IngestOpened, ftpfs.UploadProgress: store.IngestProgress,
+		ftpfs.UploadClosed: store.IngestClosed, ftpfs.UploadFailed: store.IngestFailed,
+		ftpfs.UploadSuperseded: store.IngestSuperseded,
+	}
+	if kind, ok := kinds[ev.Kind]; ok {
+		ix.Notify(store.IngestEvent{Kind: kind, Path: ev.Path, VersionPath: ev.VersionPath,
+			Account: ev.User, Offset: ev.Offset, Time: ev.Time,
+			Rewrite: ev.Kind == ftpfs.UploadOpened && ev.Offset < ev.Size})
+	}
 }

@@ -2,8 +2,9 @@
 // FTP to a historian that mirrors, indexes and shows them.
 //
 // This package only parses flags, wires packages together and maps errors to
-// exit codes; the logic lives in the syncer, store, ftpfs, fuseview and
-// httpview packages.
+// exit codes; the logic lives in the syncer (the agent) and historian (the
+// server) packages and those they build on: store, ftpfs, fuseview and
+// httpview.
 package main
 
 import (

@@ -1,14 +1,15 @@
-package httpview
+package historian
 
 import (
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/httpview"
 	"github.com/syncer-dev/syncer/store"
 )
 
-// UploadHook returns the FTP server's OnUpload callback for a historian:
+// uploadHook returns the FTP server's OnUpload callback for a historian:
 // every upload event goes to the index (which coalesces it and works in
 // its own goroutine) and to the metrics. It never blocks the transfer.
-func UploadHook(ix *store.Index, m *Metrics) func(ftpfs.UploadEvent) {
+func uploadHook(ix *store.Index, m *httpview.Metrics) func(ftpfs.UploadEvent) {
 	return func(ev ftpfs.UploadEvent) {
 		if m != nil {
 			m.ObserveUpload(ev)
