@@ -22,6 +22,7 @@ import (
 type indexSide struct {
 	ix       *store.Index
 	metrics  *httpview.Metrics
+	uploads  *uploads
 	log      *slog.Logger
 	cancel   context.CancelFunc
 	done     chan error
@@ -44,6 +45,7 @@ func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, er
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &indexSide{ix: ix, metrics: httpview.NewMetrics(), log: log, cancel: cancel, done: make(chan error, 1)}
+	h.uploads = newUploads(ix, h.metrics)
 	go func() {
 		err := ix.Run(ctx)
 		if ctx.Err() == nil {
@@ -65,7 +67,7 @@ func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, er
 }
 
 // onUpload is the FTP server's OnUpload: it only queues.
-func (h *indexSide) onUpload(ev ftpfs.UploadEvent) { uploadHook(h.ix, h.metrics)(ev) }
+func (h *indexSide) onUpload(ev ftpfs.UploadEvent) { h.uploads.event(ev) }
 
 // httpServer builds the web side. Off loopback, basic auth against the
 // users file is required: the archive is not for anyone who can reach the

@@ -14,11 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
-	"github.com/syncer-dev/syncer/ftpfs"
 )
 
 // agentTree writes an agent's log directory and returns path -> content.
@@ -457,39 +452,6 @@ func TestRequiresAuth(t *testing.T) {
 	} {
 		if got := RequiresAuth(addr); got != want {
 			t.Errorf("RequiresAuth(%q) = %v, want %v", addr, got, want)
-		}
-	}
-}
-
-func TestMetricsCountUploads(t *testing.T) {
-	m := NewMetrics()
-	evs := []ftpfs.UploadEvent{
-		{Kind: ftpfs.UploadOpened, Path: "/n1/a.log", Written: 0},
-		{Kind: ftpfs.UploadProgress, Path: "/n1/a.log", Written: 100},
-		{Kind: ftpfs.UploadProgress, Path: "/n1/a.log", Written: 250},
-		{Kind: ftpfs.UploadClosed, Path: "/n1/a.log", Written: 300},
-		{Kind: ftpfs.UploadOpened, Path: "/n1/b.log"},
-		{Kind: ftpfs.UploadFailed, Path: "/n1/b.log", Written: 40},
-		{Kind: ftpfs.UploadSuperseded, Path: "/n2/c.log", Written: 999},
-	}
-	for _, ev := range evs {
-		m.ObserveUpload(ev)
-	}
-	for _, tc := range []struct {
-		c    prometheus.Counter
-		want float64
-	}{
-		{m.bytesIn.WithLabelValues("n1"), 340},
-		{m.filesIn.WithLabelValues("n1"), 1},
-		{m.failures.WithLabelValues("n1"), 1},
-		{m.bytesIn.WithLabelValues("n2"), 0},
-	} {
-		var d dto.Metric
-		if err := tc.c.Write(&d); err != nil {
-			t.Fatal(err)
-		}
-		if got := d.GetCounter().GetValue(); got != tc.want {
-			t.Errorf("%v = %v, want %v", tc.c, got, tc.want)
 		}
 	}
 }

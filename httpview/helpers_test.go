@@ -269,13 +269,20 @@ func logLines(seed, n int) []byte {
 
 // feedUpload gives an upload event to the index and the metrics, as the
 // historian's upload glue does (package historian, which imports this
-// one).
+// one); the metrics count only completed uploads here.
 func feedUpload(ix *store.Index, m *Metrics, ev ftpfs.UploadEvent) {
-	m.ObserveUpload(ev)
+	agent, _, _ := strings.Cut(strings.TrimPrefix(ev.Path, "/"), "/")
 	kinds := map[ftpfs.UploadKind]store.IngestKind{
 		ftpfs.UploadOpened: store.IngestOpened, ftpfs.UploadProgress: store.IngestProgress,
 		ftpfs.UploadClosed: store.IngestClosed, ftpfs.UploadFailed: store.IngestFailed,
 		ftpfs.UploadSuperseded: store.IngestSuperseded,
+	}
+	switch ev.Kind {
+	case ftpfs.UploadClosed:
+		m.Received(agent, ev.Written)
+		m.FileReceived(agent)
+	case ftpfs.UploadFailed:
+		m.UploadFailed(agent)
 	}
 	if kind, ok := kinds[ev.Kind]; ok {
 		ix.Notify(store.IngestEvent{Kind: kind, Path: ev.Path, VersionPath: ev.VersionPath,
