@@ -209,3 +209,25 @@ func TestRunConfigErrors(t *testing.T) {
 	r := start(t, testConfig(t, base))
 	r.stop(t)
 }
+
+// TestRunStopsWhenAComponentFails: a component failing while the
+// historian runs (the index database's fatal error, the web server's
+// Serve) ends Run with that error after the ordered stop, which lets go
+// of the state directory: a new historian starts on it.
+func TestRunStopsWhenAComponentFails(t *testing.T) {
+	base := t.TempDir()
+	cfg := testConfig(t, base)
+	r := start(t, cfg)
+	boom := errors.New("index database failed: MANIFEST sync failed")
+	r.h.fail(boom)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if !errors.Is(err, boom) {
+			t.Errorf("Run = %v, want %v", err, boom)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("historian still running after a component failed")
+	}
+	start(t, cfg).stop(t)
+}

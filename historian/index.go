@@ -54,6 +54,15 @@ func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, er
 		h.done <- err
 	}()
 	go func() {
+		// A fatal error of the database raised in another goroutine (a
+		// web request's read) stops the historian too.
+		select {
+		case <-ix.Failed():
+			failed(ix.Err())
+		case <-ctx.Done():
+		}
+	}()
+	go func() {
 		start := time.Now()
 		select {
 		case <-ix.Ready():

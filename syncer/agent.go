@@ -308,10 +308,16 @@ func (r *run) dry(format string, args ...any) {
 // push as a whole failed (context cancelled, the manifest failed, the
 // directory cannot be read). A cancelled push cuts transfers where they are:
 // the manifest holds only what the server confirmed, and the next push
-// resumes from the server's size.
-func (a *Agent) Push(ctx context.Context, conns Conns) (Summary, error) {
+// resumes from the server's size. A fatal error of the manifest's database
+// (*store.FatalError) ends the push with an error wrapping ErrManifest and
+// it; the manifest is unusable after it.
+func (a *Agent) Push(ctx context.Context, conns Conns) (res Summary, resErr error) {
 	start := time.Now()
 	sum := &Summary{Agent: a.opts.AgentID, DryRun: a.opts.DryRun, Errors: []FileError{}}
+	defer store.RecoverFatal(func(fe *store.FatalError) {
+		sum.DurationMs = time.Since(start).Milliseconds()
+		res, resErr = *sum, fmt.Errorf("%w: %w", ErrManifest, fe)
+	})
 	if fi, err := os.Stat(a.opts.Dir); err != nil {
 		return *sum, fmt.Errorf("log directory: %w", err)
 	} else if !fi.IsDir() {
