@@ -195,6 +195,9 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
 		FollowSymlinks: o.FollowSymlinks, OldDirs: o.OldDirs, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
 		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, Heartbeat: watch,
+		// Pushes run with a relaxed garbage collector; watch's idle waits
+		// between them do not.
+		AroundPush: relaxGC,
 	}
 	if watch {
 		sopts.Interval = o.Interval
