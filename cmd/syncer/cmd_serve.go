@@ -16,8 +16,6 @@ import (
 	"github.com/syncer-dev/syncer/syncer"
 )
 
-func init() { registerCommand(newServeCommand) }
-
 // serveOptions are the flags of `syncer serve`.
 type serveOptions struct {
 	Root, State, Users string
@@ -48,7 +46,8 @@ The archive keeps everything: a file uploaded again from the start keeps its
 previous content as NAME.superseded-<UTC time>; agents can only add to files
 under their own directory.
 
-The server stops cleanly on SIGINT or SIGTERM.`,
+The server stops in order on SIGINT or SIGTERM (web viewer, FTP server, FUSE
+view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # A historian on loopback, state and archive in /var/lib/syncer
   syncer serve --root /var/lib/syncer/archive --state /var/lib/syncer
 

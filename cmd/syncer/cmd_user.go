@@ -18,8 +18,6 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs"
 )
 
-func init() { registerCommand(newUserCommand) }
-
 // userOptions are the flags every `syncer user` subcommand takes.
 type userOptions struct {
 	Users string // users file
