@@ -105,7 +105,7 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 			InlineRequests: true,
 			PollSpin:       max(opts.PollSpin, 0),
 			Debug:          opts.Debug,
-			Logger:         log.New(os.Stderr, "fuseview: ", 0),
+			Logger:         goFuseLogger(lg, opts.Debug),
 		},
 	}
 	server, err := fs.Mount(mp, rootNode, fopts)
@@ -142,6 +142,17 @@ func Mount(ctx context.Context, src Source, root, mountpoint string, opts Option
 	lg.Info("fuseview: mounted", "mountpoint", mp, "root", root,
 		"passthrough", v.passthrough.Load(), "kernel_offers_passthrough", m.offered)
 	return m, nil
+}
+
+// goFuseLogger bridges go-fuse's *log.Logger to lg. Without Debug go-fuse
+// logs only what went wrong (warnings); with it, every request, which the
+// user asked to see, so at info level.
+func goFuseLogger(lg *slog.Logger, debug bool) *log.Logger {
+	level := slog.LevelWarn
+	if debug {
+		level = slog.LevelInfo
+	}
+	return slog.NewLogLogger(lg.With("from", "go-fuse").Handler(), level)
 }
 
 // Mountpoint is the absolute mount point.

@@ -15,7 +15,10 @@ import (
 // The index keeps no permission bits or owners: directories show as
 // r-x for all, files as r-- for all, owned by root. It knows no inode
 // numbers either; the view finds a superseded file by the archived file's
-// identity when it opens it.
+// identity when it opens it. A fatal error of the index's database,
+// raised in the FUSE server's goroutine that asked, is that request's
+// error (EIO), not the end of the process; the index's owner hears of it
+// from store.Index.Failed.
 type IndexSource struct {
 	ix *store.Index
 }
@@ -36,7 +39,8 @@ func (s *IndexSource) Agents() ([]string, error) {
 }
 
 // Lookup returns one entry's attributes.
-func (s *IndexSource) Lookup(agent, p string) (Attr, error) {
+func (s *IndexSource) Lookup(agent, p string) (_ Attr, err error) {
+	defer store.RecoverFatal(func(fe *store.FatalError) { err = fe })
 	if err := checkPath(agent, p); err != nil {
 		return Attr{}, err
 	}
@@ -48,7 +52,8 @@ func (s *IndexSource) Lookup(agent, p string) (Attr, error) {
 }
 
 // ReadDir lists one directory from the index.
-func (s *IndexSource) ReadDir(agent, dir string) ([]DirEntry, error) {
+func (s *IndexSource) ReadDir(agent, dir string) (_ []DirEntry, err error) {
+	defer store.RecoverFatal(func(fe *store.FatalError) { err = fe })
 	if err := checkPath(agent, dir); err != nil {
 		return nil, err
 	}

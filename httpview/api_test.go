@@ -14,10 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/syncer-dev/syncer/ftpfs/activity"
 )
 
 // agentTree writes an agent's log directory and returns path -> content.
@@ -456,39 +452,6 @@ func TestRequiresAuth(t *testing.T) {
 	} {
 		if got := RequiresAuth(addr); got != want {
 			t.Errorf("RequiresAuth(%q) = %v, want %v", addr, got, want)
-		}
-	}
-}
-
-func TestMetricsCountUploads(t *testing.T) {
-	m := NewMetrics()
-	evs := []activity.UploadEvent{
-		{Kind: activity.UploadOpened, Path: "/n1/a.log", Written: 0},
-		{Kind: activity.UploadProgress, Path: "/n1/a.log", Written: 100},
-		{Kind: activity.UploadProgress, Path: "/n1/a.log", Written: 250},
-		{Kind: activity.UploadClosed, Path: "/n1/a.log", Written: 300},
-		{Kind: activity.UploadOpened, Path: "/n1/b.log"},
-		{Kind: activity.UploadFailed, Path: "/n1/b.log", Written: 40},
-		{Kind: activity.UploadSuperseded, Path: "/n2/c.log", Written: 999},
-	}
-	for _, ev := range evs {
-		m.ObserveUpload(ev)
-	}
-	for _, tc := range []struct {
-		c    prometheus.Counter
-		want float64
-	}{
-		{m.bytesIn.WithLabelValues("n1"), 340},
-		{m.filesIn.WithLabelValues("n1"), 1},
-		{m.failures.WithLabelValues("n1"), 1},
-		{m.bytesIn.WithLabelValues("n2"), 0},
-	} {
-		var d dto.Metric
-		if err := tc.c.Write(&d); err != nil {
-			t.Fatal(err)
-		}
-		if got := d.GetCounter().GetValue(); got != tc.want {
-			t.Errorf("%v = %v, want %v", tc.c, got, tc.want)
 		}
 	}
 }

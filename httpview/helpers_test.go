@@ -57,7 +57,7 @@ func newHist(t *testing.T, requireAuth bool) *hist {
 	h.ftp = ftptest.NewServer(t, h.root, ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
 		cfg.Users = h.users
 		cfg.BanAfter = 0 // the server's default
-		cfg.OnUpload = func(ev activity.UploadEvent) { UploadHook(h.ix, h.metrics)(ev) }
+		cfg.OnUpload = func(ev activity.UploadEvent) { feedUpload(h.ix, h.metrics, ev) }
 	})).FTP()
 	h.startHTTP()
 	t.Cleanup(func() { h.stopAll() })
@@ -259,4 +259,28 @@ func logLines(seed, n int) []byte {
 		fmt.Fprintf(&b, "2026-11-24T10:00:%02dZ node%d INFO request %d served in %dms\n", i%60, seed, i, (i*7)%100)
 	}
 	return []byte(b.String())
+}
+
+// feedUpload gives an upload event to the index and the metrics, as the
+// historian's upload glue does (package historian, which imports this
+// one); the metrics count only completed uploads here.
+func feedUpload(ix *store.Index, m *Metrics, ev activity.UploadEvent) {
+	agent, _, _ := strings.Cut(strings.TrimPrefix(ev.Path, "/"), "/")
+	kinds := map[activity.UploadKind]store.IngestKind{
+		activity.UploadOpened: store.IngestOpened, activity.UploadProgress: store.IngestProgress,
+		activity.UploadClosed: store.IngestClosed, activity.UploadFailed: store.IngestFailed,
+		activity.UploadSuperseded: store.IngestSuperseded,
+	}
+	switch ev.Kind {
+	case activity.UploadClosed:
+		m.Received(agent, ev.Written)
+		m.FileReceived(agent)
+	case activity.UploadFailed:
+		m.UploadFailed(agent)
+	}
+	if kind, ok := kinds[ev.Kind]; ok {
+		ix.Notify(store.IngestEvent{Kind: kind, Path: ev.Path, VersionPath: ev.VersionPath,
+			Account: ev.User, Offset: ev.Offset, Time: ev.Time,
+			Rewrite: ev.Kind == activity.UploadOpened && ev.Offset < ev.Size})
+	}
 }

@@ -2,7 +2,6 @@ package httpview
 
 import (
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/gin-gonic/gin"
@@ -14,9 +13,10 @@ import (
 	"github.com/syncer-dev/syncer/store"
 )
 
-// Metrics are the historian's Prometheus metrics. Feed it every upload
-// event with ObserveUpload; index and connection gauges are read at
-// scrape time. Its methods are safe for concurrent use.
+// Metrics are the historian's Prometheus metrics. Its owner counts what
+// arrives with Received, FileReceived and UploadFailed; index and
+// connection gauges are read at scrape time. Its methods are safe for
+// concurrent use.
 type Metrics struct {
 	reg      *prometheus.Registry
 	bytesIn  *prometheus.CounterVec
@@ -24,7 +24,6 @@ type Metrics struct {
 	failures *prometheus.CounterVec
 
 	mu       sync.Mutex
-	written  map[string]int64 // bytes reported so far per open upload path
 	attached bool
 }
 
@@ -41,45 +40,26 @@ func NewMetrics() *Metrics {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncer_upload_errors_total", Help: "Uploads that failed or were cut, per agent.",
 		}, []string{"agent"}),
-		written: map[string]int64{},
 	}
 	m.reg.MustRegister(m.bytesIn, m.filesIn, m.failures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// ObserveUpload counts an upload event. The FTP server calls it from its
-// transfer goroutines; it only updates counters.
-func (m *Metrics) ObserveUpload(ev activity.UploadEvent) {
-	agent, _, _ := strings.Cut(strings.TrimPrefix(ev.Path, "/"), "/")
-	if agent == "" {
-		agent = "/"
-	}
-	m.mu.Lock()
-	prev := m.written[ev.Path]
-	delta := ev.Written - prev
-	switch ev.Kind {
-	case activity.UploadOpened:
-		m.written[ev.Path] = ev.Written
-		delta = ev.Written
-	case activity.UploadProgress:
-		m.written[ev.Path] = ev.Written
-	case activity.UploadClosed, activity.UploadFailed:
-		delete(m.written, ev.Path)
-	default:
-		delta = 0
-	}
-	m.mu.Unlock()
-	if delta > 0 {
-		m.bytesIn.WithLabelValues(agent).Add(float64(delta))
-	}
-	switch ev.Kind {
-	case activity.UploadClosed:
-		m.filesIn.WithLabelValues(agent).Inc()
-	case activity.UploadFailed:
-		m.failures.WithLabelValues(agent).Inc()
+// Received counts n more bytes received for agent (the bytes of log files
+// written by uploads, as they arrive). Agent "/" stands for uploads outside
+// any agent's tree.
+func (m *Metrics) Received(agent string, n int64) {
+	if n > 0 {
+		m.bytesIn.WithLabelValues(agent).Add(float64(n))
 	}
 }
+
+// FileReceived counts one upload of agent that completed.
+func (m *Metrics) FileReceived(agent string) { m.filesIn.WithLabelValues(agent).Inc() }
+
+// UploadFailed counts one upload of agent that failed or was cut.
+func (m *Metrics) UploadFailed(agent string) { m.failures.WithLabelValues(agent).Inc() }
 
 // register adds the gauges read from the index and the FTP server (once).
 func (m *Metrics) register(ix *store.Index, conns func() []activity.ConnInfo) {

@@ -165,6 +165,7 @@ type Index struct {
 	rootPath string
 	log      *slog.Logger
 	every    time.Duration
+	fatal    *fatalState
 
 	statsMu sync.RWMutex
 	agents  map[string]*AgentRecord
@@ -211,17 +212,18 @@ func OpenIndex(cfg IndexConfig) (*Index, error) {
 		root.Close()
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	opts := &pebble.Options{
-		Cache:        pebble.NewCache(64 << 20),
-		MemTableSize: 32 << 20,
-		Logger:       quietLogger{},
-	}
-	defer opts.Cache.Unref()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	db, err := pebble.Open(cfg.Dir, opts)
+	fatal := newFatalState()
+	opts := &pebble.Options{
+		Cache:        pebble.NewCache(64 << 20),
+		MemTableSize: 32 << 20,
+		Logger:       pebbleLogger{db: "index", log: log, fatal: fatal},
+	}
+	defer opts.Cache.Unref()
+	db, err := openPebble(cfg.Dir, opts)
 	if err != nil && indexRebuildable(err) {
 		// The index holds nothing that is not in the archive: a damaged
 		// one (a torn MANIFEST after a crash, a bad disk block) is set
@@ -230,7 +232,7 @@ func OpenIndex(cfg IndexConfig) (*Index, error) {
 		log.Warn("index damaged, setting it aside and rebuilding it from the archive", "dir", cfg.Dir, "moved_to", aside, "err", err)
 		if rerr := os.Rename(cfg.Dir, aside); rerr == nil {
 			if merr := os.MkdirAll(cfg.Dir, 0o700); merr == nil {
-				db, err = pebble.Open(cfg.Dir, opts)
+				db, err = openPebble(cfg.Dir, opts)
 			}
 		}
 	}
@@ -243,7 +245,7 @@ func OpenIndex(cfg IndexConfig) (*Index, error) {
 		every = DefaultReconcileEvery
 	}
 	ix := &Index{
-		db: db, dir: cfg.Dir, root: root, rootPath: absRoot, log: log, every: every,
+		db: db, dir: cfg.Dir, root: root, rootPath: absRoot, log: log, every: every, fatal: fatal,
 		agents: map[string]*AgentRecord{}, stats: map[string]*agentStats{},
 		reqs: make(chan request), subs: map[int]func(Change){}, ready: make(chan struct{}),
 	}
@@ -300,10 +302,28 @@ func (ix *Index) load() error {
 
 // Close closes the database and the archive root. Run must have returned.
 func (ix *Index) Close() error {
+	if fe := ix.fatal.failed(); fe != nil {
+		// Pebble may hold its own locks from the call that failed.
+		ix.root.Close()
+		return fmt.Errorf("close index: %w", fe)
+	}
 	err := ix.db.Close()
 	ix.root.Close()
 	if err != nil {
 		return fmt.Errorf("close index: %w", err)
+	}
+	return nil
+}
+
+// Failed is closed when the database raised a *FatalError, in whichever
+// goroutine called it (Run returns it; a reader gets the panic): the
+// index is unusable, and its owner should stop and Close it.
+func (ix *Index) Failed() <-chan struct{} { return ix.fatal.done }
+
+// Err is the *FatalError once Failed is closed, and nil before.
+func (ix *Index) Err() error {
+	if fe := ix.fatal.failed(); fe != nil {
+		return fe
 	}
 	return nil
 }

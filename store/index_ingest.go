@@ -160,8 +160,10 @@ type request struct {
 // Run keeps the index up to date until ctx ends: first a reconcile with the
 // disk (then Ready is closed), then upload events as they come and a
 // reconcile every ReconcileEvery. On return every event notified before
-// ctx ended has been applied and the database is synced.
-func (ix *Index) Run(ctx context.Context) error {
+// ctx ended has been applied and the database is synced; a *FatalError of
+// the database ends Run early and is returned.
+func (ix *Index) Run(ctx context.Context) (err error) {
+	defer RecoverFatal(func(fe *FatalError) { err = fe })
 	if err := ix.reconcile(ctx); err != nil && ctx.Err() == nil {
 		ix.log.Error("index: reconcile with the archive failed", "err", err)
 	}

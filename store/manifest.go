@@ -32,6 +32,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -134,7 +135,8 @@ type Entry struct {
 
 // Manifest is an agent's manifest. Its methods are safe for concurrent use.
 type Manifest struct {
-	db *pebble.DB
+	db    *pebble.DB
+	fatal *fatalState
 }
 
 // Dir returns the manifest directory of agentID under the state directory.
@@ -157,6 +159,7 @@ func Open(dir string) (*Manifest, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open manifest: %w", err)
 	}
+	fatal := newFatalState()
 	opts := &pebble.Options{
 		// A small cache: the agent reads the manifest in order once per
 		// run, so data blocks are not read twice by a push. A cache the
@@ -167,18 +170,24 @@ func Open(dir string) (*Manifest, error) {
 		// round from the page cache, and keeps 22 MiB less resident.
 		Cache:        pebble.NewCache(2 << 20),
 		MemTableSize: 4 << 20,
-		Logger:       quietLogger{},
+		// Errors go to the program's default slog logger: the manifest
+		// has no logger of its own.
+		Logger: pebbleLogger{db: "manifest", log: slog.Default(), fatal: fatal},
 	}
 	defer opts.Cache.Unref()
-	db, err := pebble.Open(dir, opts)
+	db, err := openPebble(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open manifest %s: %w", dir, err)
 	}
-	return &Manifest{db: db}, nil
+	return &Manifest{db: db, fatal: fatal}, nil
 }
 
-// Close flushes and closes the database.
+// Close flushes and closes the database. After a FatalError it only
+// returns it: Pebble may hold its own locks from the failed call.
 func (m *Manifest) Close() error {
+	if fe := m.fatal.failed(); fe != nil {
+		return fmt.Errorf("close manifest: %w", fe)
+	}
 	if err := m.db.Close(); err != nil {
 		return fmt.Errorf("close manifest: %w", err)
 	}
@@ -515,17 +524,4 @@ func (fi *FileIter) Close() error {
 		return fmt.Errorf("iterate manifest: %w", err)
 	}
 	return nil
-}
-
-// quietLogger drops Pebble's informational messages (the agent's output is
-// its own) but keeps errors visible.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "manifest: "+format+"\n", args...)
-}
-func (quietLogger) Fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "manifest: "+format+"\n", args...)
-	os.Exit(1)
 }

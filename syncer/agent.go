@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +59,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, if set, is told about the work as it goes (a progress bar).
 	Progress Progress
+	// AroundPush, if set, is called as each push starts, and the function
+	// it returns as the push ends. The syncer command tunes the garbage
+	// collector there: process-wide settings are the program's to change,
+	// not the library's.
+	AroundPush func() (end func())
 }
 
 // Progress receives the progress of a push. Calls come from several
@@ -309,10 +313,16 @@ func (r *run) dry(format string, args ...any) {
 // push as a whole failed (context cancelled, the manifest failed, the
 // directory cannot be read). A cancelled push cuts transfers where they are:
 // the manifest holds only what the server confirmed, and the next push
-// resumes from the server's size.
-func (a *Agent) Push(ctx context.Context, conns Conns) (Summary, error) {
+// resumes from the server's size. A fatal error of the manifest's database
+// (*store.FatalError) ends the push with an error wrapping ErrManifest and
+// it; the manifest is unusable after it.
+func (a *Agent) Push(ctx context.Context, conns Conns) (res Summary, resErr error) {
 	start := time.Now()
 	sum := &Summary{Agent: a.opts.AgentID, DryRun: a.opts.DryRun, Errors: []FileError{}}
+	defer store.RecoverFatal(func(fe *store.FatalError) {
+		sum.DurationMs = time.Since(start).Milliseconds()
+		res, resErr = *sum, fmt.Errorf("%w: %w", ErrManifest, fe)
+	})
 	if fi, err := os.Stat(a.opts.Dir); err != nil {
 		return *sum, fmt.Errorf("log directory: %w", err)
 	} else if !fi.IsDir() {
@@ -321,7 +331,9 @@ func (a *Agent) Push(ctx context.Context, conns Conns) (Summary, error) {
 	if conns == nil && !a.opts.DryRun {
 		return *sum, errors.New("push: no connections")
 	}
-	defer relaxGC()()
+	if a.opts.AroundPush != nil {
+		defer a.opts.AroundPush()()
+	}
 	r := &run{a: a, conns: conns, sum: sum, start: start}
 	if !a.opts.DryRun {
 		var err error
@@ -385,61 +397,3 @@ func (a *Agent) treeRoot() string {
 
 // metaDir is the agent's metadata directory on the server.
 func (r *run) metaDir() string { return r.a.treeRoot() + "/" + archive.MetaDir }
-
-// GC settings while pushes run (see relaxGC).
-const (
-	// pushGCPercent lets the heap grow to 5x the live data between
-	// collections instead of 2x: a scan's garbage (directory listings,
-	// names, stat results) is short-lived and its live heap a few MiB, so
-	// the default target collected every 2-4 MiB, dozens of times per
-	// 100,000 files. Measured on an unchanged tree of 100,000 files: CPU
-	// 0.488 s -> 0.426 s (12 alternating runs, a heavily loaded machine).
-	pushGCPercent = 400
-	// pushMemoryLimit bounds what the higher percentage may cost: the Go
-	// heap is collected more often again as it nears 256 MiB. Up to 128 MiB
-	// of live data, the collector never runs more often than by default.
-	pushMemoryLimit = 256 << 20
-)
-
-var gcState struct {
-	sync.Mutex
-	users        int
-	percent      int
-	memoryLimit  int64
-	unchangeable bool
-}
-
-// relaxGC raises the garbage collector's target while a push runs, unless
-// the user chose one (GOGC or GOMEMLIMIT set), and returns the function
-// that puts the previous settings back when the last concurrent push ends.
-// The settings are process-wide; pushes of several agents in one process
-// share one raise.
-func relaxGC() (restore func()) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
-	}
-	g := &gcState
-	g.Lock()
-	defer g.Unlock()
-	if g.users == 0 {
-		g.percent = debug.SetGCPercent(pushGCPercent)
-		g.unchangeable = g.percent < 0 || g.percent >= pushGCPercent
-		if g.unchangeable {
-			// GC off or already more relaxed: leave it as it was.
-			debug.SetGCPercent(g.percent)
-		} else {
-			g.memoryLimit = debug.SetMemoryLimit(-1)
-			debug.SetMemoryLimit(min(g.memoryLimit, pushMemoryLimit))
-		}
-	}
-	g.users++
-	return func() {
-		g.Lock()
-		defer g.Unlock()
-		g.users--
-		if g.users == 0 && !g.unchangeable {
-			debug.SetGCPercent(g.percent)
-			debug.SetMemoryLimit(g.memoryLimit)
-		}
-	}
-}

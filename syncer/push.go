@@ -105,11 +105,19 @@ func (p *pusher) startWorkers() {
 		go func() {
 			defer p.workers.Done()
 			for j := range p.jobs {
-				p.r.do(p.ctx, j)
-				j.wg.Done()
+				p.do(j)
 			}
 		}()
 	}
+}
+
+// do runs one job on a worker. A fatal error of the manifest's database
+// (a *store.FatalError panic) ends the push, not the process; the push's
+// goroutine is not there to recover it.
+func (p *pusher) do(j job) {
+	defer j.wg.Done()
+	defer store.RecoverFatal(func(fe *store.FatalError) { p.r.onFatal(fmt.Errorf("%w: %w", ErrManifest, fe)) })
+	p.r.do(p.ctx, j)
 }
 
 // send queues j, counted in wg (unless the push was cancelled).

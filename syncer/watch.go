@@ -2,7 +2,10 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/syncer-dev/syncer/store"
 )
 
 // Watch backoff bounds: after a failed connection or push the next attempt
@@ -19,7 +22,9 @@ const (
 // per failed attempt and retries with backoff; the next successful push
 // catches up with everything that changed meanwhile. Cancelling ctx cuts
 // the running push: the manifest keeps only what the server confirmed, and
-// the next start resumes. done, if set, receives each push's summary.
+// the next start resumes. done, if set, receives each push's summary. A
+// fatal error of the manifest's database (*store.FatalError) is not
+// retried: Watch returns it.
 func (a *Agent) Watch(ctx context.Context, interval time.Duration, connect func() Conns, done func(Summary, error)) error {
 	if interval <= 0 {
 		interval = 10 * time.Second
@@ -46,6 +51,9 @@ func (a *Agent) Watch(ctx context.Context, interval time.Duration, connect func(
 		}
 		if done != nil {
 			done(sum, err)
+		}
+		if fe := (*store.FatalError)(nil); errors.As(err, &fe) {
+			return err
 		}
 		wait := interval
 		switch {

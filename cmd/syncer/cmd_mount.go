@@ -13,8 +13,6 @@ import (
 	"github.com/syncer-dev/syncer/fuseview"
 )
 
-func init() { registerCommand(newMountCommand) }
-
 // mountOptions are the flags of `syncer mount`.
 type mountOptions struct {
 	Root, State  string
@@ -45,7 +43,7 @@ behind by a crashed syncer is cleared at the next start; a mount point that is
 missing, not empty or already mounted is refused.
 
 It runs until SIGINT or SIGTERM, then unmounts (lazily, if files are still
-open) and exits 0.`,
+open) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # Shell users read every agent's logs under /archive
   mkdir -p /archive
   syncer mount --root /srv/archive --state /var/lib/syncer /archive

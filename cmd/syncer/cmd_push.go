@@ -19,8 +19,6 @@ import (
 	"github.com/syncer-dev/syncer/syncer"
 )
 
-func init() { registerCommand(newPushCommand) }
-
 // pushOptions are the flags of `syncer push`; `syncer watch` has them all.
 type pushOptions struct {
 	Server         string
@@ -79,7 +77,9 @@ variable, never from the command line. The manifest lives in
 or ~/.local/state/syncer on Linux, the user config directory elsewhere).
 
 Exit codes: 0 all done; 1 some files failed (the rest were archived); 2 usage
-or configuration error; 3 could not reach or log in to the server.`,
+or configuration error; 3 could not reach or log in to the server; 130
+interrupted by SIGINT or SIGTERM (the manifest keeps what the server
+confirmed; the next push resumes).`,
 		Example: pushExamples,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -195,6 +195,9 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
 		FollowSymlinks: o.FollowSymlinks, OldDirs: o.OldDirs, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
 		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, Heartbeat: watch,
+		// Pushes run with a relaxed garbage collector; watch's idle waits
+		// between them do not.
+		AroundPush: relaxGC,
 	}
 	if watch {
 		sopts.Interval = o.Interval

@@ -3,24 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
-	"github.com/syncer-dev/syncer/internal/statelock"
+	// Named apart from the tests' in-process FTP fixture, type historian.
+	hist "github.com/syncer-dev/syncer/historian"
+	"github.com/syncer-dev/syncer/syncer"
 )
-
-func init() { registerCommand(newServeCommand) }
 
 // serveOptions are the flags of `syncer serve`.
 type serveOptions struct {
@@ -52,7 +47,8 @@ The archive keeps everything: a file uploaded again from the start keeps its
 previous content as NAME.superseded-<UTC time>; agents can only add to files
 under their own directory.
 
-The server stops cleanly on SIGINT or SIGTERM.`,
+The server stops in order on SIGINT or SIGTERM (web viewer, FTP server, FUSE
+view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # A historian on loopback, state and archive in /var/lib/syncer
   syncer serve --root /var/lib/syncer/archive --state /var/lib/syncer
 
@@ -123,49 +119,16 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := checkServeOptions(opts); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
-		return usageErrorf("--root: %v", err)
-	}
-	if err := os.MkdirAll(opts.State, 0o700); err != nil {
-		return usageErrorf("--state: %v", err)
-	}
-	release, err := statelock.Dir(opts.State)
-	if err != nil {
-		return withCode(exitPartial, err)
-	}
-	defer release()
-
-	usersPath := opts.Users
-	if usersPath == "" {
-		usersPath = filepath.Join(opts.State, "users.yaml")
-	}
-	// An empty users file from the start lets the watch and SIGHUP reload
-	// it like any other; "syncer user add" fills it.
-	if _, err := os.Stat(usersPath); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(usersPath, []byte("# syncer users file: manage it with `syncer user`\n"), 0o600); err != nil {
-			return withCode(exitUsage, fmt.Errorf("--users %s: %w", usersPath, err))
-		}
-	}
-	users, err := accounts.Open(usersPath)
-	if err != nil {
-		return withCode(exitUsage, err)
-	}
-	if len(users.List()) == 0 {
-		log.Warn("the users file has no accounts yet; add one with `syncer user add`", "users_file", usersPath)
-	}
-
-	hist, err := openHistorian(opts, log)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("--state %s: %w", opts.State, err))
-	}
-	defer hist.close()
-
-	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{
-		Root:            opts.Root,
-		StateDir:        opts.State,
-		Users:           users,
-		ListenAddr:      opts.FTPAddr,
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	h, err := hist.New(hist.Config{
+		Archive:         hist.LocalArchive(opts.Root),
+		State:           opts.State,
+		UsersFile:       opts.Users,
+		FTPAddr:         opts.FTPAddr,
+		HTTPAddr:        opts.HTTPAddr,
+		Mount:           opts.Mount,
 		PassivePorts:    opts.PassivePorts,
 		PublicHost:      opts.PublicHost,
 		TLSCertFile:     opts.TLSCert,
@@ -176,101 +139,32 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		MaxDownloadRate: opts.MaxDownloadRate,
 		MaxConns:        opts.MaxConns,
 		MaxConnsPerUser: opts.MaxConnsPerUser,
-		Logger:          log,
-		OnUpload:        hist.onUpload,
+		Reload:          hup,
+		Version:         syncer.Version,
+		Logger:          slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
-	if err != nil {
-		return withCode(exitUsage, err)
+	if err == nil {
+		err = h.Run(ctx)
 	}
+	return serveError(err)
+}
 
-	var httpLn net.Listener
-	var httpSrv *http.Server
-	if opts.HTTPAddr != "" {
-		if httpSrv, err = hist.httpServer(opts, srv, users); err != nil {
-			return withCode(exitUsage, err)
-		}
-		if httpLn, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
-			return withCode(exitUsage, fmt.Errorf("--http %s: %w", opts.HTTPAddr, err))
-		}
-	}
-	if err := srv.Start(); err != nil {
-		if httpLn != nil {
-			_ = httpLn.Close()
-		}
-		return withCode(exitUsage, fmt.Errorf("--ftp %s: %w", opts.FTPAddr, err))
-	}
+// serveFlags names the flag behind each historian.Config field.
+var serveFlags = map[string]string{
+	"Archive": "--root", "State": "--state", "UsersFile": "--users",
+	"FTPAddr": "--ftp", "HTTPAddr": "--http", "Mount": "--mount",
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if opts.Mount != "" {
-		if err := hist.mount(ctx, opts); err != nil {
-			_ = srv.Stop(context.Background())
-			if httpLn != nil {
-				_ = httpLn.Close()
-			}
-			return err
-		}
+// serveError gives err its exit code: a configuration error (2), named by
+// its flag, or a failure of the running historian (1).
+func serveError(err error) error {
+	var ce *hist.ConfigError
+	if !errors.As(err, &ce) {
+		return withCode(exitPartial, err)
 	}
-	httpDone := make(chan struct{})
-	if httpLn != nil {
-		go func() {
-			defer close(httpDone)
-			if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server failed", "err", err)
-				cancel()
-			}
-		}()
-		log.Info("http server listening", "addr", httpLn.Addr().String())
-	} else {
-		close(httpDone)
+	msg := ce.Error()
+	if flag, ok := serveFlags[ce.Field]; ok {
+		msg = (&hist.ConfigError{Field: flag, Value: ce.Value, Err: ce.Err}).Error()
 	}
-
-	// The users file is re-read when it changes and on SIGHUP.
-	go users.Watch(ctx, log, srv.UsersChanged)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := users.Reload(); err != nil {
-					log.Error("reload users file on SIGHUP; keeping the previous accounts", "err", err)
-					continue
-				}
-				log.Info("users file reloaded on SIGHUP", "users_file", usersPath, "accounts", len(users.List()))
-				srv.UsersChanged()
-			}
-		}
-	}()
-
-	<-ctx.Done()
-	log.Info("shutting down")
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer stopCancel()
-	var stopErr error
-	if httpSrv != nil {
-		if err := httpSrv.Shutdown(stopCtx); err != nil {
-			stopErr = fmt.Errorf("stop http server: %w", err)
-		}
-	}
-	<-httpDone
-	if err := srv.Stop(stopCtx); err != nil && stopErr == nil {
-		stopErr = err
-	}
-	// Before the index closes: the view reads from it. After the FTP
-	// server: its last upload events reach the index.
-	if err := hist.unmount(); err != nil && stopErr == nil {
-		stopErr = err
-	}
-	if err := hist.close(); err != nil && stopErr == nil {
-		stopErr = err
-	}
-	if stopErr != nil {
-		return withCode(exitPartial, stopErr)
-	}
-	log.Info("stopped")
-	return nil
+	return withCode(exitUsage, errors.New(msg))
 }

@@ -17,8 +17,6 @@ import (
 	"golang.org/x/term"
 )
 
-func init() { registerCommand(newUserCommand) }
-
 // userOptions are the flags every `syncer user` subcommand takes.
 type userOptions struct {
 	Users string // users file

@@ -9,8 +9,6 @@ import (
 	"github.com/syncer-dev/syncer/syncer"
 )
 
-func init() { registerCommand(newVersionCommand) }
-
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",

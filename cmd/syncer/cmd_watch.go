@@ -11,8 +11,6 @@ import (
 	"github.com/syncer-dev/syncer/syncer"
 )
 
-func init() { registerCommand(newWatchCommand) }
-
 func newWatchCommand() *cobra.Command {
 	var opts pushOptions
 	cmd := &cobra.Command{
@@ -24,8 +22,9 @@ failed attempt, retries with backoff (1s doubling to 1m) and catches up with
 everything that changed once the historian is back.
 
 SIGTERM or SIGINT cuts the current transfer where it is, keeps the manifest
-(it only ever records bytes the server confirmed) and exits 0; the next start
-resumes from the server's size. With --json every push prints one JSON line.
+(it only ever records bytes the server confirmed) and exits: 0 after SIGTERM
+(a service's stop), 130 after SIGINT (Ctrl-C); the next start resumes from
+the server's size. With --json every push prints one JSON line.
 With --dry-run it makes one dry run and exits.`,
 		Example: `  # Continuous archiving, every 30 seconds, from a config file
   syncer watch --config /etc/syncer/agent.yaml --interval 30s

@@ -1,4 +1,4 @@
-package main
+package historian
 
 import (
 	"context"
@@ -16,15 +16,15 @@ import (
 	"github.com/syncer-dev/syncer/fuseview"
 	"github.com/syncer-dev/syncer/httpview"
 	"github.com/syncer-dev/syncer/store"
-	"github.com/syncer-dev/syncer/syncer"
 )
 
-// historianSide is the index and web side of `syncer serve`: the index in
+// indexSide is the index and view side of a historian: the index in
 // <state>/index kept up to date from the FTP server's upload events, the
-// JSON API and metrics over it.
-type historianSide struct {
+// JSON API and metrics over it, and the FUSE view.
+type indexSide struct {
 	ix       *store.Index
 	metrics  *httpview.Metrics
+	uploads  *uploads
 	log      *slog.Logger
 	cancel   context.CancelFunc
 	done     chan error
@@ -34,19 +34,36 @@ type historianSide struct {
 }
 
 // indexDir is the index database inside the state directory; deleting it
-// while the server is stopped makes the next start rebuild it.
+// while the historian is stopped makes the next start rebuild it.
 func indexDir(state string) string { return filepath.Join(state, "index") }
 
-// openHistorian opens the index over the archive and starts keeping it
-// up to date (a reconcile with the disk first, in the background).
-func openHistorian(opts serveOptions, log *slog.Logger) (*historianSide, error) {
-	ix, err := store.OpenIndex(store.IndexConfig{Dir: indexDir(opts.State), Root: opts.Root, Logger: log.With("component", "index")})
+// openIndex opens the index over the archive and starts keeping it
+// up to date (a reconcile with the disk first, in the background). failed
+// is told if the index stops by itself.
+func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, error) {
+	ix, err := store.OpenIndex(store.IndexConfig{Dir: indexDir(cfg.State), Root: cfg.Archive.Dir(), Logger: log.With("component", "index")})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &historianSide{ix: ix, metrics: httpview.NewMetrics(), log: log, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- ix.Run(ctx) }()
+	h := &indexSide{ix: ix, metrics: httpview.NewMetrics(), log: log, cancel: cancel, done: make(chan error, 1)}
+	h.uploads = newUploads(ix, h.metrics)
+	go func() {
+		err := ix.Run(ctx)
+		if ctx.Err() == nil {
+			failed(fmt.Errorf("index stopped: %w", err))
+		}
+		h.done <- err
+	}()
+	go func() {
+		// A fatal error of the database raised in another goroutine (a
+		// web request's read) stops the historian too.
+		select {
+		case <-ix.Failed():
+			failed(ix.Err())
+		case <-ctx.Done():
+		}
+	}()
 	go func() {
 		start := time.Now()
 		select {
@@ -61,28 +78,28 @@ func openHistorian(opts serveOptions, log *slog.Logger) (*historianSide, error) 
 }
 
 // onUpload is the FTP server's OnUpload: it only queues.
-func (h *historianSide) onUpload(ev activity.UploadEvent) { httpview.UploadHook(h.ix, h.metrics)(ev) }
+func (h *indexSide) onUpload(ev activity.UploadEvent) { h.uploads.event(ev) }
 
 // httpServer builds the web side. Off loopback, basic auth against the
 // users file is required: the archive is not for anyone who can reach the
 // port.
-func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *accounts.DB) (*http.Server, error) {
-	auth := httpview.RequiresAuth(opts.HTTPAddr)
+func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB) (*http.Server, error) {
+	auth := httpview.RequiresAuth(cfg.HTTPAddr)
 	web, err := httpview.New(httpview.Config{
-		Index: h.ix, Root: opts.Root, Connections: srv.Connections, Users: users, RequireAuth: auth,
+		Index: h.ix, Root: cfg.Archive.Dir(), Connections: srv.Connections, Users: users, RequireAuth: auth,
 		Metrics: h.metrics, Logger: h.log.With("component", "http"),
 		Overview: httpview.Overview{
-			FTPAddr: opts.FTPAddr, ArchiveRoot: opts.Root,
-			MaxUploadRate: opts.MaxUploadRate, MaxDownloadRate: opts.MaxDownloadRate,
-			TLS: opts.TLSCert != "" || opts.TLSSelfSigned, TLSRequired: opts.TLSRequired,
-			Version: syncer.Version,
+			FTPAddr: cfg.FTPAddr, ArchiveRoot: cfg.Archive.Dir(),
+			MaxUploadRate: cfg.MaxUploadRate, MaxDownloadRate: cfg.MaxDownloadRate,
+			TLS: cfg.TLSCertFile != "" || cfg.TLSSelfSigned, TLSRequired: cfg.TLSRequired,
+			Version: cfg.Version,
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--http %s: %w", opts.HTTPAddr, err)
+		return nil, &ConfigError{Field: "HTTPAddr", Value: cfg.HTTPAddr, Err: err}
 	}
 	if auth {
-		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", opts.HTTPAddr)
+		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", cfg.HTTPAddr)
 	}
 	// Security: without IdleTimeout, net/http waits for a keep-alive
 	// client's next request for ever, so silent clients can hold every
@@ -97,7 +114,7 @@ func (h *historianSide) httpServer(opts serveOptions, srv *ftpfs.Server, users *
 
 // close applies the last upload events, syncs and closes the index. Call
 // it after the FTP server has stopped; calling it again is harmless.
-func (h *historianSide) close() error {
+func (h *indexSide) close() error {
 	h.once.Do(func() {
 		h.cancel()
 		err := <-h.done
@@ -111,17 +128,19 @@ func (h *historianSide) close() error {
 	return h.closeErr
 }
 
-// mount shows the archive read-only at --mount, with listings and
+// mount shows the archive read-only at cfg.Mount, with listings and
 // attributes from the index (no disk walk per ls) and contents from the
-// archived files.
-func (h *historianSide) mount(ctx context.Context, opts serveOptions) error {
-	m, err := fuseview.Mount(ctx, fuseview.NewIndexSource(h.ix), opts.Root, opts.Mount,
+// archived files. It stays mounted until unmount.
+func (h *indexSide) mount(cfg Config) error {
+	// The view's own context never ends: unmount, in its place in the
+	// shutdown order, detaches it.
+	m, err := fuseview.Mount(context.Background(), fuseview.NewIndexSource(h.ix), cfg.Archive.Dir(), cfg.Mount,
 		fuseview.Options{AllowOther: true, Logger: h.log.With("component", "fuse")})
 	switch {
 	case errors.Is(err, fuseview.ErrMountpoint), errors.Is(err, fuseview.ErrUnsupported):
-		return withCode(exitUsage, fmt.Errorf("--mount %s: %w", opts.Mount, err))
+		return &ConfigError{Field: "Mount", Value: cfg.Mount, Err: err}
 	case err != nil:
-		return withCode(exitPartial, fmt.Errorf("--mount %s: %w", opts.Mount, err))
+		return fmt.Errorf("mount %s: %w", cfg.Mount, err)
 	}
 	h.mounted = m
 	h.log.Info("archive mounted read-only", "mountpoint", m.Mountpoint(), "passthrough", m.Passthrough())
@@ -129,7 +148,7 @@ func (h *historianSide) mount(ctx context.Context, opts serveOptions) error {
 }
 
 // unmount detaches the FUSE view, lazily if files are still open.
-func (h *historianSide) unmount() error {
+func (h *indexSide) unmount() error {
 	if h.mounted == nil {
 		return nil
 	}

@@ -119,9 +119,13 @@ func newServeConfig(t *testing.T, pw, extra string) *serveConfig {
 	return c
 }
 
+// TestServeHistorianEndToEnd: the binary's serve, configured by YAML,
+// archives what the binary's push sends and verifies it; a second serve on
+// the same state directory fails with one clear line. (The lifecycle
+// itself, a rebuilt index included, is tested in package historian.)
 func TestServeHistorianEndToEnd(t *testing.T) {
 	c := newServeConfig(t, "pw-node1-secret", "max-conns: 50\nmax-upload-rate: 100MiB\n")
-	base, state, config := c.base, c.state, c.config
+	base, config := c.base, c.config
 	logs := filepath.Join(base, "logs")
 	ftpAddr, httpAddr := c.ftp, c.http
 	files := map[string]string{"app/a.log": strings.Repeat("alpha line\n", 5000), "b.log": "bravo\n"}
@@ -175,7 +179,7 @@ func TestServeHistorianEndToEnd(t *testing.T) {
 		fmt.Fprintf(&out, "%+v\n", agents)
 		return out.String()
 	}
-	before := check(p)
+	check(p)
 
 	// A second serve on the same state directory fails clearly.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -185,14 +189,6 @@ func TestServeHistorianEndToEnd(t *testing.T) {
 		t.Errorf("second serve: %v %s", err, out)
 	}
 
-	p.stop(t)
-	if err := os.RemoveAll(filepath.Join(state, "index")); err != nil {
-		t.Fatal(err)
-	}
-	p = startServe(t, config, httpAddr)
-	if after := check(p); after != before {
-		t.Errorf("after rebuilding the index:\n%s\nbefore:\n%s", after, before)
-	}
 	p.stop(t)
 }
 
