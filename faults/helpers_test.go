@@ -53,15 +53,15 @@ func report(t testing.TB, fault, happened string, lost int64) {
 // historian is a `syncer serve` process that can be killed and restarted
 // over the same root and state.
 type historian struct {
-	t                  testing.TB
-	root, state        string
-	ftp, http          string
-	extra              []string
-	cmd                *exec.Cmd
-	stderr             *testkit.LockedBuffer
-	done               chan error
-	passwords          map[string]string
-	killed9s           int
+	t           testing.TB
+	root, state string
+	ftp, http   string
+	extra       []string
+	cmd         *exec.Cmd
+	stderr      *testkit.LockedBuffer
+	done        chan error
+	passwords   map[string]string
+	killed9s    int
 	// everUp is set once serve has answered /healthz: from then on its
 	// addresses are fixed, because agents were told them.
 	everUp bool

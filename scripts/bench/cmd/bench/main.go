@@ -99,14 +99,14 @@ var quick = sizes{
 
 // bench is one run of the suite.
 type bench struct {
-	sz      sizes
-	work    string // temp directory, removed at the end unless -keep
-	syncer  string // absolute path of bin/syncer
-	gen     string // gen-logs binary
-	repo    string
-	peers   map[string]string // peer -> "" if usable, else why not
-	log     *slog.Logger
-	seq     int // names of scratch files
+	sz     sizes
+	work   string // temp directory, removed at the end unless -keep
+	syncer string // absolute path of bin/syncer
+	gen    string // gen-logs binary
+	repo   string
+	peers  map[string]string // peer -> "" if usable, else why not
+	log    *slog.Logger
+	seq    int // names of scratch files
 }
 
 func main() {
