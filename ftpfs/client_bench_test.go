@@ -28,7 +28,7 @@ const benchUploadSize = 64 << 20
 // FTPFS_BENCH_DIR (a writable directory, default "/"); FTPFS_BENCH_FINGERPRINT
 // pins an ftps certificate. Files are named bench-*.bin there.
 func BenchmarkUpload(b *testing.B) {
-	data := randomBytes(b, benchUploadSize)
+	data := ftptest.RandomBytes(b, benchUploadSize)
 	if url := os.Getenv("FTPFS_BENCH_SERVER"); url != "" {
 		dir := os.Getenv("FTPFS_BENCH_DIR")
 		if dir == "" {

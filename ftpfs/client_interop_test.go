@@ -126,7 +126,7 @@ func TestClientOwnServerRefusals(t *testing.T) {
 			}
 		})
 	}
-	assertSameFile(t, tg.Local(p), []byte("abc"))
+	ftptest.AssertSameFile(t, tg.Local(p), []byte("abc"))
 }
 
 // TestClientPyftpdlibTLS runs the suite over explicit TLS (control and
@@ -260,25 +260,4 @@ func selfSignedCert(t testing.TB) (certPEM, keyPEM []byte, fingerprint string) {
 func startOwnServer(t testing.TB, withTLS bool) ftptest.Target {
 	t.Helper()
 	return ftptest.NewServer(t, "", ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) { cfg.TLSSelfSigned = withTLS })).Target()
-}
-
-func randomBytes(t testing.TB, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// assertSameFile compares the file the server wrote with want by SHA-256.
-func assertSameFile(t testing.TB, local string, want []byte) {
-	t.Helper()
-	got, err := os.ReadFile(local)
-	if err != nil {
-		t.Fatalf("read what the server stored: %v", err)
-	}
-	if sha256.Sum256(got) != sha256.Sum256(want) {
-		t.Fatalf("%s: stored %d bytes differ from the source's %d (sha256)", local, len(got), len(want))
-	}
 }

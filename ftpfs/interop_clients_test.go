@@ -125,14 +125,14 @@ func TestInteropCurl(t *testing.T) {
 	common := []string{"-sS", "--netrc-file", rc, "--max-time", "30"}
 
 	// Upload into a new directory.
-	data := randomBytes(t, 3<<20)
+	data := ftptest.RandomBytes(t, 3<<20)
 	src := writeTemp(t, tmp, "a.log", data)
 	runTool(t, true, curl, append(common, "--ftp-create-dirs", "-T", src, base+"/app/a.log")...)
 	sameFile(t, filepath.Join(s.root, "node1", "app", "a.log"), data)
 
 	// Resume: the archive holds the first 1 MiB of a grown file; curl -C -
 	// asks SIZE and sends only the rest.
-	grown := append(append([]byte{}, data...), randomBytes(t, 1<<20)...)
+	grown := append(append([]byte{}, data...), ftptest.RandomBytes(t, 1<<20)...)
 	src2 := writeTemp(t, tmp, "b.log", grown)
 	if err := os.WriteFile(filepath.Join(s.root, "node1", "app", "b.log"), grown[:1<<20], 0o644); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestInteropCurl(t *testing.T) {
 	}
 
 	// Explicit TLS on control and data connections (self-signed: -k).
-	tlsData := randomBytes(t, 1<<20)
+	tlsData := ftptest.RandomBytes(t, 1<<20)
 	src3 := writeTemp(t, tmp, "tls.log", tlsData)
 	runTool(t, true, curl, append(common, "--ssl-reqd", "-k", "--ftp-method", "singlecwd", "--ftp-create-dirs", "-T", src3, base+"/%2Fnode1/tls/c.log")...)
 	sameFile(t, filepath.Join(s.root, "node1", "tls", "c.log"), tlsData)
@@ -192,10 +192,10 @@ func TestInteropLftp(t *testing.T) {
 			s := startInteropServer(t, mode)
 			tmp := t.TempDir()
 			tree := map[string][]byte{
-				"app/2026-11-24.log":       randomBytes(t, 700<<10),
-				"app/sub/worker.log":       randomBytes(t, 5000),
+				"app/2026-11-24.log":       ftptest.RandomBytes(t, 700<<10),
+				"app/sub/worker.log":       ftptest.RandomBytes(t, 5000),
 				"sys/kern.log":             []byte("Nov 24 02:00:00 kernel: ok\n"),
-				"sys/deep/er/still/x.log":  randomBytes(t, 1<<20),
+				"sys/deep/er/still/x.log":  ftptest.RandomBytes(t, 1<<20),
 				"sys/deep/er/still/y.log":  nil,
 				"app/sub/spaces in it.log": []byte("spaced\n"),
 			}
@@ -216,7 +216,7 @@ func TestInteropLftp(t *testing.T) {
 			}
 
 			// put -c continues an interrupted upload from the server's size.
-			full := randomBytes(t, 2<<20)
+			full := ftptest.RandomBytes(t, 2<<20)
 			src := writeTemp(t, tmp, "big.log", full)
 			if err := os.WriteFile(filepath.Join(s.root, "node1", "mirror", "big.log"), full[:777777], 0o644); err != nil {
 				t.Fatal(err)

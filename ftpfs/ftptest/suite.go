@@ -136,7 +136,7 @@ func (s *suite) uploadNewGrowCut(t *testing.T) {
 	if err := c.MkdirAll(s.ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	data := randomBytes(t, 3*ftpfs.UploadBufferSize+1234)
+	data := RandomBytes(t, 3*ftpfs.UploadBufferSize+1234)
 	p := path.Join(dir, "grow.log")
 
 	// A new file.
@@ -148,7 +148,7 @@ func (s *suite) uploadNewGrowCut(t *testing.T) {
 	if res.Offset != 0 || res.Sent != first {
 		t.Fatalf("upload new: got %+v, want offset 0, sent %d", res, first)
 	}
-	assertSameFile(t, s.tg.Local(p), data[:first])
+	AssertSameFile(t, s.tg.Local(p), data[:first])
 
 	// The source grew: only the growth is sent.
 	size := int64(len(data))
@@ -159,7 +159,7 @@ func (s *suite) uploadNewGrowCut(t *testing.T) {
 	if res.Offset != first || res.Sent != size-first {
 		t.Fatalf("upload grown: got %+v, want offset %d, sent %d", res, first, size-first)
 	}
-	assertSameFile(t, s.tg.Local(p), data)
+	AssertSameFile(t, s.tg.Local(p), data)
 
 	// Unchanged: nothing is sent.
 	res, err = c.Upload(s.ctx, p, bytes.NewReader(data), size)
@@ -203,14 +203,14 @@ func (s *suite) uploadNewGrowCut(t *testing.T) {
 	if resent := res1.Sent + res2.Sent - size; resent < 0 || resent > ftpfs.UploadBufferSize {
 		t.Errorf("bytes sent again after the cut: %d, want 0..%d", resent, ftpfs.UploadBufferSize)
 	}
-	assertSameFile(t, s.tg.Local(cutPath), data)
+	AssertSameFile(t, s.tg.Local(cutPath), data)
 
 	// An empty source makes an empty file.
 	emptyPath := path.Join(dir, "empty.log")
 	if res, err := c.Upload(s.ctx, emptyPath, bytes.NewReader(nil), 0); err != nil || res.Sent != 0 {
 		t.Fatalf("upload empty: %+v, %v", res, err)
 	}
-	assertSameFile(t, s.tg.Local(emptyPath), nil)
+	AssertSameFile(t, s.tg.Local(emptyPath), nil)
 }
 
 func (s *suite) sizeMissing(t *testing.T) {
@@ -231,7 +231,7 @@ func (s *suite) retrieveList(t *testing.T) {
 	if err := c.MkdirAll(s.ctx, path.Join(dir, "sub")); err != nil {
 		t.Fatal(err)
 	}
-	data := randomBytes(t, 70_000)
+	data := RandomBytes(t, 70_000)
 	p := path.Join(dir, "f.log")
 	if _, err := c.Store(s.ctx, p, bytes.NewReader(data), 0); err != nil {
 		t.Fatalf("store: %v", err)
@@ -275,7 +275,7 @@ func (s *suite) poolConcurrent(t *testing.T) {
 	const files = 50
 	contents := make([][]byte, files)
 	for i := range contents {
-		contents[i] = randomBytes(t, 1000+i*997)
+		contents[i] = RandomBytes(t, 1000+i*997)
 	}
 	jobs := make(chan int)
 	errs := make(chan error, files)
@@ -301,7 +301,7 @@ func (s *suite) poolConcurrent(t *testing.T) {
 		}
 	}
 	for i := range files {
-		assertSameFile(t, s.tg.Local(path.Join(dir, fmt.Sprintf("d%d", i%5), fmt.Sprintf("f%02d.log", i))), contents[i])
+		AssertSameFile(t, s.tg.Local(path.Join(dir, fmt.Sprintf("d%d", i%5), fmt.Sprintf("f%02d.log", i))), contents[i])
 	}
 }
 
@@ -313,7 +313,7 @@ func (s *suite) poolReconnect(t *testing.T) {
 	pool.MinBackoff, pool.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
 	defer pool.Close()
 	dir := path.Join(s.tg.Dir, "reconnect")
-	data := randomBytes(t, 50_000)
+	data := RandomBytes(t, 50_000)
 	if err := poolUpload(s.ctx, pool, dir, "before.log", data); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func (s *suite) poolReconnect(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatalf("upload after the server restarted: %v", err)
 	}
-	assertSameFile(t, s.tg.Local(path.Join(dir, "after.log")), data)
+	AssertSameFile(t, s.tg.Local(path.Join(dir, "after.log")), data)
 }
 
 // poolUpload is what an agent worker does: get a client, upload, put it
@@ -374,7 +374,8 @@ func (r *cutReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func randomBytes(t testing.TB, n int) []byte {
+// RandomBytes is n random bytes (content no compression or dedup helps).
+func RandomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -383,8 +384,8 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-// assertSameFile compares the file the server wrote with want by SHA-256.
-func assertSameFile(t testing.TB, local string, want []byte) {
+// AssertSameFile compares the file the server wrote with want by SHA-256.
+func AssertSameFile(t testing.TB, local string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(local)
 	if err != nil {
