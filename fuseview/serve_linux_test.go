@@ -117,13 +117,26 @@ func TestIdleMountSpendsNoCPU(t *testing.T) {
 				}
 			}
 			before := cpuTime(t)
+			if c.spinAll {
+				// The spinning reader wants a whole CPU; on a machine
+				// busy with other work it gets less of one, so it is
+				// given up to 5 idle seconds (within its PollSpin) to
+				// show 500 ms of CPU.
+				var used time.Duration
+				for start := time.Now(); used < 500*time.Millisecond && time.Since(start) < 5*time.Second; {
+					time.Sleep(100 * time.Millisecond)
+					used = cpuTime(t) - before
+				}
+				t.Logf("CPU used by the spinning test process: %v", used)
+				if used < 500*time.Millisecond {
+					t.Fatalf("with PollSpin %v the daemon used only %v of CPU in 5 idle seconds: the measure cannot see spinning", c.spin, used)
+				}
+				return
+			}
 			time.Sleep(time.Second)
 			used := cpuTime(t) - before
 			t.Logf("CPU used by the test process in one idle second: %v", used)
-			if c.spinAll && used < 500*time.Millisecond {
-				t.Fatalf("with PollSpin %v the daemon used only %v of CPU in an idle second: the measure cannot see spinning", c.spin, used)
-			}
-			if !c.spinAll && used > 200*time.Millisecond {
+			if used > 200*time.Millisecond {
 				t.Fatalf("an idle mount used %v of CPU in one second: the daemon does not sleep", used)
 			}
 		})
