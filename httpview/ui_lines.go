@@ -422,7 +422,11 @@ func findPrevSequential(ctx context.Context, ct *content, re *regexp.Regexp, bef
 		return true
 	})
 	if err != nil {
-		return FindJSON{Scanned: before, More: false}, err
+		// Cut by the budget before it reached before: whether a later
+		// match lies in what it did not read is unknown. Say so (the
+		// viewer asks again, as for a search cut in a plain file), never
+		// "no earlier match".
+		return FindJSON{Scanned: before, More: errors.Is(err, context.DeadlineExceeded)}, err
 	}
 	return res, nil
 }

@@ -272,6 +272,23 @@ func TestUILinesWindows(t *testing.T) {
 	}
 }
 
+// find asks the find API as the viewer does: again from where a search
+// cut by its time budget stopped (more), up to 20 times.
+func (h *hist) find(path, query string, from int64, dir string) FindJSON {
+	h.t.Helper()
+	var f FindJSON
+	for try := 0; try < 20; try++ {
+		f = FindJSON{}
+		h.getJSON("", fmt.Sprintf("/api/v1/find/%s?%s&from=%d&dir=%s", path, query, from, dir), &f)
+		if f.Found || !f.More {
+			return f
+		}
+		from = f.Scanned
+	}
+	h.t.Fatalf("find %s %s from %d: still searching after 20 budgets: %+v", path, dir, from, f)
+	return f
+}
+
 func TestUIFindInFile(t *testing.T) {
 	h := newHist(t, false)
 	var b bytes.Buffer
@@ -295,29 +312,27 @@ func TestUIFindInFile(t *testing.T) {
 		// Forward through every hit, case-insensitive literal by default.
 		from := int64(0)
 		for i, want := range hits {
-			var f FindJSON
-			h.getJSON("", fmt.Sprintf("/api/v1/find/%s?q=needle&from=%d&dir=next", path, from), &f)
+			f := h.find(path, "q=needle", from, "next")
 			if !f.Found || f.Offset != want {
 				t.Fatalf("%s next #%d from %d: %+v, want offset %d", path, i, from, f, want)
 			}
 			from = f.End
 		}
-		var f FindJSON
-		h.getJSON("", fmt.Sprintf("/api/v1/find/%s?q=needle&from=%d&dir=next", path, from), &f)
+		f := h.find(path, "q=needle", from, "next")
 		if f.Found || f.More {
 			t.Errorf("%s: a match after the last: %+v", path, f)
 		}
 		// Backward from the end through every hit.
 		from = int64(len(data))
 		for i := len(hits) - 1; i >= 0; i-- {
-			h.getJSON("", fmt.Sprintf("/api/v1/find/%s?q=needle&from=%d&dir=prev", path, from), &f)
+			f = h.find(path, "q=needle", from, "prev")
 			if !f.Found || f.Offset != hits[i] {
 				t.Fatalf("%s prev #%d from %d: %+v, want %d", path, i, from, f, hits[i])
 			}
 			from = f.Offset
 		}
-		h.getJSON("", fmt.Sprintf("/api/v1/find/%s?q=needle&from=%d&dir=prev", path, from), &f)
-		if f.Found {
+		f = h.find(path, "q=needle", from, "prev")
+		if f.Found || f.More {
 			t.Errorf("%s: a match before the first: %+v", path, f)
 		}
 		// Case and regular expressions.
@@ -660,5 +675,34 @@ func TestUIAgentPageShowsPushIssues(t *testing.T) {
 	}
 	if _, body := h.get("", "/agent/n2"); strings.Contains(string(body), `class="notice"`) {
 		t.Errorf("agent page of n2 shows a notice after a clean push")
+	}
+}
+
+// TestFindPrevInGzCutByBudget: a backward search in a .gz file that its
+// time budget cuts says it is not done (more), never "no earlier match".
+func TestFindPrevInGzCutByBudget(t *testing.T) {
+	data := []byte(strings.Repeat("haystack line\n", 50000) + "NEEDLE\n" + strings.Repeat("haystack line\n", 50000))
+	p := filepath.Join(t.TempDir(), "f.log.gz")
+	writeFile(t, p, gzipped(t, data))
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &content{f: f, fi: fi, gz: true, key: "n1/f.log.gz"}
+	re := regexp.MustCompile("NEEDLE")
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	res, _ := findPrevSequential(ctx, ct, re, int64(len(data)))
+	if res.Found || !res.More {
+		t.Errorf("search cut by its budget: %+v, want not found and more", res)
+	}
+	res, err = findPrevSequential(context.Background(), ct, re, int64(len(data)))
+	if err != nil || !res.Found || res.Offset != int64(50000*len("haystack line\n")) {
+		t.Errorf("search with time: %+v, %v", res, err)
 	}
 }
