@@ -161,6 +161,7 @@ func (p *Pool) dial(ctx context.Context) (*Client, error) {
 		maxB = max(DefaultMaxBackoff, minB)
 	}
 	delay := minB
+	var last error // of the attempt before, kept when ctx cuts a later one
 	for attempt := 1; ; attempt++ {
 		c, err := Dial(ctx, p.cfg)
 		if err == nil {
@@ -169,9 +170,15 @@ func (p *Pool) dial(ctx context.Context) (*Client, error) {
 			}
 			return c, nil
 		}
+		if ctx.Err() != nil && last != nil {
+			// Cut in the middle of a retry: what failed is the server
+			// that did not answer before, not the dial that was cut.
+			return nil, fmt.Errorf("connect to %s: %w; last error: %w", p.cfg.Server, ctx.Err(), last)
+		}
 		if ctx.Err() != nil || !retryDial(err) {
 			return nil, err
 		}
+		last = err
 		// Full jitter over the upper half: never less than half the delay,
 		// so a flapping server is not hammered.
 		wait := delay/2 + rand.N(delay/2+1)
