@@ -56,6 +56,12 @@ type ServerConfig struct {
 	// TLSRequired refuses USER/PASS before AUTH TLS and unprotected data
 	// connections. It needs a certificate.
 	TLSRequired bool
+	// ArchiveFileMode and ArchiveDirMode are the modes, exactly (no umask),
+	// of the files and directories the server creates in the archive
+	// (versions are links to the file they were, with its mode); 0 means
+	// DefaultArchiveFileMode and DefaultArchiveDirMode. The owner needs rw
+	// on files and rwx on directories; others may not write.
+	ArchiveFileMode, ArchiveDirMode Mode
 	// MaxUploadRate and MaxDownloadRate limit each account's bandwidth, in
 	// bytes per second, shared by all its connections; 0 is unlimited. A
 	// user's own MaxUploadRate/MaxDownloadRate overrides them.
@@ -253,6 +259,18 @@ func (c *ServerConfig) fillAndValidate() error {
 	}
 	if c.TLSRequired && c.TLSCertFile == "" && !c.TLSSelfSigned {
 		return bad("TLSRequired", true, "needs TLSCertFile/TLSKeyFile or TLSSelfSigned")
+	}
+	if c.ArchiveFileMode == 0 {
+		c.ArchiveFileMode = DefaultArchiveFileMode
+	}
+	if err := checkMode(c.ArchiveFileMode, 0o600); err != nil {
+		return bad("ArchiveFileMode", c.ArchiveFileMode, err.Error())
+	}
+	if c.ArchiveDirMode == 0 {
+		c.ArchiveDirMode = DefaultArchiveDirMode
+	}
+	if err := checkMode(c.ArchiveDirMode, 0o700); err != nil {
+		return bad("ArchiveDirMode", c.ArchiveDirMode, err.Error())
 	}
 	if c.MaxUploadRate < 0 {
 		return bad("MaxUploadRate", int64(c.MaxUploadRate), "must not be negative")
