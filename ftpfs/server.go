@@ -53,6 +53,10 @@ type ServerConfig struct {
 	// keeps it in StateDir. At most one of the two ways may be used.
 	TLSCertFile, TLSKeyFile string
 	TLSSelfSigned           bool
+	// TLSHosts are the DNS names and IP addresses a self-signed certificate
+	// is made for; empty means DefaultTLSHosts(ListenAddr, PublicHost).
+	// A kept certificate is not remade for other names.
+	TLSHosts []string
 	// TLSRequired refuses USER/PASS before AUTH TLS and unprotected data
 	// connections. It needs a certificate.
 	TLSRequired bool
@@ -203,7 +207,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
 	}
 	s.rootPath = abs
-	if s.tlsConf, s.tlsFP, err = loadTLS(cfg); err != nil {
+	if s.tlsConf, s.tlsFP, err = loadTLS(cfg, log); err != nil {
 		return nil, err
 	}
 	root, err := os.OpenRoot(abs)
@@ -256,6 +260,14 @@ func (c *ServerConfig) fillAndValidate() error {
 	}
 	if c.TLSSelfSigned && c.StateDir == "" {
 		return bad("StateDir", `""`, "required to keep the self-signed certificate")
+	}
+	for _, h := range c.TLSHosts {
+		if err := checkTLSHost(h); err != nil {
+			return bad("TLSHosts", strconv.Quote(h), err.Error())
+		}
+	}
+	if len(c.TLSHosts) == 0 {
+		c.TLSHosts = DefaultTLSHosts(c.ListenAddr, c.PublicHost)
 	}
 	if c.TLSRequired && c.TLSCertFile == "" && !c.TLSSelfSigned {
 		return bad("TLSRequired", true, "needs TLSCertFile/TLSKeyFile or TLSSelfSigned")
