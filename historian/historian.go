@@ -56,6 +56,11 @@ type Config struct {
 	MaxUploadRate, MaxDownloadRate accounts.Rate
 	MaxConns, MaxConnsPerUser      int
 
+	// TLSHosts are the names a self-signed certificate is made for
+	// (ftpfs.ServerConfig's; default: the FTP listen address and the
+	// public host).
+	TLSHosts []string
+
 	// ArchiveFileMode and ArchiveDirMode are the modes of what the FTP
 	// server creates in the archive (ftpfs.ServerConfig's), and of the
 	// archive directory if the historian creates it.
@@ -345,6 +350,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		TLSKeyFile:      c.TLSKeyFile,
 		TLSSelfSigned:   c.TLSSelfSigned,
 		TLSRequired:     c.TLSRequired,
+		TLSHosts:        c.TLSHosts,
 		ArchiveFileMode: c.ArchiveFileMode,
 		ArchiveDirMode:  c.ArchiveDirMode,
 		MaxUploadRate:   c.MaxUploadRate,

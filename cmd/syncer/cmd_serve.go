@@ -29,6 +29,7 @@ type serveOptions struct {
 	PublicHost         string
 	TLSCert, TLSKey    string
 	TLSSelfSigned      bool
+	TLSSAN             []string
 	TLSRequired        bool
 	MaxUploadRate      accounts.Rate
 	MaxDownloadRate    accounts.Rate
@@ -63,10 +64,11 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # A historian on loopback, state and archive in /var/lib/syncer
   syncer serve --root /var/lib/syncer/archive --state /var/lib/syncer
 
-  # Reachable from the cluster, with FTPS required and a passive port range
+  # Reachable from the cluster, with FTPS required and a passive port range;
+  # the self-signed certificate names 10.0.0.5 and historian.example.org
   syncer serve --root /srv/archive --state /var/lib/syncer \
       --ftp 0.0.0.0:2121 --passive-ports 50000-50100 --public-host 10.0.0.5 \
-      --tls-self-signed --tls-required
+      --tls-self-signed --tls-san 10.0.0.5,historian.example.org --tls-required
 
   # Limit every account to 10 MiB/s up, at most 200 connections
   syncer serve --root /srv/archive --state /var/lib/syncer \
@@ -97,7 +99,8 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.StringVar(&opts.PublicHost, "public-host", "", "IPv4 address announced for passive connections (behind NAT)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for explicit FTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
-	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory")
+	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory (valid a year, renewed at start within 30 days of its end)")
+	f.StringSliceVar(&opts.TLSSAN, "tls-san", nil, "DNS names and IP addresses the self-signed certificate is made for (default: the --ftp address, or loopback when it is a wildcard, and --public-host)")
 	f.BoolVar(&opts.TLSRequired, "tls-required", false, "refuse logins and data connections without TLS")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "upload limit per account, e.g. 10MiB (per second; 0 = unlimited)")
 	f.Var(&opts.MaxDownloadRate, "max-download-rate", "download limit per account, e.g. 10MiB (per second; 0 = unlimited)")
@@ -120,6 +123,8 @@ func checkServeOptions(opts serveOptions) error {
 		return usageErrorf("use either --tls-cert/--tls-key or --tls-self-signed, not both")
 	case opts.TLSRequired && opts.TLSCert == "" && !opts.TLSSelfSigned:
 		return usageErrorf("--tls-required needs --tls-cert/--tls-key or --tls-self-signed")
+	case len(opts.TLSSAN) > 0 && !opts.TLSSelfSigned:
+		return usageErrorf("--tls-san needs --tls-self-signed (it names what the self-signed certificate is made for)")
 	case opts.MountAllowOther && opts.Mount == "":
 		return usageErrorf("--mount-allow-other needs --mount DIR")
 	case opts.MaxConns < 0:
@@ -160,6 +165,7 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		TLSCertFile:     opts.TLSCert,
 		TLSKeyFile:      opts.TLSKey,
 		TLSSelfSigned:   opts.TLSSelfSigned,
+		TLSHosts:        opts.TLSSAN,
 		TLSRequired:     opts.TLSRequired,
 		MaxUploadRate:   opts.MaxUploadRate,
 		MaxDownloadRate: opts.MaxDownloadRate,
