@@ -13,6 +13,39 @@ import (
 	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
+// A local user without privileges, and the group the operator lets read
+// the archive.
+const (
+	nobody  = 65534
+	readers = 4243
+)
+
+// asNobody runs a command as uid 65534, in the group readers if group (and
+// no other), as a local user without privileges would.
+func asNobody(group bool, args ...string) (string, error) {
+	priv := []string{fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups"}
+	if group {
+		priv[2] = fmt.Sprintf("--groups=%d", readers)
+	}
+	out, err := exec.Command("setpriv", append(append(priv, "--"), args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// requireMountAsOthers skips a test that needs to mount the FUSE view and
+// run readers as other users.
+func requireMountAsOthers(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting the FUSE view and running a reader as another user need root (CI runs these tests as root)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("mounting the FUSE view needs /dev/fuse: %v", err)
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("running a reader as another user needs setpriv (util-linux)")
+	}
+}
+
 // TestServeMountLocalUsers: a local user who is not root, with the tools a
 // shell user has, against `serve --mount`. The operator gave the archive to
 // the group "readers" (chgrp, setgid) and chmod-ed agent node2's tree 700.
@@ -23,19 +56,7 @@ import (
 // the archive's group. (Before: the mount was allow_other and showed every
 // file 0444 root-owned, the archive 0644/0755; node2's tree was readable.)
 func TestServeMountLocalUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting the FUSE view and running a reader as another user need root (CI runs these tests as root)")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skipf("mounting the FUSE view needs /dev/fuse: %v", err)
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("running a reader as another user needs setpriv (util-linux)")
-	}
-	const (
-		nobody  = 65534
-		readers = 4243
-	)
+	requireMountAsOthers(t)
 	pw := map[string]string{"node1": "pw-node1-perm", "node2": "pw-node2-perm"}
 	c := newServeConfig(t, pw["node1"], "")
 	for _, d := range []string{filepath.Dir(c.base), c.base} {
@@ -75,15 +96,6 @@ func TestServeMountLocalUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	asNobody := func(group bool, args ...string) (string, error) {
-		priv := []string{fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups"}
-		if group {
-			priv[2] = fmt.Sprintf("--groups=%d", readers)
-		}
-		out, err := exec.Command("setpriv", append(append(priv, "--"), args...)...).CombinedOutput()
-		return string(out), err
-	}
-
 	p := startServe(t, configs[true], c.http)
 	for _, node := range []string{"node1", "node2"} {
 		logs := filepath.Join(c.base, "logs-"+node)
