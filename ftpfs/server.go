@@ -262,7 +262,7 @@ func (c *ServerConfig) fillAndValidate() error {
 		return bad("StateDir", `""`, "required to keep the self-signed certificate")
 	}
 	for _, h := range c.TLSHosts {
-		if err := checkTLSHost(h); err != nil {
+		if err := CheckTLSHost(h); err != nil {
 			return bad("TLSHosts", strconv.Quote(h), err.Error())
 		}
 	}

@@ -110,9 +110,10 @@ func DefaultTLSHosts(listenAddr, publicHost string) []string {
 	return hosts
 }
 
-// checkTLSHost says what is wrong with a name for a certificate: it must
-// be an IP address or a DNS name (letters, digits, '-' and '.').
-func checkTLSHost(h string) error {
+// CheckTLSHost says what is wrong with a name for ServerConfig.TLSHosts,
+// as NewServer would: it must be an IP address or a DNS name (letters,
+// digits, '-' and '.'; no wildcards).
+func CheckTLSHost(h string) error {
 	if net.ParseIP(h) != nil {
 		return nil
 	}

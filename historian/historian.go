@@ -136,6 +136,11 @@ func New(cfg Config) (*Historian, error) {
 		}
 		return nil, &ConfigError{Field: field, Value: v.String(), Err: err}
 	}
+	for _, h := range cfg.TLSHosts {
+		if err := ftpfs.CheckTLSHost(h); err != nil {
+			return nil, &ConfigError{Field: "TLSHosts", Value: h, Err: err}
+		}
+	}
 	if cfg.UsersFile == "" {
 		cfg.UsersFile = filepath.Join(cfg.State, "users.yaml")
 	}

@@ -196,6 +196,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"no archive", func(c *Config) { c.Archive = nil }, "Archive"},
 		{"world-writable files", func(c *Config) { c.ArchiveFileMode = 0o646 }, "ArchiveFileMode"},
 		{"directories the server cannot enter", func(c *Config) { c.ArchiveDirMode = 0o640 }, "ArchiveDirMode"},
+		{"a wildcard certificate name", func(c *Config) { c.TLSSelfSigned, c.TLSHosts = true, []string{"*.example.org"} }, "TLSHosts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, base)

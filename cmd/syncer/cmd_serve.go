@@ -186,6 +186,7 @@ var serveFlags = map[string]string{
 	"Archive": "--root", "State": "--state", "UsersFile": "--users",
 	"FTPAddr": "--ftp", "HTTPAddr": "--http", "Mount": "--mount",
 	"ArchiveFileMode": "--archive-file-mode", "ArchiveDirMode": "--archive-dir-mode",
+	"TLSHosts": "--tls-san",
 }
 
 // serveError gives err its exit code: a configuration error (2), named by
