@@ -54,7 +54,7 @@ func (s *Server) newHandler(sess *session, u accounts.User) (*handler, error) {
 		return h, nil
 	}
 	rel := strings.TrimPrefix(u.Home, "/")
-	if err := s.root.MkdirAll(rel, 0o755); err != nil {
+	if err := s.mkdirAll(s.root, rel); err != nil {
 		return nil, err
 	}
 	r, err := s.root.OpenRoot(rel)
@@ -291,7 +291,7 @@ func (h *handler) Mkdir(name string, _ os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fsError("mkdir", p, h.root.Mkdir(rel, 0o755))
+	return fsError("mkdir", p, h.s.mkdir(h.root, rel))
 }
 
 // MkdirAll creates a directory and its parents (m; SITE MKDIR).
@@ -300,7 +300,7 @@ func (h *handler) MkdirAll(name string, _ os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fsError("mkdir", p, h.root.MkdirAll(rel, 0o755))
+	return fsError("mkdir", p, h.s.mkdirAll(h.root, rel))
 }
 
 // Remove deletes a file (d; DELE). A file being uploaded is not removed.

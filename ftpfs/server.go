@@ -53,9 +53,19 @@ type ServerConfig struct {
 	// keeps it in StateDir. At most one of the two ways may be used.
 	TLSCertFile, TLSKeyFile string
 	TLSSelfSigned           bool
+	// TLSHosts are the DNS names and IP addresses a self-signed certificate
+	// is made for; empty means DefaultTLSHosts(ListenAddr, PublicHost).
+	// A kept certificate is not remade for other names.
+	TLSHosts []string
 	// TLSRequired refuses USER/PASS before AUTH TLS and unprotected data
 	// connections. It needs a certificate.
 	TLSRequired bool
+	// ArchiveFileMode and ArchiveDirMode are the modes, exactly (no umask),
+	// of the files and directories the server creates in the archive
+	// (versions are links to the file they were, with its mode); 0 means
+	// DefaultArchiveFileMode and DefaultArchiveDirMode. The owner needs rw
+	// on files and rwx on directories; others may not write.
+	ArchiveFileMode, ArchiveDirMode Mode
 	// MaxUploadRate and MaxDownloadRate limit each account's bandwidth, in
 	// bytes per second, shared by all its connections; 0 is unlimited. A
 	// user's own MaxUploadRate/MaxDownloadRate overrides them.
@@ -197,7 +207,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
 	}
 	s.rootPath = abs
-	if s.tlsConf, s.tlsFP, err = loadTLS(cfg); err != nil {
+	if s.tlsConf, s.tlsFP, err = loadTLS(cfg, log); err != nil {
 		return nil, err
 	}
 	root, err := os.OpenRoot(abs)
@@ -251,8 +261,28 @@ func (c *ServerConfig) fillAndValidate() error {
 	if c.TLSSelfSigned && c.StateDir == "" {
 		return bad("StateDir", `""`, "required to keep the self-signed certificate")
 	}
+	for _, h := range c.TLSHosts {
+		if err := CheckTLSHost(h); err != nil {
+			return bad("TLSHosts", strconv.Quote(h), err.Error())
+		}
+	}
+	if len(c.TLSHosts) == 0 {
+		c.TLSHosts = DefaultTLSHosts(c.ListenAddr, c.PublicHost)
+	}
 	if c.TLSRequired && c.TLSCertFile == "" && !c.TLSSelfSigned {
 		return bad("TLSRequired", true, "needs TLSCertFile/TLSKeyFile or TLSSelfSigned")
+	}
+	if c.ArchiveFileMode == 0 {
+		c.ArchiveFileMode = DefaultArchiveFileMode
+	}
+	if err := checkMode(c.ArchiveFileMode, 0o600); err != nil {
+		return bad("ArchiveFileMode", c.ArchiveFileMode, err.Error())
+	}
+	if c.ArchiveDirMode == 0 {
+		c.ArchiveDirMode = DefaultArchiveDirMode
+	}
+	if err := checkMode(c.ArchiveDirMode, 0o700); err != nil {
+		return bad("ArchiveDirMode", c.ArchiveDirMode, err.Error())
 	}
 	if c.MaxUploadRate < 0 {
 		return bad("MaxUploadRate", int64(c.MaxUploadRate), "must not be negative")

@@ -301,7 +301,7 @@ func (o *uploadOpen) open() (*os.File, error) {
 	t, root := o.t, o.h.root
 	switch {
 	case o.appendMode:
-		f, err = root.OpenFile(o.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_APPEND)
 		t.offset, t.openSize = o.size, o.size
 	case o.offset > 0:
 		if err := o.checkRestart(); err != nil {
@@ -313,7 +313,7 @@ func (o *uploadOpen) open() (*os.File, error) {
 		if err := o.keepOld(); err != nil {
 			return nil, err
 		}
-		f, err = root.OpenFile(o.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_TRUNC)
 		t.offset = 0
 	}
 	if err != nil {

@@ -5,7 +5,10 @@
 // DiskSource, which reads the archive directory itself); file contents
 // always come from the archived files, opened through the archive root so
 // nothing outside it can be reached. The agents' .syncer/ metadata is
-// hidden. Sizes, mtimes and bytes are the archive's, exactly.
+// hidden. Sizes, mtimes, bytes, permission bits (less the write bits) and
+// owners are the archive's, and the kernel enforces the permissions
+// (default_permissions); only the mounting user may use the view unless
+// Options.AllowOther.
 //
 // Mount (Linux only; elsewhere it returns ErrUnsupported) mounts with
 // go-fuse directly (no fusermount), ro,nosuid,nodev,noexec; every write,

@@ -19,6 +19,12 @@ func readDirAttrs(root *os.Root, r string, f *os.File) ([]DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return statEach(root, r, f, names)
+}
+
+// statEach stats the named entries of the directory r through the archive
+// root, without following symlinks; names that are gone are left out.
+func statEach(root *os.Root, r string, _ *os.File, names []string) ([]DirEntry, error) {
 	out := make([]DirEntry, 0, len(names))
 	for _, name := range names {
 		fi, err := root.Lstat(path.Join(r, name))

@@ -24,11 +24,17 @@ func isENOTDIR(err error) bool { return errors.Is(err, syscall.ENOTDIR) }
 // readDirAttrs lists the open directory f and stats every entry relative to
 // it (fstatat, no symlink following), so a listing costs one syscall per
 // entry and never resolves a path again.
-func readDirAttrs(_ *os.Root, _ string, f *os.File) ([]DirEntry, error) {
+func readDirAttrs(root *os.Root, r string, f *os.File) ([]DirEntry, error) {
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return nil, err
 	}
+	return statEach(root, r, f, names)
+}
+
+// statEach stats the named entries of the open directory f (archive-relative
+// path r) without following symlinks; names that are gone are left out.
+func statEach(_ *os.Root, _ string, f *os.File, names []string) ([]DirEntry, error) {
 	sc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err

@@ -49,7 +49,11 @@ func TestIndexBackedView(t *testing.T) {
 	requireFUSE(t)
 	root := makeArchive(t)
 	ix := openIndex(t, root)
-	src := NewIndexSource(ix)
+	src, err := NewIndexSource(ix, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
 	mp := t.TempDir()
 	m, err := Mount(context.Background(), src, root, mp, Options{
 		Logger: testLogger(t), EntryTimeout: time.Minute, AttrTimeout: time.Minute, NegativeTimeout: time.Minute,

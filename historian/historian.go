@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,8 +40,13 @@ type Config struct {
 	// Off loopback, the viewer requires basic auth against the users file.
 	HTTPAddr string
 	// Mount, if set, is a directory where the read-only FUSE view of the
-	// archive is mounted (Linux, root).
+	// archive is mounted (Linux, root). It shows the archived files' modes
+	// and owners, and the kernel enforces them (default_permissions).
 	Mount string
+	// MountAllowOther lets users other than the historian's read the
+	// mount (FUSE allow_other), each as the archived files' modes allow;
+	// without it, only the historian's user may use the mount at all.
+	MountAllowOther bool
 
 	// The FTP server's settings, as in ftpfs.ServerConfig.
 	PassivePorts                   ftpfs.PortRange
@@ -49,6 +55,16 @@ type Config struct {
 	TLSSelfSigned, TLSRequired     bool
 	MaxUploadRate, MaxDownloadRate accounts.Rate
 	MaxConns, MaxConnsPerUser      int
+
+	// TLSHosts are the names a self-signed certificate is made for
+	// (ftpfs.ServerConfig's; default: the FTP listen address and the
+	// public host).
+	TLSHosts []string
+
+	// ArchiveFileMode and ArchiveDirMode are the modes of what the FTP
+	// server creates in the archive (ftpfs.ServerConfig's), and of the
+	// archive directory if the historian creates it.
+	ArchiveFileMode, ArchiveDirMode ftpfs.Mode
 
 	// Reload, if set, makes the historian re-read the users file each time
 	// a value arrives (the command wires SIGHUP to it). The file is also
@@ -112,6 +128,18 @@ func New(cfg Config) (*Historian, error) {
 		return nil, &ConfigError{Field: "State", Err: errors.New("required (the historian's state directory)")}
 	case cfg.StopTimeout < 0:
 		return nil, &ConfigError{Field: "StopTimeout", Value: cfg.StopTimeout.String(), Err: errors.New("must not be negative")}
+	}
+	if field, err := ftpfs.CheckArchiveModes(cfg.ArchiveFileMode, cfg.ArchiveDirMode); err != nil {
+		v := cfg.ArchiveFileMode
+		if field == "ArchiveDirMode" {
+			v = cfg.ArchiveDirMode
+		}
+		return nil, &ConfigError{Field: field, Value: v.String(), Err: err}
+	}
+	for _, h := range cfg.TLSHosts {
+		if err := ftpfs.CheckTLSHost(h); err != nil {
+			return nil, &ConfigError{Field: "TLSHosts", Value: h, Err: err}
+		}
 	}
 	if cfg.UsersFile == "" {
 		cfg.UsersFile = filepath.Join(cfg.State, "users.yaml")
@@ -213,7 +241,7 @@ func (h *Historian) stages() []stage {
 // startState creates the archive and state directories and locks the
 // state directory against a second historian.
 func (h *Historian) startState(context.Context) (stop func(context.Context) error, err error) {
-	if err := os.MkdirAll(h.cfg.Archive.Dir(), 0o755); err != nil {
+	if err := makeArchiveDir(h.cfg.Archive.Dir(), h.cfg.ArchiveDirMode); err != nil {
 		return nil, &ConfigError{Field: "Archive", Err: err}
 	}
 	if err := os.MkdirAll(h.cfg.State, 0o700); err != nil {
@@ -224,6 +252,22 @@ func (h *Historian) startState(context.Context) (stop func(context.Context) erro
 		return nil, err
 	}
 	return func(context.Context) error { release(); return nil }, nil
+}
+
+// makeArchiveDir creates the archive directory, if missing, with the
+// archive's directory mode (exactly: it is the mount's root too); an
+// existing one keeps its mode.
+func makeArchiveDir(dir string, mode ftpfs.Mode) error {
+	if mode == 0 {
+		mode = ftpfs.DefaultArchiveDirMode
+	}
+	if _, err := os.Stat(dir); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(dir, fs.FileMode(mode)); err != nil {
+		return err
+	}
+	return os.Chmod(dir, fs.FileMode(mode))
 }
 
 // startUsers opens the users file and keeps it current: re-read when it
@@ -311,6 +355,9 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		TLSKeyFile:      c.TLSKeyFile,
 		TLSSelfSigned:   c.TLSSelfSigned,
 		TLSRequired:     c.TLSRequired,
+		TLSHosts:        c.TLSHosts,
+		ArchiveFileMode: c.ArchiveFileMode,
+		ArchiveDirMode:  c.ArchiveDirMode,
 		MaxUploadRate:   c.MaxUploadRate,
 		MaxDownloadRate: c.MaxDownloadRate,
 		MaxConns:        c.MaxConns,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,9 @@ func TestRunConfigErrors(t *testing.T) {
 		{"http port taken", func(c *Config) { c.HTTPAddr = taken.Addr().String() }, "HTTPAddr"},
 		{"no state", func(c *Config) { c.State = "" }, "State"},
 		{"no archive", func(c *Config) { c.Archive = nil }, "Archive"},
+		{"world-writable files", func(c *Config) { c.ArchiveFileMode = 0o646 }, "ArchiveFileMode"},
+		{"directories the server cannot enter", func(c *Config) { c.ArchiveDirMode = 0o640 }, "ArchiveDirMode"},
+		{"a wildcard certificate name", func(c *Config) { c.TLSSelfSigned, c.TLSHosts = true, []string{"*.example.org"} }, "TLSHosts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, base)
@@ -232,4 +236,43 @@ func TestRunStopsWhenAComponentFails(t *testing.T) {
 		t.Fatal("historian still running after a component failed")
 	}
 	start(t, cfg).stop(t)
+}
+
+// TestArchiveDirectoryMode: an archive directory the historian creates
+// gets the archive's directory mode exactly (0750 by default, not 0755
+// less the umask); one that exists keeps the mode the operator gave it.
+func TestArchiveDirectoryMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits on Windows")
+	}
+	for _, tc := range []struct {
+		name     string
+		existing os.FileMode // 0: the historian creates it
+		mode     ftpfs.Mode
+		want     os.FileMode
+	}{
+		{"created, default", 0, 0, 0o750},
+		{"created, configured", 0, 0o770, 0o770},
+		{"existing", 0o755, 0, 0o755},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			cfg := testConfig(t, base)
+			cfg.ArchiveDirMode = tc.mode
+			if tc.existing != 0 {
+				if err := os.Mkdir(cfg.Archive.Dir(), tc.existing); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := start(t, cfg)
+			r.stop(t)
+			fi, err := os.Stat(cfg.Archive.Dir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tc.want {
+				t.Errorf("archive directory %04o, want %04o", fi.Mode().Perm(), tc.want)
+			}
+		})
+	}
 }

@@ -129,21 +129,36 @@ func (h *indexSide) close() error {
 }
 
 // mount shows the archive read-only at cfg.Mount, with listings and
-// attributes from the index (no disk walk per ls) and contents from the
-// archived files. It stays mounted until unmount.
+// attributes from the index (no disk walk per ls), permission bits and
+// owners from the archived files, and contents from them. Only the
+// historian's user may use it unless cfg.MountAllowOther. It stays mounted
+// until unmount.
 func (h *indexSide) mount(cfg Config) error {
+	src, err := fuseview.NewIndexSource(h.ix, cfg.Archive.Dir())
+	if err != nil {
+		return &ConfigError{Field: "Archive", Value: cfg.Archive.Dir(), Err: err}
+	}
 	// The view's own context never ends: unmount, in its place in the
 	// shutdown order, detaches it.
-	m, err := fuseview.Mount(context.Background(), fuseview.NewIndexSource(h.ix), cfg.Archive.Dir(), cfg.Mount,
-		fuseview.Options{AllowOther: true, Logger: h.log.With("component", "fuse")})
+	m, err := fuseview.Mount(context.Background(), src, cfg.Archive.Dir(), cfg.Mount,
+		fuseview.Options{AllowOther: cfg.MountAllowOther, Logger: h.log.With("component", "fuse")})
 	switch {
 	case errors.Is(err, fuseview.ErrMountpoint), errors.Is(err, fuseview.ErrUnsupported):
+		src.Close()
 		return &ConfigError{Field: "Mount", Value: cfg.Mount, Err: err}
 	case err != nil:
+		src.Close()
 		return fmt.Errorf("mount %s: %w", cfg.Mount, err)
 	}
 	h.mounted = m
-	h.log.Info("archive mounted read-only", "mountpoint", m.Mountpoint(), "passthrough", m.Passthrough())
+	// A view detached lazily still serves the files left open: the source
+	// goes once the file system is gone.
+	go func() {
+		<-m.Done()
+		src.Close()
+	}()
+	h.log.Info("archive mounted read-only", "mountpoint", m.Mountpoint(), "passthrough", m.Passthrough(),
+		"allow_other", cfg.MountAllowOther)
 	return nil
 }
 

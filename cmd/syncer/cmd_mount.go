@@ -28,7 +28,13 @@ func newMountCommand() *cobra.Command {
 		Short: "Mount the archive read-only at MOUNTPOINT (FUSE, Linux)",
 		Long: `Mount the archive read-only as /MOUNTPOINT/<agent>/<path>, for grep -r, less,
 find, tail and zcat across every agent's logs. The agents' .syncer/ metadata is
-hidden; sizes, mtimes and bytes are the archive's.
+hidden; sizes, mtimes, bytes, permission bits and owners are the archive's
+(without write bits), and the kernel enforces them (default_permissions).
+
+Only the user who mounts (root) may use the view, unless --mount-allow-other
+lets every local user in, each as far as the archived files' modes and owners
+allow: chmod 700 on an agent's tree keeps the others out of it, and a group
+that may read the archive on disk may read it through the mount.
 
 Every write, create, rename, delete, chmod or truncate fails with "Read-only
 file system". Files are read by the kernel directly from the archive (FUSE
@@ -44,14 +50,16 @@ missing, not empty or already mounted is refused.
 
 It runs until SIGINT or SIGTERM, then unmounts (lazily, if files are still
 open) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
-		Example: `  # Shell users read every agent's logs under /archive
+		Example: `  # Root reads every agent's logs under /archive
   mkdir -p /archive
   syncer mount --root /srv/archive --state /var/lib/syncer /archive
   grep -r ERROR /archive/*/app/
   less /archive/node17/app/2026-11-24.log
 
-  # Only root may read the view (no allow_other)
-  syncer mount --root /srv/archive --state /var/lib/syncer --allow-other=false /archive
+  # Every local user may use the view, as the archive's modes allow;
+  # node17's logs stay root's
+  chmod 700 /srv/archive/node17
+  syncer mount --root /srv/archive --state /var/lib/syncer --mount-allow-other /archive
 
   # From systemd: stop with SIGTERM (systemctl stop), the mount goes with it
   ExecStart=/usr/local/bin/syncer mount --config /etc/syncer/mount.yaml /archive`,
@@ -63,7 +71,10 @@ open) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Root, "root", "", "archive directory to show")
 	f.StringVar(&opts.State, "state", "", "the historian's state directory")
-	f.BoolVar(&opts.AllowOther, "allow-other", true, "let every local user read the view (the archived files' modes still apply)")
+	f.BoolVar(&opts.AllowOther, "mount-allow-other", false, "let every local user use the view, each as the archived files' modes and owners allow")
+	// The flag's name before it became serve's: same variable, same default.
+	f.BoolVar(&opts.AllowOther, "allow-other", false, "")
+	_ = f.MarkDeprecated("allow-other", "use --mount-allow-other")
 	f.DurationVar(&opts.CacheTimeout, "cache-timeout", time.Second, "longest time the kernel trusts a cached name or size when a change notification is missed")
 	f.BoolVar(&opts.Debug, "debug", false, "log every FUSE request (very verbose)")
 	addConfigFlag(cmd)

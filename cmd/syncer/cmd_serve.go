@@ -22,10 +22,14 @@ type serveOptions struct {
 	Root, State, Users string
 	FTPAddr, HTTPAddr  string
 	Mount              string
+	MountAllowOther    bool
+	ArchiveFileMode    ftpfs.Mode
+	ArchiveDirMode     ftpfs.Mode
 	PassivePorts       ftpfs.PortRange
 	PublicHost         string
 	TLSCert, TLSKey    string
 	TLSSelfSigned      bool
+	TLSSAN             []string
 	TLSRequired        bool
 	MaxUploadRate      accounts.Rate
 	MaxDownloadRate    accounts.Rate
@@ -47,19 +51,34 @@ The archive keeps everything: a file uploaded again from the start keeps its
 previous content as NAME.superseded-<UTC time>; agents can only add to files
 under their own directory.
 
+Archived files are created with mode 0640 and directories with 0750
+(--archive-file-mode, --archive-dir-mode), owned by the user serve runs as:
+only that user and its group may read them. Files archived before keep their
+modes. With --mount, the view shows the archive's own modes and owners and the
+kernel enforces them; only the user serve runs as may use it, unless
+--mount-allow-other lets every local user in (each still only as far as the
+modes allow: chmod 700 on an agent's tree keeps others out of it).
+
 The server stops in order on SIGINT or SIGTERM (web viewer, FTP server, FUSE
 view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # A historian on loopback, state and archive in /var/lib/syncer
   syncer serve --root /var/lib/syncer/archive --state /var/lib/syncer
 
-  # Reachable from the cluster, with FTPS required and a passive port range
+  # Reachable from the cluster, with FTPS required and a passive port range;
+  # the self-signed certificate names 10.0.0.5 and historian.example.org
   syncer serve --root /srv/archive --state /var/lib/syncer \
       --ftp 0.0.0.0:2121 --passive-ports 50000-50100 --public-host 10.0.0.5 \
-      --tls-self-signed --tls-required
+      --tls-self-signed --tls-san 10.0.0.5,historian.example.org --tls-required
 
   # Limit every account to 10 MiB/s up, at most 200 connections
   syncer serve --root /srv/archive --state /var/lib/syncer \
-      --max-upload-rate 10MiB --max-conns 200 --max-conns-per-user 8`,
+      --max-upload-rate 10MiB --max-conns 200 --max-conns-per-user 8
+
+  # The FUSE view for the members of "logreaders" as well: in a setgid
+  # archive, what serve creates takes the archive's group
+  chgrp logreaders /srv/archive && chmod 2750 /srv/archive
+  syncer serve --root /srv/archive --state /var/lib/syncer \
+      --mount /archive --mount-allow-other`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), opts, args)
@@ -71,12 +90,17 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.StringVar(&opts.Users, "users", "", "users file (default <state>/users.yaml)")
 	f.StringVar(&opts.FTPAddr, "ftp", ftpfs.DefaultListenAddr, "FTP listen address HOST:PORT")
 	f.StringVar(&opts.HTTPAddr, "http", "127.0.0.1:8080", `web viewer listen address HOST:PORT ("" disables it)`)
-	f.StringVar(&opts.Mount, "mount", "", "also mount the read-only FUSE view at DIR")
+	f.StringVar(&opts.Mount, "mount", "", "also mount the read-only FUSE view at DIR (for the user serve runs as only, see --mount-allow-other)")
+	f.BoolVar(&opts.MountAllowOther, "mount-allow-other", false, "let every local user use the mount, each as the archived files' modes and owners allow")
+	opts.ArchiveFileMode, opts.ArchiveDirMode = ftpfs.DefaultArchiveFileMode, ftpfs.DefaultArchiveDirMode
+	f.Var(&opts.ArchiveFileMode, "archive-file-mode", "mode of the files the server creates in the archive (octal; owner rw needed, others may not write)")
+	f.Var(&opts.ArchiveDirMode, "archive-dir-mode", "mode of the directories the server creates in the archive (octal; owner rwx needed, others may not write)")
 	f.Var(&opts.PassivePorts, "passive-ports", "port range LO-HI for passive data connections (default: any free port)")
 	f.StringVar(&opts.PublicHost, "public-host", "", "IPv4 address announced for passive connections (behind NAT)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for explicit FTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
-	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory")
+	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory (valid a year, renewed at start within 30 days of its end)")
+	f.StringSliceVar(&opts.TLSSAN, "tls-san", nil, "DNS names and IP addresses the self-signed certificate is made for (default: the --ftp address, or loopback when it is a wildcard, and --public-host)")
 	f.BoolVar(&opts.TLSRequired, "tls-required", false, "refuse logins and data connections without TLS")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "upload limit per account, e.g. 10MiB (per second; 0 = unlimited)")
 	f.Var(&opts.MaxDownloadRate, "max-download-rate", "download limit per account, e.g. 10MiB (per second; 0 = unlimited)")
@@ -99,6 +123,10 @@ func checkServeOptions(opts serveOptions) error {
 		return usageErrorf("use either --tls-cert/--tls-key or --tls-self-signed, not both")
 	case opts.TLSRequired && opts.TLSCert == "" && !opts.TLSSelfSigned:
 		return usageErrorf("--tls-required needs --tls-cert/--tls-key or --tls-self-signed")
+	case len(opts.TLSSAN) > 0 && !opts.TLSSelfSigned:
+		return usageErrorf("--tls-san needs --tls-self-signed (it names what the self-signed certificate is made for)")
+	case opts.MountAllowOther && opts.Mount == "":
+		return usageErrorf("--mount-allow-other needs --mount DIR")
 	case opts.MaxConns < 0:
 		return usageErrorf("--max-conns %d: must not be negative", opts.MaxConns)
 	case opts.MaxConnsPerUser < 0:
@@ -129,11 +157,15 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		FTPAddr:         opts.FTPAddr,
 		HTTPAddr:        opts.HTTPAddr,
 		Mount:           opts.Mount,
+		MountAllowOther: opts.MountAllowOther,
+		ArchiveFileMode: opts.ArchiveFileMode,
+		ArchiveDirMode:  opts.ArchiveDirMode,
 		PassivePorts:    opts.PassivePorts,
 		PublicHost:      opts.PublicHost,
 		TLSCertFile:     opts.TLSCert,
 		TLSKeyFile:      opts.TLSKey,
 		TLSSelfSigned:   opts.TLSSelfSigned,
+		TLSHosts:        opts.TLSSAN,
 		TLSRequired:     opts.TLSRequired,
 		MaxUploadRate:   opts.MaxUploadRate,
 		MaxDownloadRate: opts.MaxDownloadRate,
@@ -153,6 +185,8 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 var serveFlags = map[string]string{
 	"Archive": "--root", "State": "--state", "UsersFile": "--users",
 	"FTPAddr": "--ftp", "HTTPAddr": "--http", "Mount": "--mount",
+	"ArchiveFileMode": "--archive-file-mode", "ArchiveDirMode": "--archive-dir-mode",
+	"TLSHosts": "--tls-san",
 }
 
 // serveError gives err its exit code: a configuration error (2), named by
