@@ -29,6 +29,7 @@ var layers = map[string][]string{
 	"internal/archive":   {},
 	"internal/pathglob":  {},
 	"internal/statelock": {},
+	"internal/defender":  {"internal/statelock"},
 	"internal/rotsim":    {"internal/archive"},
 	"internal/testkit":   {"ftpfs/...", "internal/archive"},
 	"faults":             {"ftpfs/...", "store", "internal/archive"},
