@@ -79,6 +79,12 @@ func TestBanAfterFailuresAndExpiry(t *testing.T) {
 	if _, started := d2.Failed("10.0.0.3", "", "ftp"); started {
 		t.Fatal("failures a window apart started a ban")
 	}
+	off, _ := newTest(t, Config{BanAfter: -1})
+	for range 10 {
+		if _, started := off.Failed("10.0.0.1", "", "ftp"); started {
+			t.Fatal("BanAfter -1 banned")
+		}
+	}
 }
 
 func TestUnbanAndManualBan(t *testing.T) {

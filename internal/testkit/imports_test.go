@@ -16,16 +16,16 @@ const module = "github.com/syncer-dev/syncer"
 // ending in "/..." names a folder's packages). A new package needs a row;
 // a new edge that the layering does not allow fails here, naming it.
 var layers = map[string][]string{
-	"cmd/syncer":         {"historian", "syncer", "store", "ftpfs/...", "fuseview", "httpview", "internal/archive", "internal/pathglob", "internal/statelock"},
-	"historian":          {"fuseview", "httpview", "ftpfs/...", "store", "internal/archive", "internal/statelock"},
+	"cmd/syncer":         {"historian", "syncer", "store", "ftpfs/...", "fuseview", "httpview", "internal/archive", "internal/pathglob", "internal/statelock", "internal/defender"},
+	"historian":          {"fuseview", "httpview", "ftpfs/...", "store", "internal/archive", "internal/statelock", "internal/defender"},
 	"syncer":             {"ftpfs", "store", "internal/archive", "internal/pathglob", "internal/statelock"},
 	"store":              {"internal/archive", "internal/statelock"},
-	"ftpfs":              {"ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/statelock"},
+	"ftpfs":              {"ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/statelock", "internal/defender"},
 	"ftpfs/accounts":     {"internal/archive", "internal/statelock"},
 	"ftpfs/activity":     {},
 	"ftpfs/ftptest":      {"ftpfs", "ftpfs/accounts", "ftpfs/activity", "internal/archive"},
 	"fuseview":           {"store", "internal/archive"},
-	"httpview":           {"store", "ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/pathglob"},
+	"httpview":           {"store", "ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/pathglob", "internal/defender"},
 	"internal/archive":   {},
 	"internal/pathglob":  {},
 	"internal/statelock": {},
