@@ -57,6 +57,9 @@ func TestLoad(t *testing.T) {
 		names[i] = fmt.Sprintf("load%02d", i)
 	}
 	h := newHistorian(t, base, names...)
+	// Every agent of the test connects from 127.0.0.1: lift the cap on
+	// connections per address that a real cluster's agents never share.
+	h.extra = []string{"--max-conns-per-ip", "0"}
 	h.start()
 	pid := h.cmd.Process.Pid
 	fdsBefore := procFDs(pid)
