@@ -110,8 +110,7 @@ type ServerConfig struct {
 	// address for BanFor: its connections are refused at once, its
 	// connections not logged in yet are closed, and a PASS on a connection
 	// already open is refused unchecked. 0 means the defaults (5 within 10
-	// minutes, banned for 15 minutes); a negative BanAfter disables bans
-	// (and the throttling of one account's checks, see defender.Config).
+	// minutes, banned for 15 minutes); a negative BanAfter disables bans.
 	BanAfter          int
 	BanWindow, BanFor time.Duration
 	// Logger receives the server's log; nil discards it. Passwords are
@@ -231,11 +230,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		def:       cfg.Defender,
 	}
 	if s.def == nil {
-		dc := defender.Config{BanAfter: cfg.BanAfter, Window: cfg.BanWindow, BanFor: cfg.BanFor, FailDelay: cfg.LoginFailDelay}
-		if cfg.BanAfter < 0 {
-			dc.AccountAfter = -1
-		}
-		d, err := defender.New(dc)
+		d, err := defender.New(defender.Config{BanAfter: cfg.BanAfter, Window: cfg.BanWindow, BanFor: cfg.BanFor, FailDelay: cfg.LoginFailDelay})
 		if err != nil {
 			return nil, fmt.Errorf("ftpfs: %w", err)
 		}

@@ -24,11 +24,10 @@ import (
 
 // Defaults of Config, applied when a field is left at its zero value.
 const (
-	DefaultBanAfter     = 5
-	DefaultWindow       = 10 * time.Minute
-	DefaultBanFor       = 15 * time.Minute
-	DefaultFailDelay    = time.Second
-	DefaultAccountAfter = 20
+	DefaultBanAfter  = 5
+	DefaultWindow    = 10 * time.Minute
+	DefaultBanFor    = 15 * time.Minute
+	DefaultFailDelay = time.Second
 )
 
 // Errors of Check.
@@ -47,11 +46,14 @@ type Config struct {
 	// still delayed and checks still bounded).
 	BanAfter       int
 	Window, BanFor time.Duration
-	// AccountAfter failed logins for one account within Window (from any
-	// addresses) throttle the password checks of that account to one a
-	// second, except from addresses that logged in to it successfully
-	// before: a distributed guesser gets one guess a second, and the
-	// account's own agents are not locked out. Negative disables it.
+	// AccountAfter, if positive, is a number of failed logins for one
+	// account within Window (from any addresses) that throttles the
+	// password checks of that account to one a second, except from
+	// addresses that logged in to it successfully since the Defender was
+	// made. It is off by default: it slows a guesser spread over many
+	// addresses, but the same guesser then also delays the account's own
+	// agents after a restart (when every address is new). Failures per
+	// account are counted either way (AccountFailures).
 	AccountAfter int
 	// FailDelay is how long Check waits before it reports a failure (not
 	// holding a check slot). Negative disables the delay.
@@ -84,8 +86,8 @@ type Event struct {
 // Defender is the shared record of failed logins and bans. Create it with
 // New; its methods are safe for concurrent use.
 type Defender struct {
-	cfg Config
-	sem chan struct{}
+	cfg  Config
+	gate gate
 
 	mu        sync.Mutex
 	addrFails map[string][]time.Time
@@ -120,9 +122,6 @@ func New(cfg Config) (*Defender, error) {
 	if cfg.BanFor == 0 {
 		cfg.BanFor = DefaultBanFor
 	}
-	if cfg.AccountAfter == 0 {
-		cfg.AccountAfter = DefaultAccountAfter
-	}
 	if cfg.FailDelay == 0 {
 		cfg.FailDelay = DefaultFailDelay
 	}
@@ -134,7 +133,7 @@ func New(cfg Config) (*Defender, error) {
 	}
 	return &Defender{
 		cfg:       cfg,
-		sem:       make(chan struct{}, cfg.Verifiers),
+		gate:      gate{free: cfg.Verifiers},
 		addrFails: map[string][]time.Time{},
 		acctFails: map[string][]time.Time{},
 		acctSlow:  map[string]time.Time{},
@@ -194,7 +193,7 @@ func (d *Defender) Failed(addr, account, service string) (ban Ban, started bool)
 	if d.calls%1024 == 0 {
 		d.sweep(now)
 	}
-	if account != "" && d.cfg.AccountAfter > 0 {
+	if account != "" {
 		d.acctFails[account] = recent(d.acctFails[account], now, d.cfg.Window, true)
 	}
 	if d.cfg.BanAfter < 0 {
@@ -217,6 +216,21 @@ func (d *Defender) Failed(addr, account, service string) (ban Ban, started bool)
 		l(Event{Ban: ban})
 	}
 	return ban, true
+}
+
+// AccountFailures is the number of failed logins for account within the
+// window, from any addresses.
+func (d *Defender) AccountFailures(account string) int {
+	now := d.cfg.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fails := recent(d.acctFails[account], now, d.cfg.Window, false)
+	if len(fails) == 0 {
+		delete(d.acctFails, account)
+	} else {
+		d.acctFails[account] = fails
+	}
+	return len(fails)
 }
 
 // Succeeded records a successful login from addr to account: the address
@@ -297,8 +311,10 @@ func (d *Defender) sweep(now time.Time) {
 //   - a banned address gets ErrBanned at once, and again if it was banned
 //     while the check waited for its turn: verify is not run;
 //   - at most Config.Verifiers checks run at once; the others wait in line
-//     until ctx ends (the caller's login deadline), then get ErrBusy;
-//   - a throttled account (see Config.AccountAfter) gets one check a
+//     until ctx ends (the caller's login deadline), then get ErrBusy; the
+//     checks of addresses with recent failures wait behind the others, so
+//     that a guessing flood delays its own guesses before an agent's login;
+//   - with Config.AccountAfter, a throttled account gets one check a
 //     second from addresses that never logged in to it;
 //   - a failure of verify is recorded (Failed) and reported after
 //     Config.FailDelay; a success is recorded (Succeeded).
@@ -311,22 +327,16 @@ func (d *Defender) Check(ctx context.Context, addr, account, service string, ver
 	if err := d.throttle(ctx, addr, account); err != nil {
 		return err
 	}
-	select {
-	case d.sem <- struct{}{}:
-	default:
-		select {
-		case d.sem <- struct{}{}:
-		case <-ctx.Done():
-			return ErrBusy
-		}
+	if !d.gate.acquire(ctx, d, addr, account) {
+		return ErrBusy
 	}
 	// Banned while in line: this guess is not evaluated either.
 	if _, banned := d.Banned(addr); banned {
-		<-d.sem
+		d.gate.release(d)
 		return ErrBanned
 	}
 	err := verify()
-	<-d.sem
+	d.gate.release(d)
 	if err == nil {
 		d.Succeeded(addr, account, service)
 		return nil
@@ -343,10 +353,91 @@ func (d *Defender) Check(ctx context.Context, addr, account, service string, ver
 	return err
 }
 
+// suspect reports whether a check from addr for account goes to the back
+// of the line: the address failed recently, or is banned, and never
+// logged in to the account. It takes d.mu, never held while gate.mu is
+// taken.
+func (d *Defender) suspect(addr, account string) bool {
+	k := key(addr)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, trusted := d.good[account][k]; trusted && account != "" {
+		return false
+	}
+	_, banned := d.bans[k]
+	return banned || len(d.addrFails[k]) > 0
+}
+
+// gate admits a bounded number of password checks at once. A freed slot
+// goes to the first waiter whose address is clean at that moment (see
+// suspect), else to the first waiter: a flood's guesses, queued while
+// their addresses were still clean, fall behind an agent's login as soon
+// as they start failing.
+type gate struct {
+	mu      sync.Mutex
+	free    int
+	waiters []*waiter
+}
+
+type waiter struct {
+	ch            chan struct{}
+	addr, account string
+}
+
+// acquire waits for a slot until ctx ends; it reports whether it got one.
+func (g *gate) acquire(ctx context.Context, d *Defender, addr, account string) bool {
+	g.mu.Lock()
+	if g.free > 0 {
+		g.free--
+		g.mu.Unlock()
+		return true
+	}
+	w := &waiter{ch: make(chan struct{}), addr: addr, account: account}
+	g.waiters = append(g.waiters, w)
+	g.mu.Unlock()
+	select {
+	case <-w.ch:
+		return true
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	if i := slices.Index(g.waiters, w); i >= 0 {
+		g.waiters = slices.Delete(g.waiters, i, i+1)
+		g.mu.Unlock()
+		return false
+	}
+	g.mu.Unlock()
+	// Granted as ctx ended: hand the slot on.
+	g.release(d)
+	return false
+}
+
+// release frees a slot, or hands it to the waiter that goes first.
+func (g *gate) release(d *Defender) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.waiters) == 0 {
+		g.free++
+		return
+	}
+	i := slices.IndexFunc(g.waiters, func(w *waiter) bool { return !d.suspect(w.addr, w.account) })
+	i = max(i, 0)
+	w := g.waiters[i]
+	g.waiters = slices.Delete(g.waiters, i, i+1)
+	close(w.ch)
+}
+
+// waiting is the number of checks in line.
+func (g *gate) waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.waiters)
+}
+
 // throttle waits for a throttled account's next check slot (see
 // Config.AccountAfter), or returns ErrBusy when ctx ends first.
 func (d *Defender) throttle(ctx context.Context, addr, account string) error {
-	if account == "" || d.cfg.AccountAfter < 0 {
+	if account == "" || d.cfg.AccountAfter <= 0 {
 		return nil
 	}
 	k := key(addr)

@@ -182,11 +182,66 @@ func TestCheckBoundsVerifiers(t *testing.T) {
 	}
 }
 
+// TestCheckServesCleanAddressesFirst: when every check slot is taken, a
+// check from an address without failures goes before the waiting checks
+// of addresses that failed, also those that queued before they failed.
+func TestCheckServesCleanAddressesFirst(t *testing.T) {
+	d, _ := newTest(t, Config{BanAfter: 100, Verifiers: 1})
+	ctx := context.Background()
+	hold := make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		_ = d.Check(ctx, "10.0.0.1", "node1", "ftp", func() error { close(started); <-hold; return nil })
+	}()
+	<-started
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	queue := func(addr string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.Check(ctx, addr, "node1", "ftp", func() error { mu.Lock(); order = append(order, addr); mu.Unlock(); return nil })
+		}()
+	}
+	queue("10.0.0.66")
+	deadline := time.Now().Add(10 * time.Second)
+	for d.gate.waiting() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the guesser's check did not queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d.Failed("10.0.0.66", "node1", "ftp") // the guesser fails elsewhere meanwhile
+	queue("10.0.0.2")
+	for d.gate.waiting() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the clean check did not queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	wg.Wait()
+	if len(order) != 2 || order[0] != "10.0.0.2" {
+		t.Fatalf("checks ran in the order %v, want the clean address first", order)
+	}
+}
+
 // TestAccountThrottle: many failures for one account from many addresses
 // throttle that account's checks from unknown addresses, not from an
 // address that logged in to it before.
 func TestAccountThrottle(t *testing.T) {
 	d, _ := newTest(t, Config{BanAfter: -1, AccountAfter: 3})
+	d0, _ := newTest(t, Config{BanAfter: -1})
+	for range 50 {
+		d0.Failed("10.0.9.9", "node1", "ftp")
+	}
+	if n := d0.AccountFailures("node1"); n != 50 {
+		t.Fatalf("AccountFailures = %d, want 50", n)
+	}
+	if err := d0.Check(context.Background(), "10.0.9.8", "node1", "ftp", func() error { return nil }); err != nil {
+		t.Fatalf("throttle on by default: %v", err)
+	}
 	ctx := context.Background()
 	ok := func() error { return nil }
 	if err := d.Check(ctx, "10.0.0.1", "node1", "ftp", ok); err != nil {
