@@ -134,12 +134,6 @@ func (r *registry) remove(s *session) {
 	r.mu.Unlock()
 }
 
-func (r *registry) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.byRA)
-}
-
 // countUser counts the logged-in sessions of name (of every account when
 // name is ""), except skip and those being closed.
 func (r *registry) countUser(name string, skip *session) int {
