@@ -146,7 +146,7 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 		sess.reply421("Too many logins in progress; try again later")
 		return nil, fmt.Errorf("login: %w", ErrBusy)
 	case err != nil:
-		// The ftpserverlib closes the connection after a failed PASS, so
+		// ftpserverlib closes the connection after a failed PASS, so
 		// each guess also costs a new connection, which bans refuse.
 		s.log.Warn("login failed", "user", name, "remote", remote, "user_failures", s.def.AccountFailures(name))
 		// One message for unknown user and wrong password alike.
