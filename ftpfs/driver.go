@@ -1,6 +1,7 @@
 package ftpfs
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/internal/defender"
 )
 
 // mainDriver is ftpserverlib's MainDriver: settings, connection life cycle,
@@ -66,8 +68,13 @@ func (d *mainDriver) ClientDisconnected(cc ftpserver.ClientContext) {
 	d.s.sessions.Done()
 }
 
-// PreAuthUser refuses anonymous logins at USER already.
+// PreAuthUser refuses anonymous logins, and every USER from a banned
+// address (also on connections opened before the ban), at USER already.
 func (d *mainDriver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
+	if until, ok := d.s.def.Banned(hostOf(cc.RemoteAddr())); ok {
+		d.s.log.Warn("login refused: address banned", "remote", cc.RemoteAddr().String(), "until", until.UTC().Format(time.RFC3339))
+		return fmt.Errorf("too many failed logins from this address; try again after %s", until.UTC().Format(time.RFC3339))
+	}
 	if isAnonymous(user) {
 		d.s.log.Warn("anonymous login refused", "remote", cc.RemoteAddr().String())
 		return errors.New("anonymous login is not allowed")
@@ -106,8 +113,11 @@ func (d *mainDriver) GetTLSConfig() (*tls.Config, error) {
 	return d.s.tlsConf, nil
 }
 
-// AuthUser checks a login. Failures are delayed and counted per address
-// (bans); the password is never logged or echoed.
+// AuthUser checks a login through the defender: a banned address is
+// refused without a password check (also on a connection opened before
+// the ban), checks run a bounded number at a time and wait in line no
+// longer than the login deadline, failures are delayed and counted per
+// address and per account. The password is never logged or echoed.
 func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string) (ftpserver.ClientDriver, error) {
 	s := d.s
 	sess, _ := cc.Extra().(*session)
@@ -115,32 +125,41 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 		return nil, errors.New("internal error: no session")
 	}
 	remote := cc.RemoteAddr().String()
+	ctx, cancel := context.WithDeadline(context.Background(), sess.connectedAt.Add(s.cfg.LoginTimeout))
+	defer cancel()
 	var u accounts.User
-	var err error
-	if isAnonymous(name) || password == "" {
-		err = accounts.ErrServerAuth
-	} else {
+	err := s.def.Check(ctx, sess.ip, name, "ftp", func() error {
+		if isAnonymous(name) || password == "" {
+			return accounts.ErrServerAuth
+		}
+		var err error
 		u, err = s.users.Authenticate(name, password)
-	}
-	if err != nil {
-		ip := hostOf(cc.RemoteAddr())
-		if until := s.guard.fail(ip, time.Now()); !until.IsZero() {
-			s.log.Warn("address banned after repeated failed logins", "remote", remote, "ip", ip, "until", until.UTC().Format(time.RFC3339))
-		} else {
-			s.log.Warn("login failed", "user", name, "remote", remote)
-		}
-		// The delay slows guessing on this connection; ftpserverlib closes
-		// the connection after a failed PASS, so each guess also costs a
-		// new connection, which bans then refuse.
-		if s.cfg.LoginFailDelay > 0 {
-			time.Sleep(s.cfg.LoginFailDelay)
-		}
+		return err
+	})
+	switch {
+	case errors.Is(err, defender.ErrBanned):
+		s.log.Warn("login refused: address banned", "user", name, "remote", remote)
+		sess.closing.Store(true)
+		return nil, errors.New("too many failed logins from this address")
+	case errors.Is(err, defender.ErrBusy):
+		s.log.Warn("login refused: no password check free before the login deadline", "user", name, "remote", remote, "login_timeout", s.cfg.LoginTimeout)
+		sess.reply421("Too many logins in progress; try again later")
+		return nil, fmt.Errorf("login: %w", ErrBusy)
+	case err != nil:
+		// ftpserverlib closes the connection after a failed PASS, so
+		// each guess also costs a new connection, which bans refuse.
+		s.log.Warn("login failed", "user", name, "remote", remote, "user_failures", s.def.AccountFailures(name))
 		// One message for unknown user and wrong password alike.
 		return nil, accounts.ErrServerAuth
 	}
 	u = effectiveUser(u)
 	s.loginMu.Lock()
 	defer s.loginMu.Unlock()
+	if max := s.cfg.MaxConns; max > 0 && s.reg.countUser("", sess) >= max {
+		s.log.Warn("login refused: too many sessions", "user", u.Name, "remote", remote, "max_conns", max)
+		sess.reply421(fmt.Sprintf("Too many sessions (the server allows %d); try again later", max))
+		return nil, fmt.Errorf("too many sessions: %w", ErrBusy)
+	}
 	if max := s.cfg.MaxConnsPerUser; max > 0 && s.reg.countUser(u.Name, sess) >= max {
 		s.log.Warn("login refused: too many connections for the account", "user", u.Name, "remote", remote, "max_conns_per_user", max)
 		// ftpserverlib answers every AuthUser error with 530, which clients
@@ -164,6 +183,7 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	sess.loginAt = time.Now()
 	sess.handler = h
 	sess.mu.Unlock()
+	sess.lastWork.Store(time.Now().UnixNano())
 	cc.SetPath(u.Home)
 	s.log.Info("login", "user", u.Name, "remote", remote, "tls", cc.HasTLSForControl(), "admin", u.Admin)
 	return h, nil
@@ -172,6 +192,7 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 // reply421 writes a 421 on the control connection (through TLS when the
 // control connection is protected) and closes it.
 func (s *session) reply421(msg string) {
+	s.closing.Store(true)
 	s.mu.Lock()
 	var w io.Writer = s.conn
 	if s.tlsConn != nil {

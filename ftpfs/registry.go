@@ -20,6 +20,12 @@ import (
 type session struct {
 	conn        *trackedConn
 	connectedAt time.Time
+	ip          string // the client's address, as the defender names it
+
+	// closing is set once the server has decided to close the session:
+	// it no longer counts against the connection caps.
+	closing  atomic.Bool
+	lastWork atomic.Int64 // UnixNano of the last login, work command or transfer
 
 	mu        sync.Mutex
 	id        uint32
@@ -42,7 +48,10 @@ func (s *session) userName() string {
 // kill closes the control connection underneath ftpserverlib. Its command
 // loop then ends and closes any data connection, which ends a transfer
 // blocked reading from a silent client. Safe to call more than once.
-func (s *session) kill() { _ = s.conn.Close() }
+func (s *session) kill() {
+	s.closing.Store(true)
+	_ = s.conn.Close()
+}
 
 // cancelTransfers cuts every transfer of the session: no further byte of
 // them reaches a file.
@@ -62,12 +71,14 @@ func (s *session) addTransfer(t *transfer) {
 	s.mu.Lock()
 	s.transfers[t] = struct{}{}
 	s.mu.Unlock()
+	s.lastWork.Store(time.Now().UnixNano())
 }
 
 func (s *session) removeTransfer(t *transfer) {
 	s.mu.Lock()
 	delete(s.transfers, t)
 	s.mu.Unlock()
+	s.lastWork.Store(time.Now().UnixNano())
 }
 
 func (s *session) info() activity.ConnInfo {
@@ -123,17 +134,15 @@ func (r *registry) remove(s *session) {
 	r.mu.Unlock()
 }
 
-func (r *registry) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.byRA)
-}
-
-// countUser counts the logged-in sessions of name, except skip.
+// countUser counts the logged-in sessions of name (of every account when
+// name is ""), except skip and those being closed.
 func (r *registry) countUser(name string, skip *session) int {
 	n := 0
 	for _, s := range r.all() {
-		if s != skip && s.userName() == name {
+		if s == skip || s.closing.Load() {
+			continue
+		}
+		if u := s.userName(); u != "" && (name == "" || u == name) {
 			n++
 		}
 	}
@@ -166,9 +175,10 @@ func (r *registry) snapshot() []activity.ConnInfo {
 }
 
 // trackingListener is the control listener handed to ftpserverlib. It
-// refuses banned addresses and connections over MaxConns before
-// ftpserverlib sees them, with a 421 reply, and registers every accepted
-// connection as a session.
+// refuses banned addresses and connections over MaxConnsPerIP before
+// ftpserverlib sees them, with a 421 reply, makes room in the pool of
+// connections not logged in yet, and registers every accepted connection
+// as a session.
 type trackingListener struct {
 	net.Listener
 	s *Server
@@ -188,7 +198,8 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 			continue
 		}
 		tc := &trackedConn{Conn: c}
-		sess := &session{conn: tc, connectedAt: time.Now(), transfers: map[*transfer]struct{}{}}
+		sess := &session{conn: tc, connectedAt: time.Now(), ip: hostOf(c.RemoteAddr()), transfers: map[*transfer]struct{}{}}
+		tc.sess = sess
 		l.s.sessions.Add(1)
 		l.s.reg.add(sess)
 		return tc, nil
@@ -206,8 +217,19 @@ func refuse(c net.Conn, reason string) {
 // server can cut a session while ftpserverlib may close it too.
 type trackedConn struct {
 	net.Conn
+	sess *session
 	once sync.Once
 	err  error
+}
+
+// SetDeadline is how ftpserverlib arms its idle timeout before reading
+// each command, with the previous one handled: the moment to note whether
+// that one was work (see ServerConfig.IdleTimeout).
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if c.sess != nil {
+		c.sess.noteCommand()
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *trackedConn) Close() error {

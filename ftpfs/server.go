@@ -17,6 +17,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/internal/defender"
 )
 
 // Defaults of ServerConfig, applied when a field is left at its zero value.
@@ -26,6 +27,17 @@ const (
 	DefaultBanAfter       = 5
 	DefaultBanWindow      = 10 * time.Minute
 	DefaultBanFor         = 15 * time.Minute
+	// DefaultLoginTimeout is how long a connection may take to log in.
+	DefaultLoginTimeout = 20 * time.Second
+	// DefaultMaxConnsPerIP is the cap on one address's connections,
+	// logged in or not (vsftpd's max_per_ip).
+	DefaultMaxConnsPerIP = 20
+	// DefaultMaxUnauthConns is the cap on connections that have not logged
+	// in yet, all addresses together.
+	DefaultMaxUnauthConns = 256
+	// DefaultIdleTimeout closes a control connection silent for this long,
+	// or a logged-in one that has done no work (see ServerConfig.IdleTimeout).
+	DefaultIdleTimeout = 15 * time.Minute
 )
 
 // ServerConfig configures a Server. Zero values mean "the default" unless a
@@ -70,19 +82,45 @@ type ServerConfig struct {
 	// bytes per second, shared by all its connections; 0 is unlimited. A
 	// user's own MaxUploadRate/MaxDownloadRate overrides them.
 	MaxUploadRate, MaxDownloadRate accounts.Rate
-	// MaxConns limits connections in total, MaxConnsPerUser logged-in
-	// sessions per account; 0 is unlimited. Refusals are FTP 421.
+	// MaxConns limits the logged-in sessions in total, MaxConnsPerUser
+	// those of one account; 0 is unlimited. Refusals are FTP 421.
+	// Connections that have not logged in yet never take one of these
+	// slots: they have their own pool, MaxUnauthConns, so that strangers
+	// cannot lock agents out.
 	MaxConns, MaxConnsPerUser int
-	// IdleTimeout closes a control connection silent for this long (not
-	// during a transfer); 0 means 15 minutes.
+	// MaxUnauthConns bounds the connections that have not logged in yet,
+	// all addresses together; 0 means DefaultMaxUnauthConns. When the pool
+	// is full, a new connection is still served and the oldest waiting
+	// connection of the address holding the most of them is closed (421):
+	// a flood evicts itself before it evicts a lone agent.
+	MaxUnauthConns int
+	// MaxConnsPerIP bounds one address's connections, logged in or not
+	// (vsftpd's max_per_ip); 0 means DefaultMaxConnsPerIP, negative is
+	// unlimited. Refusals are FTP 421 at connect.
+	MaxConnsPerIP int
+	// LoginTimeout closes a connection that has not logged in this long
+	// after it connected, whatever it sends; 0 means DefaultLoginTimeout.
+	// It also bounds how long a login waits for its password check.
+	LoginTimeout time.Duration
+	// IdleTimeout closes a control connection silent for this long, and a
+	// logged-in one that has done no work for this long: commands that
+	// touch no file and open no transfer (NOOP, FEAT, SYST, PWD, TYPE...)
+	// do not count as work. Never during a transfer. 0 means
+	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Defender counts failed logins and bans addresses; share one between
+	// services (FTP, web) so that a failure on one counts on all and a ban
+	// holds on all. nil: the server makes its own from LoginFailDelay,
+	// BanAfter, BanWindow and BanFor, which are otherwise ignored.
+	Defender *defender.Defender
 	// LoginFailDelay delays the answer to a failed login; 0 means
 	// DefaultLoginFailDelay, a negative value disables the delay.
 	LoginFailDelay time.Duration
 	// BanAfter failed logins from one IP address within BanWindow ban that
-	// address for BanFor: its connections are refused at once. 0 means the
-	// defaults (5 within 10 minutes, banned for 15 minutes); a negative
-	// BanAfter disables bans.
+	// address for BanFor: its connections are refused at once, its
+	// connections not logged in yet are closed, and a PASS on a connection
+	// already open is refused unchecked. 0 means the defaults (5 within 10
+	// minutes, banned for 15 minutes); a negative BanAfter disables bans.
 	BanAfter          int
 	BanWindow, BanFor time.Duration
 	// Logger receives the server's log; nil discards it. Passwords are
@@ -165,11 +203,13 @@ type Server struct {
 	tlsFP    string
 	settings *ftpserver.Settings
 
-	reg      registry
-	writers  writerTable
-	guard    *loginGuard
-	limiters limiterSet
-	loginMu  sync.Mutex // makes the per-account connection count and the login one step
+	reg         registry
+	writers     writerTable
+	def         *defender.Defender
+	stopDefense func()        // unregisters the ban listener
+	janitorStop chan struct{} // ends the janitor
+	limiters    limiterSet
+	loginMu     sync.Mutex // makes the connection counts and the login one step
 
 	mu        sync.Mutex
 	ftp       *ftpserver.FtpServer
@@ -197,7 +237,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log:       log,
 		users:     cfg.Users,
 		serveDone: make(chan struct{}),
-		guard:     newLoginGuard(cfg.BanAfter, cfg.BanWindow, cfg.BanFor),
+		def:       cfg.Defender,
+	}
+	if s.def == nil {
+		d, err := defender.New(defender.Config{BanAfter: cfg.BanAfter, Window: cfg.BanWindow, BanFor: cfg.BanFor, FailDelay: cfg.LoginFailDelay})
+		if err != nil {
+			return nil, fmt.Errorf("ftpfs: %w", err)
+		}
+		s.def = d
 	}
 	s.reg.init()
 	s.writers.init()
@@ -299,6 +346,24 @@ func (c *ServerConfig) fillAndValidate() error {
 	if c.IdleTimeout < 0 {
 		return bad("IdleTimeout", c.IdleTimeout, "must not be negative")
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.LoginTimeout < 0 {
+		return bad("LoginTimeout", c.LoginTimeout, "must not be negative")
+	}
+	if c.LoginTimeout == 0 {
+		c.LoginTimeout = DefaultLoginTimeout
+	}
+	if c.MaxUnauthConns < 0 {
+		return bad("MaxUnauthConns", c.MaxUnauthConns, "must not be negative")
+	}
+	if c.MaxUnauthConns == 0 {
+		c.MaxUnauthConns = DefaultMaxUnauthConns
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
 	if c.LoginFailDelay == 0 {
 		c.LoginFailDelay = DefaultLoginFailDelay
 	}
@@ -344,9 +409,7 @@ func (s *Server) buildSettings() *ftpserver.Settings {
 	if !s.cfg.PassivePorts.IsZero() {
 		st.PassiveTransferPortRange = ftpserver.PortRange{Start: s.cfg.PassivePorts.Lo, End: s.cfg.PassivePorts.Hi}
 	}
-	if s.cfg.IdleTimeout > 0 {
-		st.IdleTimeout = int((s.cfg.IdleTimeout + time.Second - 1) / time.Second)
-	}
+	st.IdleTimeout = int((s.cfg.IdleTimeout + time.Second - 1) / time.Second)
 	if s.cfg.TLSRequired {
 		st.TLSRequired = ftpserver.MandatoryEncryption
 	}
@@ -373,6 +436,9 @@ func (s *Server) Start() error {
 		return fmt.Errorf("ftpfs: start: %w", err)
 	}
 	s.started = true
+	s.stopDefense = s.def.OnChange(s.onBanChange)
+	s.janitorStop = make(chan struct{})
+	go s.janitor(s.janitorStop)
 	go func() {
 		defer close(s.serveDone)
 		if err := s.ftp.Serve(); err != nil {
@@ -416,6 +482,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	if !started {
 		return s.root.Close()
 	}
+	s.stopDefense()
+	close(s.janitorStop)
 	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
 		s.log.Warn("closing ftp listener", "err", err)
 	}
@@ -490,6 +558,10 @@ func (s *Server) disconnectUser(name, reason string) int {
 	}
 	return n
 }
+
+// Defender is the defender the server counts failed logins with and
+// refuses banned addresses by: ServerConfig.Defender or its own.
+func (s *Server) Defender() *defender.Defender { return s.def }
 
 // Connections lists the live connections, logged in or not.
 func (s *Server) Connections() []activity.ConnInfo { return s.reg.snapshot() }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/internal/statelock"
 )
 
@@ -55,6 +56,8 @@ type Config struct {
 	TLSSelfSigned, TLSRequired     bool
 	MaxUploadRate, MaxDownloadRate accounts.Rate
 	MaxConns, MaxConnsPerUser      int
+	MaxUnauthConns, MaxConnsPerIP  int
+	LoginTimeout, IdleTimeout      time.Duration
 
 	// TLSHosts are the names a self-signed certificate is made for
 	// (ftpfs.ServerConfig's; default: the FTP listen address and the
@@ -69,6 +72,17 @@ type Config struct {
 	// Reload, if set, makes the historian re-read the users file each time
 	// a value arrives (the command wires SIGHUP to it). The file is also
 	// re-read when it changes.
+
+	// Defender is the failed-login record and ban list the FTP server (and
+	// later the web viewer) share; nil makes one with the defaults. Its
+	// bans are kept in <State>/bans.json, which `syncer ban list|remove`
+	// read and edit: the historian re-reads it every second and on each
+	// value from Reload.
+	Defender *defender.Defender
+
+	// Reload, if set, makes the historian re-read the users file and the
+	// bans file each time a value arrives (the command wires SIGHUP to it).
+	// The files are also re-read when they change.
 	Reload <-chan os.Signal
 	// Version is the version the web viewer shows.
 	Version string
@@ -112,6 +126,8 @@ type Historian struct {
 
 	// Set while Run starts the components; read after Ready.
 	users   *accounts.DB
+	def     *defender.Defender
+	bans    *defender.File
 	index   *indexSide
 	ftp     atomic.Pointer[ftpfs.Server] // read by the users file's watch
 	httpLn  net.Listener
@@ -157,8 +173,8 @@ func New(cfg Config) (*Historian, error) {
 	return &Historian{cfg: cfg, log: log, ready: make(chan struct{}), failed: make(chan error, 1)}, nil
 }
 
-// Run starts the components in order: state directory (locked), users
-// file, index, FUSE view, FTP server, web viewer. If one fails to start,
+// Run starts the components in order: state directory (locked), bans
+// file, users file, index, FUSE view, FTP server, web viewer. If one fails to start,
 // those already started are stopped in the reverse order and its error is
 // returned. Otherwise Run serves until ctx is cancelled or a component
 // fails by itself, then stops everything in the reverse order: web viewer,
@@ -222,6 +238,7 @@ func (h *Historian) fail(err error) {
 func (h *Historian) stages() []stage {
 	st := []stage{
 		{name: "state directory", start: h.startState},
+		{name: "bans file", start: h.startBans},
 		{name: "users file", start: h.startUsers},
 		{name: "index", start: h.startIndex},
 	}
@@ -270,6 +287,35 @@ func makeArchiveDir(dir string, mode ftpfs.Mode) error {
 	return os.Chmod(dir, fs.FileMode(mode))
 }
 
+
+// startBans makes or takes the defender and keeps its bans in the state
+// directory's bans file, so that bans outlive a restart and operators can
+// list and lift them with `syncer ban`.
+func (h *Historian) startBans(context.Context) (stop func(context.Context) error, err error) {
+	h.def = h.cfg.Defender
+	if h.def == nil {
+		if h.def, err = defender.New(defender.Config{}); err != nil {
+			return nil, &ConfigError{Field: "Defender", Err: err}
+		}
+	}
+	path := filepath.Join(h.cfg.State, defender.FileName)
+	f, err := defender.KeepFile(h.def, path, h.log)
+	if err != nil {
+		return nil, &ConfigError{Field: "State", Value: h.cfg.State, Err: err}
+	}
+	h.bans = f
+	if n := len(h.def.Bans()); n > 0 {
+		h.log.Info("bans restored", "bans_file", path, "bans", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.Watch(ctx) }()
+	return func(context.Context) error { cancel(); <-done; f.Close(); return nil }, nil
+}
+
+// Defender is the historian's defender; valid after Ready.
+func (h *Historian) Defender() *defender.Defender { return h.def }
+
 // startUsers opens the users file and keeps it current: re-read when it
 // changes and on every value from Config.Reload.
 func (h *Historian) startUsers(context.Context) (stop func(context.Context) error, err error) {
@@ -304,13 +350,17 @@ func (h *Historian) startUsers(context.Context) (stop func(context.Context) erro
 	return func(context.Context) error { cancel(); wg.Wait(); return nil }, nil
 }
 
-// reloadLoop re-reads the users file on each value from Config.Reload.
+// reloadLoop re-reads the bans file and the users file on each value from
+// Config.Reload.
 func (h *Historian) reloadLoop(ctx context.Context, changed func()) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-h.cfg.Reload: // nil: never
+			if err := h.bans.Reload(); err != nil {
+				h.log.Error("reload bans file on SIGHUP; keeping the bans", "err", err)
+			}
 			if err := h.users.Reload(); err != nil {
 				h.log.Error("reload users file on SIGHUP; keeping the previous accounts", "err", err)
 				continue
@@ -362,6 +412,11 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		MaxDownloadRate: c.MaxDownloadRate,
 		MaxConns:        c.MaxConns,
 		MaxConnsPerUser: c.MaxConnsPerUser,
+		MaxUnauthConns:  c.MaxUnauthConns,
+		MaxConnsPerIP:   c.MaxConnsPerIP,
+		LoginTimeout:    c.LoginTimeout,
+		IdleTimeout:     c.IdleTimeout,
+		Defender:        h.def,
 		Logger:          h.log,
 		OnUpload:        h.index.onUpload,
 	})

@@ -155,9 +155,9 @@ func TestHistorianStages(t *testing.T) {
 		want []string
 	}{
 		{Config{Archive: LocalArchive("a"), State: "s", HTTPAddr: "127.0.0.1:0", Mount: "/mnt"},
-			[]string{"state directory", "users file", "index", "fuse view", "ftp server", "http server"}},
+			[]string{"state directory", "bans file", "users file", "index", "fuse view", "ftp server", "http server"}},
 		{Config{Archive: LocalArchive("a"), State: "s"},
-			[]string{"state directory", "users file", "index", "ftp server"}},
+			[]string{"state directory", "bans file", "users file", "index", "ftp server"}},
 	} {
 		h, err := New(tc.cfg)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,10 @@ type serveOptions struct {
 	MaxDownloadRate    accounts.Rate
 	MaxConns           int
 	MaxConnsPerUser    int
+	MaxConnsPerIP      int
+	MaxUnauthConns     int
+	LoginTimeout       time.Duration
+	IdleTimeout        time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -59,6 +64,14 @@ kernel enforces them; only the user serve runs as may use it, unless
 --mount-allow-other lets every local user in (each still only as far as the
 modes allow: chmod 700 on an agent's tree keeps others out of it).
 
+The front door: a connection must log in within --login-timeout; one
+address may hold --max-conns-per-ip connections; connections not logged in
+yet share their own pool (--max-unauth-conns: when it is full, the address
+holding most of it loses its oldest), so --max-conns, which counts logged-in
+sessions, is never taken by strangers. Five failed logins from an address
+within 10 minutes ban it for 15 minutes, on every connection it has open;
+bans are kept in <state>/bans.json ("syncer ban list|remove").
+
 The server stops in order on SIGINT or SIGTERM (web viewer, FTP server, FUSE
 view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # A historian on loopback, state and archive in /var/lib/syncer
@@ -70,7 +83,7 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
       --ftp 0.0.0.0:2121 --passive-ports 50000-50100 --public-host 10.0.0.5 \
       --tls-self-signed --tls-san 10.0.0.5,historian.example.org --tls-required
 
-  # Limit every account to 10 MiB/s up, at most 200 connections
+  # Limit every account to 10 MiB/s up, at most 200 sessions
   syncer serve --root /srv/archive --state /var/lib/syncer \
       --max-upload-rate 10MiB --max-conns 200 --max-conns-per-user 8
 
@@ -78,7 +91,11 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
   # archive, what serve creates takes the archive's group
   chgrp logreaders /srv/archive && chmod 2750 /srv/archive
   syncer serve --root /srv/archive --state /var/lib/syncer \
-      --mount /archive --mount-allow-other`,
+      --mount /archive --mount-allow-other
+
+  # Agents behind one NAT address: allow more connections per address
+  syncer serve --root /srv/archive --state /var/lib/syncer \
+      --max-conns-per-ip 200 --login-timeout 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), opts, args)
@@ -104,8 +121,12 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.BoolVar(&opts.TLSRequired, "tls-required", false, "refuse logins and data connections without TLS")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "upload limit per account, e.g. 10MiB (per second; 0 = unlimited)")
 	f.Var(&opts.MaxDownloadRate, "max-download-rate", "download limit per account, e.g. 10MiB (per second; 0 = unlimited)")
-	f.IntVar(&opts.MaxConns, "max-conns", 0, "maximum connections in total (0 = unlimited)")
-	f.IntVar(&opts.MaxConnsPerUser, "max-conns-per-user", 0, "maximum connections per account (0 = unlimited)")
+	f.IntVar(&opts.MaxConns, "max-conns", 0, "maximum logged-in sessions in total (0 = unlimited; connections not logged in yet have their own pool)")
+	f.IntVar(&opts.MaxConnsPerUser, "max-conns-per-user", 0, "maximum sessions per account (0 = unlimited)")
+	f.IntVar(&opts.MaxConnsPerIP, "max-conns-per-ip", ftpfs.DefaultMaxConnsPerIP, "maximum connections from one address, logged in or not (0 = unlimited)")
+	f.IntVar(&opts.MaxUnauthConns, "max-unauth-conns", ftpfs.DefaultMaxUnauthConns, "maximum connections not logged in yet, all addresses together")
+	f.DurationVar(&opts.LoginTimeout, "login-timeout", ftpfs.DefaultLoginTimeout, "close a connection that has not logged in within this time")
+	f.DurationVar(&opts.IdleTimeout, "idle-timeout", ftpfs.DefaultIdleTimeout, "close a session silent, or without a file command or transfer, for this long")
 	addConfigFlag(cmd)
 	return cmd
 }
@@ -131,6 +152,14 @@ func checkServeOptions(opts serveOptions) error {
 		return usageErrorf("--max-conns %d: must not be negative", opts.MaxConns)
 	case opts.MaxConnsPerUser < 0:
 		return usageErrorf("--max-conns-per-user %d: must not be negative", opts.MaxConnsPerUser)
+	case opts.MaxConnsPerIP < 0:
+		return usageErrorf("--max-conns-per-ip %d: must not be negative", opts.MaxConnsPerIP)
+	case opts.MaxUnauthConns < 1:
+		return usageErrorf("--max-unauth-conns %d: must be at least 1", opts.MaxUnauthConns)
+	case opts.LoginTimeout <= 0:
+		return usageErrorf("--login-timeout %s: must be positive", opts.LoginTimeout)
+	case opts.IdleTimeout < time.Second:
+		return usageErrorf("--idle-timeout %s: must be at least 1s", opts.IdleTimeout)
 	}
 	for _, f := range []struct{ flag, path string }{{"--tls-cert", opts.TLSCert}, {"--tls-key", opts.TLSKey}} {
 		if f.path == "" {
@@ -146,6 +175,10 @@ func checkServeOptions(opts serveOptions) error {
 func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := checkServeOptions(opts); err != nil {
 		return err
+	}
+	perIP := opts.MaxConnsPerIP
+	if perIP == 0 {
+		perIP = -1 // the flag's "unlimited" is the library's negative
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -171,6 +204,10 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		MaxDownloadRate: opts.MaxDownloadRate,
 		MaxConns:        opts.MaxConns,
 		MaxConnsPerUser: opts.MaxConnsPerUser,
+		MaxConnsPerIP:   perIP,
+		MaxUnauthConns:  opts.MaxUnauthConns,
+		LoginTimeout:    opts.LoginTimeout,
+		IdleTimeout:     opts.IdleTimeout,
 		Reload:          hup,
 		Version:         syncer.Version,
 		Logger:          slog.New(slog.NewTextHandler(os.Stderr, nil)),

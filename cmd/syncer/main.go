@@ -98,6 +98,7 @@ var commands = []command{
 	{new: newServeCommand, service: true},
 	{new: newMountCommand, service: true},
 	{new: newUserCommand},
+	{new: newBanCommand},
 	{new: newVersionCommand},
 }
 

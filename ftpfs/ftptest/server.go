@@ -74,7 +74,8 @@ type account struct {
 // WithConfig lets mod change the server's configuration before it starts.
 // NewServer's defaults: the given root, a temporary StateDir, ListenAddr
 // "127.0.0.1:0", LoginFailDelay and BanAfter -1 (no delays or bans to slow
-// tests that log in often), and Users a users file in StateDir holding the
+// tests that log in often), MaxConnsPerIP -1 (every client of a test is
+// 127.0.0.1), and Users a users file in StateDir holding the
 // accounts. When mod sets Users, NewServer adds the WithAccount accounts
 // to that database and no default account.
 func WithConfig(mod func(*ftpfs.ServerConfig)) Option {
@@ -103,7 +104,7 @@ func NewServer(t testing.TB, root string, opts ...Option) *Server {
 	s := &Server{Root: root, StateDir: t.TempDir()}
 	s.cfg = ftpfs.ServerConfig{
 		Root: root, StateDir: s.StateDir, ListenAddr: "127.0.0.1:0",
-		LoginFailDelay: -1, BanAfter: -1,
+		LoginFailDelay: -1, BanAfter: -1, MaxConnsPerIP: -1,
 	}
 	for _, mod := range o.mods {
 		mod(&s.cfg)
