@@ -287,7 +287,6 @@ func makeArchiveDir(dir string, mode ftpfs.Mode) error {
 	return os.Chmod(dir, fs.FileMode(mode))
 }
 
-
 // startBans makes or takes the defender and keeps its bans in the state
 // directory's bans file, so that bans outlive a restart and operators can
 // list and lift them with `syncer ban`.
