@@ -14,9 +14,19 @@
 // auth against the users file, and an account sees only what its FTP
 // permissions allow: an agent account its own tree (letters l to list, r
 // to read), an admin everything.
+//
+// With Config.Defender, web logins count with the FTP server's: a request
+// from a banned address is refused with 429 Too Many Requests and a
+// Retry-After (seconds to the ban's end) before any password is checked,
+// every password check waits its turn in the defender's bounded line
+// (503 Service Unavailable and Retry-After when none is free within
+// loginWait), and every failed web login counts towards a ban (service
+// "http"). The address is the TCP peer, never X-Forwarded-For: the viewer
+// is not configured to trust any proxy.
 package httpview
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -33,6 +43,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -61,7 +72,12 @@ type Config struct {
 	Users *accounts.DB
 	// RequireAuth demands HTTP basic auth (see RequiresAuth).
 	RequireAuth bool
-	Overview    Overview
+	// Defender, if set, counts failed web logins, refuses banned
+	// addresses and bounds the password checks; share the FTP server's so
+	// that both count failures together and share bans. nil: no delay,
+	// ban or bound (a library user's or a test's server).
+	Defender *defender.Defender
+	Overview Overview
 	// Metrics collects upload counters; nil makes a new one.
 	Metrics *Metrics
 	// Logger receives errors; nil discards.
@@ -239,23 +255,58 @@ func (s *Server) viewerOf(c *gin.Context) viewer {
 	return viewer{}
 }
 
+// loginWait bounds how long a web login waits in the defender's line for
+// a password check: about a browser's patience, like the FTP login
+// deadline.
+const loginWait = 20 * time.Second
+
 // authenticate sets the request's viewer: everyone is an admin on a
-// loopback-only server; otherwise basic auth against the users file.
+// loopback-only server; otherwise basic auth against the users file,
+// through the defender when there is one.
 func (s *Server) authenticate(c *gin.Context) {
 	if !s.cfg.RequireAuth {
 		c.Set(viewerKey, viewer{accounts.User{Name: "", Admin: true, Perm: "elr", Home: "/"}})
 		c.Next()
 		return
 	}
+	// Security: the TCP peer, not gin's ClientIP, which believes any
+	// client's X-Forwarded-For (gin trusts every proxy by default): a
+	// guesser would name a fresh address with each guess.
+	peer := c.Request.RemoteAddr
+	def := s.cfg.Defender
+	if def != nil {
+		// Refused before anything else, also with a cached password: the
+		// FTP server closes a banned address's connections too.
+		if until, banned := def.Banned(peer); banned {
+			s.log.Info("http request refused: address banned", "remote", peer, "until", until)
+			retryAfter(c, time.Until(until))
+			apiError(c, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
+			return
+		}
+	}
 	name, pass, ok := c.Request.BasicAuth()
 	if !ok {
 		s.challenge(c)
 		return
 	}
-	u, err := s.check(name, pass)
-	if err != nil {
+	u, err := s.check(c.Request.Context(), peer, name, pass)
+	switch {
+	case err != nil && c.Request.Context().Err() != nil:
+		c.Abort() // the client left
+		return
+	case errors.Is(err, defender.ErrBanned):
+		until, _ := def.Banned(peer)
+		retryAfter(c, time.Until(until))
+		apiError(c, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
+		return
+	case errors.Is(err, defender.ErrBusy):
+		s.log.Warn("http login refused: no password check free in time", "remote", peer, "wait", loginWait)
+		retryAfter(c, 5*time.Second)
+		apiError(c, http.StatusServiceUnavailable, "too many logins in progress; try again later")
+		return
+	case err != nil:
 		// The password is never logged; the name may be a typo'd password.
-		s.log.Info("http login failed", "remote", c.ClientIP())
+		s.log.Info("http login failed", "remote", peer)
 		s.challenge(c)
 		return
 	}
@@ -263,16 +314,23 @@ func (s *Server) authenticate(c *gin.Context) {
 	c.Next()
 }
 
+// retryAfter sets Retry-After to d in whole seconds, at least one.
+func retryAfter(c *gin.Context, d time.Duration) {
+	c.Header("Retry-After", fmt.Sprint(max(1, int64((d+time.Second-1)/time.Second))))
+}
+
 func (s *Server) challenge(c *gin.Context) {
 	c.Header("WWW-Authenticate", `Basic realm="syncer", charset="UTF-8"`)
 	apiError(c, http.StatusUnauthorized, "authentication required")
 }
 
-// check authenticates name and pass, through the cache of recent
-// successes. The cache key is a hash of both, so a changed password
-// misses it; the account itself is looked up every time, so a removed
-// account or changed permissions apply at once.
-func (s *Server) check(name, pass string) (accounts.User, error) {
+// check authenticates name and pass from peer, through the cache of
+// recent successes. The cache key is a hash of both, so a changed
+// password misses it; the account itself is looked up every time, so a
+// removed account or changed permissions apply at once. A miss checks
+// the password through the defender, if any (see Defender.Check); a hit
+// costs no bcrypt and is no guess, so it does not.
+func (s *Server) check(ctx context.Context, peer, name, pass string) (accounts.User, error) {
 	key := sha256.Sum256([]byte(name + "\x00" + pass))
 	now := time.Now()
 	s.authMu.Lock()
@@ -283,7 +341,20 @@ func (s *Server) check(name, pass string) (accounts.User, error) {
 			return u, nil
 		}
 	}
-	u, err := s.cfg.Users.Authenticate(name, pass)
+	var u accounts.User
+	verify := func() error {
+		var err error
+		u, err = s.cfg.Users.Authenticate(name, pass)
+		return err
+	}
+	var err error
+	if s.cfg.Defender == nil {
+		err = verify()
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, loginWait)
+		err = s.cfg.Defender.Check(ctx, peer, name, "http", verify)
+		cancel()
+	}
 	if err != nil {
 		return accounts.User{}, err
 	}
