@@ -73,8 +73,8 @@ type Config struct {
 	// a value arrives (the command wires SIGHUP to it). The file is also
 	// re-read when it changes.
 
-	// Defender is the failed-login record and ban list the FTP server (and
-	// later the web viewer) share; nil makes one with the defaults. Its
+	// Defender is the failed-login record and ban list the FTP server and
+	// the web viewer share; nil makes one with the defaults. Its
 	// bans are kept in <State>/bans.json, which `syncer ban list|remove`
 	// read and edit: the historian re-reads it every second and on each
 	// value from Reload.
@@ -432,7 +432,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 // startHTTP starts the web viewer; a failure while serving stops the
 // historian.
 func (h *Historian) startHTTP(context.Context) (stop func(context.Context) error, err error) {
-	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users)
+	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users, h.def)
 	if err != nil {
 		return nil, err
 	}
