@@ -3,6 +3,7 @@ package defender
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -312,5 +313,50 @@ func TestFileKeepsBans(t *testing.T) {
 	defer f2.Close()
 	if got := d2.Bans(); len(got) != 1 || got[0].Addr != "10.0.0.2" {
 		t.Fatalf("restored bans %+v, want 10.0.0.2 only", got)
+	}
+}
+
+// TestFileReloadKeepsConcurrentBans: bans that start while the file is
+// re-read (the historian re-reads it every second) stay in force.
+func TestFileReloadKeepsConcurrentBans(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	d, _ := newTest(t, Config{BanAfter: 1, Now: time.Now})
+	f, err := KeepFile(d, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := f.Reload(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	const workers, each = 4, 25
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				d.Failed(fmt.Sprintf("10.1.%d.%d", w, i), "", "http")
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-reloaded
+	if n := len(d.Bans()); n != workers*each {
+		t.Fatalf("%d bans in force, want %d: bans started while the file was re-read were lifted", n, workers*each)
 	}
 }

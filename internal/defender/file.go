@@ -197,8 +197,12 @@ func KeepFile(d *Defender, path string, log *slog.Logger) (*File, error) {
 }
 
 // write records one change in the file. A change the file already holds
-// (one Reload just applied) writes nothing.
+// (one Reload just applied) writes nothing. f.mu is held from the edit to
+// lastSeen's update, so that a Reload never pairs a file read before this
+// change with a lastSeen that has it (it would lift the new ban).
 func (f *File) write(ev Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	bans, err := editFile(f.path, func(bans map[string]Ban) (bool, error) {
 		old, ok := bans[ev.Ban.Addr]
 		if ev.Lifted {
@@ -215,20 +219,21 @@ func (f *File) write(ev Event) {
 		f.log.Error("bans file not updated", "addr", ev.Ban.Addr, "lifted", ev.Lifted, "err", err)
 		return
 	}
-	f.mu.Lock()
 	f.lastSeen = bans
-	f.mu.Unlock()
 }
 
 // Reload applies the file to the Defender: bans that appeared in it start,
 // bans that disappeared from it since it was last read are lifted (bans
 // the Defender started and has not written yet are kept).
 func (f *File) Reload() error {
+	// Read under f.mu: see write. Not held below, where Ban and Unban
+	// call write.
+	f.mu.Lock()
 	bans, err := readFile(f.path, time.Now())
 	if err != nil {
+		f.mu.Unlock()
 		return err
 	}
-	f.mu.Lock()
 	prev := f.lastSeen
 	f.lastSeen = bans
 	f.mu.Unlock()
