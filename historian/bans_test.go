@@ -1,16 +1,13 @@
 package historian
 
 import (
-	"bufio"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/internal/defender"
 )
 
@@ -33,7 +30,7 @@ func TestHistorianBansOutliveARestart(t *testing.T) {
 	r := start(t, cfg)
 	addr := r.h.FTPAddr().String()
 	for range defender.DefaultBanAfter {
-		ftpLoginFrom(t, "127.0.0.7", addr, "wrong-password")
+		ftptest.LoginFrom(t, "127.0.0.7", addr, "node1", "wrong-password")
 	}
 	if _, ok := r.h.Defender().Banned("127.0.0.7"); !ok {
 		t.Fatal("127.0.0.7 not banned after failed logins")
@@ -47,7 +44,7 @@ func TestHistorianBansOutliveARestart(t *testing.T) {
 	if _, ok := r.h.Defender().Banned("127.0.0.7"); !ok {
 		t.Fatal("the ban did not outlive the restart")
 	}
-	if code := ftpLoginFrom(t, "127.0.0.7", r.h.FTPAddr().String(), testPassword); code == 230 {
+	if code := ftptest.LoginFrom(t, "127.0.0.7", r.h.FTPAddr().String(), "node1", testPassword); code == 230 {
 		t.Fatal("a banned address logged in after the restart")
 	}
 	if _, err := defender.RemoveFromFile(filepath.Join(cfg.State, defender.FileName), "127.0.0.7"); err != nil {
@@ -64,49 +61,8 @@ func TestHistorianBansOutliveARestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if code := ftpLoginFrom(t, "127.0.0.7", r.h.FTPAddr().String(), testPassword); code != 230 {
+	if code := ftptest.LoginFrom(t, "127.0.0.7", r.h.FTPAddr().String(), "node1", testPassword); code != 230 {
 		t.Fatalf("login after the ban was lifted: %d", code)
 	}
 	r.stop(t)
-}
-
-// ftpLoginFrom logs in as node1 from a loopback address and returns the
-// reply to PASS (0 when the connection ended first, or the greeting's
-// code when it was not 220).
-func ftpLoginFrom(t *testing.T, local, addr, password string) int {
-	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	rd := bufio.NewReader(c)
-	code := func() int {
-		line, err := rd.ReadString('\n')
-		if err != nil || len(line) < 4 {
-			return 0
-		}
-		var n int
-		fmt.Sscanf(line[:3], "%d", &n)
-		if line[3] == '-' { // multi-line: read to its end
-			end := line[:3] + " "
-			for !strings.HasPrefix(line, end) {
-				if line, err = rd.ReadString('\n'); err != nil {
-					return 0
-				}
-			}
-		}
-		return n
-	}
-	if g := code(); g != 220 {
-		return g
-	}
-	fmt.Fprintf(c, "USER node1\r\n")
-	if code() != 331 {
-		return 0
-	}
-	fmt.Fprintf(c, "PASS %s\r\n", password)
-	return code()
 }

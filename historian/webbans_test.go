@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/internal/defender"
 )
 
@@ -111,7 +112,7 @@ func bansFile(t *testing.T, r *running) map[string]bool {
 func TestWebRefusesAddressBannedOnFTP(t *testing.T) {
 	r, web := startWeb(t)
 	for range defender.DefaultBanAfter {
-		ftpLoginFrom(t, "127.0.0.8", r.h.FTPAddr().String(), "wrong-password")
+		ftptest.LoginFrom(t, "127.0.0.8", r.h.FTPAddr().String(), "node1", "wrong-password")
 	}
 	if _, ok := r.h.Defender().Banned("127.0.0.8"); !ok {
 		t.Fatal("127.0.0.8 not banned after failed FTP logins")
@@ -144,7 +145,7 @@ func TestWebBruteForceIsBanned(t *testing.T) {
 	if !bansFile(t, r)["127.0.0.10"] {
 		t.Errorf("127.0.0.10 not in the bans file (syncer ban list); ban until %v", b)
 	}
-	if code := ftpLoginFrom(t, "127.0.0.10", r.h.FTPAddr().String(), testPassword); code == 230 {
+	if code := ftptest.LoginFrom(t, "127.0.0.10", r.h.FTPAddr().String(), "node1", testPassword); code == 230 {
 		t.Error("the address banned on the web logged in on FTP")
 	}
 	if st := webGet(t, webClient("127.0.0.11"), web, testPassword, "").status; st != http.StatusOK {
@@ -207,7 +208,7 @@ func TestWebFloodDoesNotStarveFTPLogin(t *testing.T) {
 		t.Fatal("no reply to the flood")
 	}
 	// The server's login deadline bounds the agent's wait.
-	code := ftpLoginFrom(t, "127.0.0.1", r.h.FTPAddr().String(), testPassword)
+	code := ftptest.LoginFrom(t, "127.0.0.1", r.h.FTPAddr().String(), "node1", testPassword)
 	wg.Wait()
 	if code != 230 {
 		t.Errorf("FTP login during the web flood: reply %d, want 230", code)

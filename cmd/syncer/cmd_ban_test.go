@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
 	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/internal/testkit"
 )
@@ -68,39 +66,6 @@ func TestBanCommandInProcess(t *testing.T) {
 	}
 }
 
-// ftpLoginFrom logs in over a raw control connection from a loopback
-// address and returns the PASS reply's code (0: the connection ended, or
-// the greeting was not 220: that code).
-func ftpLoginFrom(t *testing.T, local, addr, user, pw string) int {
-	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	code := func() int {
-		line, err := r.ReadString('\n')
-		if err != nil || len(line) < 3 {
-			return 0
-		}
-		var n int
-		fmt.Sscanf(line[:3], "%d", &n)
-		return n
-	}
-	if g := code(); g != 220 {
-		return g
-	}
-	fmt.Fprintf(c, "USER %s\r\n", user)
-	if code() != 331 {
-		return 0
-	}
-	fmt.Fprintf(c, "PASS %s\r\n", pw)
-	return code()
-}
-
 // TestBanCommandLiftsServeBan: a running serve records its ban in the
 // state directory, `syncer ban list` shows it, and `syncer ban remove`
 // lets the address log in again without a restart.
@@ -112,11 +77,11 @@ func TestBanCommandLiftsServeBan(t *testing.T) {
 	defer p.stop(t)
 	const attacker = "127.0.0.9"
 	for range 5 {
-		if code := ftpLoginFrom(t, attacker, c.ftp, "node1", "wrong-password"); code == 230 {
+		if code := ftptest.LoginFrom(t, attacker, c.ftp, "node1", "wrong-password"); code == 230 {
 			t.Fatal("wrong password logged in")
 		}
 	}
-	if code := ftpLoginFrom(t, attacker, c.ftp, "node1", pw); code == 230 {
+	if code := ftptest.LoginFrom(t, attacker, c.ftp, "node1", pw); code == 230 {
 		t.Fatal("banned address logged in")
 	}
 	bin := testkit.SyncerBinary(t)
@@ -128,6 +93,6 @@ func TestBanCommandLiftsServeBan(t *testing.T) {
 		t.Fatalf("ban remove: %v\n%s", err, out)
 	}
 	waitFor(t, "the lifted ban to reach serve", 15*time.Second, func() bool {
-		return ftpLoginFrom(t, attacker, c.ftp, "node1", pw) == 230
+		return ftptest.LoginFrom(t, attacker, c.ftp, "node1", pw) == 230
 	})
 }
