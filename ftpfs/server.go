@@ -82,6 +82,10 @@ type ServerConfig struct {
 	// bytes per second, shared by all its connections; 0 is unlimited. A
 	// user's own MaxUploadRate/MaxDownloadRate overrides them.
 	MaxUploadRate, MaxDownloadRate accounts.Rate
+	// Limiters holds the accounts' token buckets; share one with the web
+	// viewer so that an account has one budget whichever way it
+	// downloads. nil: the server keeps its own.
+	Limiters *accounts.Limiters
 	// MaxConns limits the logged-in sessions in total, MaxConnsPerUser
 	// those of one account; 0 is unlimited. Refusals are FTP 421.
 	// Connections that have not logged in yet never take one of these
@@ -248,7 +252,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.reg.init()
 	s.writers.init()
-	s.limiters.init()
+	s.limiters.init(cfg.Limiters)
 	abs, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
