@@ -132,6 +132,10 @@ type Historian struct {
 	ftp     atomic.Pointer[ftpfs.Server] // read by the users file's watch
 	httpLn  net.Listener
 	httpSrv *http.Server
+	// limiters are the accounts' token buckets, shared by the FTP server
+	// and the web viewer: one download budget per account, whichever
+	// door it comes through.
+	limiters *accounts.Limiters
 }
 
 // New checks cfg and returns a Historian that Run starts; New itself
@@ -170,7 +174,7 @@ func New(cfg Config) (*Historian, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Historian{cfg: cfg, log: log, ready: make(chan struct{}), failed: make(chan error, 1)}, nil
+	return &Historian{cfg: cfg, log: log, ready: make(chan struct{}), failed: make(chan error, 1), limiters: accounts.NewLimiters()}, nil
 }
 
 // Run starts the components in order: state directory (locked), bans
@@ -409,6 +413,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		ArchiveDirMode:  c.ArchiveDirMode,
 		MaxUploadRate:   c.MaxUploadRate,
 		MaxDownloadRate: c.MaxDownloadRate,
+		Limiters:        h.limiters,
 		MaxConns:        c.MaxConns,
 		MaxConnsPerUser: c.MaxConnsPerUser,
 		MaxUnauthConns:  c.MaxUnauthConns,
@@ -432,7 +437,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 // startHTTP starts the web viewer; a failure while serving stops the
 // historian.
 func (h *Historian) startHTTP(context.Context) (stop func(context.Context) error, err error) {
-	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users, h.def)
+	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users, h.def, h.limiters)
 	if err != nil {
 		return nil, err
 	}

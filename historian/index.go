@@ -84,13 +84,14 @@ func (h *indexSide) onUpload(ev activity.UploadEvent) { h.uploads.event(ev) }
 // httpServer builds the web side. Off loopback, basic auth against the
 // users file is required: the archive is not for anyone who can reach the
 // port. Web logins go through def, the FTP server's defender: failures on either
-// count together and a ban on one is a ban on both.
-func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, def *defender.Defender) (*http.Server, error) {
+// count together and a ban on one is a ban on both. Web downloads take
+// their tokens from lim, the FTP server's buckets.
+func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, def *defender.Defender, lim *accounts.Limiters) (*http.Server, error) {
 	auth := httpview.RequiresAuth(cfg.HTTPAddr)
 	web, err := httpview.New(httpview.Config{
 		Index: h.ix, Root: cfg.Archive.Dir(), Connections: srv.Connections, Users: users, RequireAuth: auth,
-		Defender: def,
-		Metrics:  h.metrics, Logger: h.log.With("component", "http"),
+		Defender: def, MaxDownloadRate: cfg.MaxDownloadRate, Limiters: lim,
+		Metrics: h.metrics, Logger: h.log.With("component", "http"),
 		Overview: httpview.Overview{
 			FTPAddr: cfg.FTPAddr, ArchiveRoot: cfg.Archive.Dir(),
 			MaxUploadRate: cfg.MaxUploadRate, MaxDownloadRate: cfg.MaxDownloadRate,

@@ -82,7 +82,11 @@ func (s *Server) raw(c *gin.Context) {
 	if rg := c.Request.Header.Get("Range"); strings.Count(rg, ",") >= maxRanges {
 		c.Request.Header.Del("Range")
 	}
-	http.ServeContent(sendfileWriter{c.Writer}, c.Request, name, fi.ModTime(), f)
+	var w http.ResponseWriter = sendfileWriter{c.Writer}
+	if _, limited := c.Writer.(*rateWriter); limited {
+		w = c.Writer // through the account's bucket, never sendfile
+	}
+	http.ServeContent(w, c.Request, name, fi.ModTime(), f)
 }
 
 // maxRanges is the most byte ranges one /raw request may ask for.

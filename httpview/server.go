@@ -78,6 +78,20 @@ type Config struct {
 	// ban or bound (a library user's or a test's server).
 	Defender *defender.Defender
 	Overview Overview
+	// MaxDownloadRate limits, per account, the bytes of archived files the
+	// viewer sends (raw files, downloads, file views, search results), in
+	// bytes per second; an account's own MaxDownloadRate overrides it; 0
+	// is unlimited. Viewers without an account share one bucket at this
+	// rate.
+	MaxDownloadRate accounts.Rate
+	// Limiters holds the accounts' token buckets; share the FTP server's
+	// (ftpfs.ServerConfig.Limiters) so that an account has one download
+	// budget for both. nil: the viewer keeps its own.
+	Limiters *accounts.Limiters
+	// HeavyOps bounds the heavy operations (.gz file views, content
+	// search, search in a file, directory downloads) that run at once; 0
+	// means the number of CPUs, at least 2.
+	HeavyOps int
 	// Metrics collects upload counters; nil makes a new one.
 	Metrics *Metrics
 	// Logger receives errors; nil discards.
@@ -98,6 +112,8 @@ type Server struct {
 	authMu   sync.Mutex
 	authSeen map[[32]byte]authEntry
 	ui       *uiState // the viewer's pages (ui.go)
+	limiters *accounts.Limiters
+	heavyOps *heavyGate
 }
 
 // authEntry caches a successful basic-auth check, so that a page that makes
@@ -142,6 +158,11 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.limiters = cfg.Limiters
+	if s.limiters == nil {
+		s.limiters = accounts.NewLimiters()
+	}
+	s.heavyOps = newHeavyGate(cfg.HeavyOps)
 	s.metrics.register(cfg.Index, cfg.Connections)
 	s.engine = s.routes()
 	return s, nil
@@ -188,9 +209,9 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/files", s.files)
 	api.GET("/files/*path", s.files)
 	api.GET("/search", s.search)
-	api.GET("/grep", s.grep)
+	api.GET("/grep", s.heavy, s.rateLimited, s.grep)
 	api.GET("/connections", s.connections)
-	a.GET("/raw/*path", s.raw)
+	a.GET("/raw/*path", s.rateLimited, s.raw)
 	a.HEAD("/raw/*path", s.raw)
 	s.mountUI(r, a) // the viewer's pages: ui.go
 	return r

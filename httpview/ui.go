@@ -117,10 +117,10 @@ func (s *Server) mountUI(r *gin.Engine, a *gin.RouterGroup) {
 	a.GET("/view/*path", s.pageView)
 	a.GET("/search", s.pageSearch)
 	a.GET("/connections", s.pageConnections)
-	a.GET("/download/*path", s.download)
-	a.GET("/api/v1/lines/*path", s.apiLines)
-	a.GET("/api/v1/find/*path", s.apiFind)
-	a.GET("/api/v1/tail/*path", s.apiTail)
+	a.GET("/download/*path", s.heavy, s.rateLimited, s.download)
+	a.GET("/api/v1/lines/*path", s.rateLimited, s.apiLines) // heavy for .gz only: apiLines
+	a.GET("/api/v1/find/*path", s.heavy, s.apiFind)
+	a.GET("/api/v1/tail/*path", s.rateLimited, s.apiTail)
 }
 
 func (s *Server) static(c *gin.Context) {

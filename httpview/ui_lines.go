@@ -116,6 +116,12 @@ func (s *Server) apiLines(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if ct.gz {
+		// Decompressing up to the window costs its distance from the
+		// start: a heavy operation.
+		if !s.enterHeavy(c) {
+			return
+		}
+		defer s.heavyOps.release()
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, gzBudget)
 		defer cancel()
