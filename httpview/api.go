@@ -418,7 +418,8 @@ func (s *Server) connections(c *gin.Context) {
 func (s *Server) overview(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	// An account's totals cover only the agents it may see.
-	st := s.totals(s.viewerOf(c))
+	v := s.viewerOf(c)
+	st := s.totals(v)
 	ready := true
 	select {
 	case <-s.idx.Ready():
@@ -426,10 +427,22 @@ func (s *Server) overview(c *gin.Context) {
 		ready = false
 	}
 	c.JSON(http.StatusOK, gin.H{
-		"service": s.cfg.Overview, "agents": st.Agents, "files": st.Files, "bytes": st.Bytes,
+		"service": s.service(v), "agents": st.Agents, "files": st.Files, "bytes": st.Bytes,
 		"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch, "incomplete": st.Incomplete,
 		"index_ready": ready,
 	})
+}
+
+// service is the overview's description of the service as v may see it.
+// Security: the archive's directory on disk is for admins only; an agent
+// account has no use for it, and it tells an attacker with the
+// account's password where to aim on the historian.
+func (s *Server) service(v viewer) Overview {
+	o := s.cfg.Overview
+	if !v.Admin {
+		o.ArchiveRoot = ""
+	}
+	return o
 }
 
 // Bounds of a glob from a query. Matching is linear in the path

@@ -49,8 +49,10 @@ import (
 
 // Overview describes the service for the overview page and API.
 type Overview struct {
-	FTPAddr         string        `json:"ftp_addr"`
-	ArchiveRoot     string        `json:"archive_root"`
+	FTPAddr string `json:"ftp_addr"`
+	// ArchiveRoot is the archive's directory on the historian's disk;
+	// only admins are told it (see Server.service).
+	ArchiveRoot     string        `json:"archive_root,omitempty"`
 	MaxUploadRate   accounts.Rate `json:"max_upload_rate"`
 	MaxDownloadRate accounts.Rate `json:"max_download_rate"`
 	TLS             bool          `json:"tls"`

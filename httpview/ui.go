@@ -305,7 +305,7 @@ func (s *Server) pageOverview(c *gin.Context) {
 		Stats   store.IndexStats
 		Ready   bool
 		Conns   int
-	}{s.cfg.Overview, s.totals(v), ready, len(s.visibleConns(v))})
+	}{s.service(v), s.totals(v), ready, len(s.visibleConns(v))})
 }
 
 // agentRows lists the agents v may see, with the accounts of the users
