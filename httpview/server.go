@@ -213,6 +213,8 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/search", s.search)
 	api.GET("/grep", s.heavy, s.rateLimited, s.grep)
 	api.GET("/connections", s.connections)
+	api.GET("/bans", s.requireAdmin, s.bans)
+	api.DELETE("/bans/:addr", s.sameOrigin, s.requireAdmin, s.unban)
 	a.GET("/raw/*path", s.rateLimited, s.raw)
 	a.HEAD("/raw/*path", s.raw)
 	s.mountUI(r, a) // the viewer's pages: ui.go

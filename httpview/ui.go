@@ -22,6 +22,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -546,12 +547,22 @@ func (s *Server) visibleConns(v viewer) []activity.ConnInfo {
 	return out
 }
 
+// pageConnections shows the FTP sessions, and to admins the bans in
+// force, each with a button that lifts it (DELETE /api/v1/bans/ADDR).
 func (s *Server) pageConnections(c *gin.Context) {
-	conns := s.visibleConns(s.viewerOf(c))
+	v := s.viewerOf(c)
+	conns := s.visibleConns(v)
 	sort.Slice(conns, func(i, j int) bool { return conns[i].ID < conns[j].ID })
+	showBans := v.Admin && s.cfg.Defender != nil
+	var bans []defender.Ban
+	if showBans {
+		bans = s.cfg.Defender.Bans()
+	}
 	s.render(c, http.StatusOK, "connections", "FTP connections", struct {
-		Conns []activity.ConnInfo
-	}{conns})
+		Conns    []activity.ConnInfo
+		ShowBans bool
+		Bans     []defender.Ban
+	}{conns, showBans, bans})
 }
 
 // pushIssues is what an agent's last push reported that the archive may

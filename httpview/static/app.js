@@ -601,6 +601,23 @@
       $("#conn-updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
     }
     setInterval(() => { if (!document.hidden) refresh(); }, 2000);
+    // Lifting a ban: a same-origin DELETE (no form can send one, and the
+    // server refuses it from any other origin).
+    const bans = $("#bans");
+    if (bans) bans.addEventListener("click", async (ev) => {
+      const b = ev.target.closest("button.unban");
+      if (!b) return;
+      b.disabled = true;
+      const st = $("#ban-status");
+      try {
+        await getJSON("/api/v1/bans/" + encodeURIComponent(b.dataset.addr), { method: "DELETE" });
+        b.closest("tr").remove();
+        st.textContent = "Ban of " + b.dataset.addr + " lifted.";
+      } catch (e) {
+        st.textContent = "Could not lift the ban of " + b.dataset.addr + ": " + e.message;
+        b.disabled = false;
+      }
+    });
   }
 
   const pages = { view: fileView, agent: agentTree, search: searchPage, connections: connectionsPage };
