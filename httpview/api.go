@@ -127,6 +127,11 @@ type EntryJSON struct {
 	Mtime   time.Time `json:"mtime"`
 	SHA256  string    `json:"sha256,omitempty"`
 	Status  string    `json:"status,omitempty"`
+	// NameFlags marks a path (any element) that may deceive a reader:
+	// "hidden_chars" (invisible or direction-changing characters) and
+	// "mixed_script" (a word mixing scripts); see names.go. Name and
+	// Path stay exact.
+	NameFlags []string `json:"name_flags,omitempty"`
 }
 
 // FileJSON is the metadata of one file.
@@ -155,6 +160,7 @@ func entryJSON(e store.IndexEntry) EntryJSON {
 	if e.MtimeNs == 0 {
 		j.Mtime = time.Time{}
 	}
+	j.NameFlags = nameFlags(e.Path)
 	if !utf8.ValidString(e.Path) {
 		j.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))
 		j.NameB64 = base64.StdEncoding.EncodeToString([]byte(e.Name()))

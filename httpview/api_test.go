@@ -459,7 +459,7 @@ func TestRequiresAuth(t *testing.T) {
 func TestListingJSONMatchesEncodingJSON(t *testing.T) {
 	l := ListingJSON{Agent: "n1", Path: "a/\"b\"", Type: "dir", Next: "z<&>", Entries: []EntryJSON{
 		{Agent: "n1", Path: "x\xffy\u2028\t\x01", Name: "ü\\", NameB64: "eA==", PathB64: "eQ==", Type: "file", Size: 42,
-			Mtime: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), SHA256: "ab", Status: "verified"},
+			Mtime: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), SHA256: "ab", Status: "verified", NameFlags: []string{"hidden_chars"}},
 		{Agent: "n1", Path: "d", Name: "d", Type: "dir"},
 	}}
 	want, err := json.Marshal(l)

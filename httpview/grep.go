@@ -43,8 +43,11 @@ type GrepMatch struct {
 	// PathB64 holds the exact bytes of a path that is not UTF-8 (Path then
 	// shows it with replacement characters), as in directory listings.
 	PathB64 string `json:"path_b64,omitempty"`
-	Line    int64  `json:"line"`
-	Text    string `json:"text"`
+	// NameFlags marks a path that may deceive a reader, as in listings
+	// (EntryJSON.NameFlags).
+	NameFlags []string `json:"name_flags,omitempty"`
+	Line      int64    `json:"line"`
+	Text      string   `json:"text"`
 }
 
 // GrepDone is the last NDJSON line of /api/v1/grep.
@@ -366,6 +369,7 @@ func (s *Server) grepFile(ctx context.Context, m *lineMatcher, e store.IndexEntr
 	if !utf8.ValidString(e.Path) {
 		pathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))
 	}
+	flags := nameFlags(e.Path)
 	n := 0
 	_ = m.searchReader(ctx, f, func(line int64, text []byte) error {
 		if n == limit {
@@ -375,7 +379,7 @@ func (s *Server) grepFile(ctx context.Context, m *lineMatcher, e store.IndexEntr
 		if len(text) > grepTextMax {
 			text = text[:grepTextMax]
 		}
-		return emit(GrepMatch{Agent: e.Agent, Path: e.Path, PathB64: pathB64, Line: line, Text: validText(text)})
+		return emit(GrepMatch{Agent: e.Agent, Path: e.Path, PathB64: pathB64, NameFlags: flags, Line: line, Text: validText(text)})
 	})
 }
 

@@ -63,6 +63,16 @@ func appendEntryJSON(b []byte, e *EntryJSON) []byte {
 		b = append(b, `,"status":`...)
 		b = appendJSONString(b, e.Status)
 	}
+	if len(e.NameFlags) > 0 {
+		b = append(b, `,"name_flags":[`...)
+		for i, f := range e.NameFlags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }
 

@@ -70,7 +70,9 @@ func (s *Server) raw(c *gin.Context) {
 	}
 	if c.Query("download") == "1" {
 		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		// Escaped: a direction control would make a browser's save
+		// dialog show "gol.exe" as a .log file.
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": escapeName(name)}))
 	}
 	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
 	h.Set("Cache-Control", "no-cache")

@@ -81,6 +81,8 @@ func newUIState() *uiState {
 		"dlURL":      func(agent, rel string) string { return "/download/" + escapePath(agent, rel) },
 		"encPath":    func(agent, rel string) string { return escapePath(agent, rel) },
 		"show":       display,
+		"name":       markName,
+		"base":       path.Base,
 		"bytes":      humanBytes,
 		"when":       when,
 		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
@@ -464,7 +466,7 @@ func (s *Server) pageAgent(c *gin.Context) {
 	}
 	rec, _ := s.idx.Agent(agent)
 	parent, _ := path.Split(rel)
-	s.render(c, http.StatusOK, "agent", display(agent)+" "+display("/"+rel), struct {
+	s.render(c, http.StatusOK, "agent", escapeName(agent)+" "+escapeName("/"+rel), struct {
 		Agent, Rel, Parent string
 		Crumbs             []crumb
 		Record             store.AgentRecord
@@ -508,7 +510,7 @@ func (s *Server) pageView(c *gin.Context) {
 		}
 	}
 	parent, _ := path.Split(rel)
-	s.render(c, http.StatusOK, "view", display(path.Base(rel)), struct {
+	s.render(c, http.StatusOK, "view", escapeName(path.Base(rel)), struct {
 		Agent, Rel, Parent string
 		Crumbs             []crumb
 		Entry              store.IndexEntry

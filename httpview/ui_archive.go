@@ -54,7 +54,7 @@ func (s *Server) download(c *gin.Context) {
 	if rel != "" {
 		base = path.Base(rel)
 	}
-	fname := display(base) + "." + format
+	fname := escapeName(base) + "." + format
 	h := c.Writer.Header()
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fname}))
 	h.Set("Cache-Control", "no-store")

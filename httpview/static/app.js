@@ -67,6 +67,36 @@
     }
     return r.json();
   }
+  // Names that deceive (see httpview/names.go, the same rules): every
+  // invisible or direction-changing character shows as a marked escape
+  // (\u202e), and a name the server flags as mixing scripts in one word
+  // gets a ⚠. The text of the link stays the name; its href is exact.
+  const hiddenRe = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Default_Ignorable_Code_Point}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/u;
+  function runeKind(cp) {
+    if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp === 0x200e || cp === 0x200f || cp === 0x061c) return "a direction control: it reorders the text that follows";
+    if ((cp >= 0x200b && cp <= 0x200d) || cp === 0x2060 || cp === 0xfeff) return "a zero-width character";
+    if (/\p{Cc}/u.test(String.fromCodePoint(cp))) return "a control character";
+    if (/\p{Zs}/u.test(String.fromCodePoint(cp))) return "a space that is not U+0020";
+    if (/\p{Co}/u.test(String.fromCodePoint(cp))) return "a private-use character";
+    return "an invisible character";
+  }
+  function nameNode(text, flags) {
+    const out = el("span", { class: "nm" });
+    let plain = "";
+    for (const ch of text) {
+      if (ch === " " || !hiddenRe.test(ch)) { plain += ch; continue; }
+      if (plain) { out.append(plain); plain = ""; }
+      const cp = ch.codePointAt(0);
+      const hex = cp.toString(16);
+      const esc = cp > 0xffff ? "\\U" + hex.padStart(8, "0") : "\\u" + hex.padStart(4, "0");
+      out.append(el("span", { class: "esc", title: "U+" + hex.toUpperCase().padStart(4, "0") + ", " + runeKind(cp) + "; shown escaped", text: esc }));
+    }
+    if (plain) out.append(plain);
+    if (flags && flags.includes("mixed_script")) {
+      out.append(el("span", { class: "lookalike", title: "mixes scripts in one word: it may imitate another name", text: "⚠" }));
+    }
+    return out;
+  }
   function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
   // textWithMarks appends text to parent, matches of re wrapped in <mark>.
   function textWithMarks(parent, text, re) {
@@ -417,7 +447,7 @@
         const p = encPath(d.agent, e.path, e.path_b64);
         if (e.type === "dir") {
           const sub = el("ul");
-          const det = el("details", {}, el("summary", {}, el("a", { href: "/agent/" + p, text: e.name + "/" })), sub);
+          const det = el("details", {}, el("summary", {}, el("a", { href: "/agent/" + p }, nameNode(e.name, e.name_flags), "/")), sub);
           let loaded = false;
           det.addEventListener("toggle", () => {
             if (det.open && !loaded) { loaded = true; fill(sub, p); }
@@ -429,7 +459,7 @@
           }
           ul.append(li);
         } else {
-          const a = el("a", { class: "file", href: "/view/" + p, text: e.name, title: human(e.size) });
+          const a = el("a", { class: "file", href: "/view/" + p, title: human(e.size) }, nameNode(e.name, e.name_flags));
           ul.append(el("li", {}, a));
         }
       }
@@ -441,7 +471,7 @@
       }
     }
     const top = el("ul");
-    const rootLink = el("a", { href: "/agent/" + base, text: tree.dataset.agent + "/" });
+    const rootLink = el("a", { href: "/agent/" + base }, nameNode(tree.dataset.agent), "/");
     if (current === base) rootLink.classList.add("cur");
     tree.append(el("ul", {}, el("li", {}, rootLink, top)));
     if (hint) hint.remove();
@@ -471,8 +501,8 @@
         for (const e of d.results) {
           const p = encPath(e.agent, e.path, e.path_b64);
           tb.append(el("tr", {},
-            el("td", {}, el("a", { href: "/agent/" + encPath(e.agent, "") }, e.agent)),
-            el("td", {}, el("a", { href: "/view/" + p, text: e.path })),
+            el("td", {}, el("a", { href: "/agent/" + encPath(e.agent, "") }, nameNode(e.agent))),
+            el("td", {}, el("a", { href: "/view/" + p }, nameNode(e.path, e.name_flags))),
             el("td", { class: "n", text: human(e.size) }),
             el("td", { text: when(e.mtime) }),
             el("td", {}, el("span", { class: "badge st-" + e.status, text: e.status }))));
@@ -503,7 +533,7 @@
       const tx = el("span", { class: "tx" });
       textWithMarks(tx, m.text, hl);
       out.append(el("div", { class: "hit" },
-        el("a", { class: "where", href: link, text: m.agent + "/" + m.path }),
+        el("a", { class: "where", href: link }, nameNode(m.agent + "/" + m.path, m.name_flags)),
         el("a", { class: "ln", href: link, text: String(m.line) }),
         tx));
     }
@@ -585,7 +615,7 @@
       try { d = await getJSON("/api/v1/connections"); } catch (e) { $("#conn-updated").textContent = "(update failed: " + e.message + ")"; return; }
       const rows = d.connections.sort((a, b) => a.id - b.id).map((c) => {
         const tr = el("td");
-        for (const t of c.transfers) tr.append(el("div", { text: (t.upload ? "↑ " : "↓ ") + t.path + " · " + human(t.bytes) + (t.offset ? " from " + human(t.offset) : "") }));
+        for (const t of c.transfers) tr.append(el("div", {}, t.upload ? "↑ " : "↓ ", nameNode(t.path), " · " + human(t.bytes) + (t.offset ? " from " + human(t.offset) : "")));
         return el("tr", {},
           el("td", { text: String(c.id) }),
           el("td", {}, c.user ? c.user : el("i", { text: "not logged in" })),
