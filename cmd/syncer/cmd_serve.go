@@ -120,7 +120,7 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.StringSliceVar(&opts.TLSSAN, "tls-san", nil, "DNS names and IP addresses the self-signed certificate is made for (default: the --ftp address, or loopback when it is a wildcard, and --public-host)")
 	f.BoolVar(&opts.TLSRequired, "tls-required", false, "refuse logins and data connections without TLS")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "upload limit per account, e.g. 10MiB (per second; 0 = unlimited)")
-	f.Var(&opts.MaxDownloadRate, "max-download-rate", "download limit per account, e.g. 10MiB (per second; 0 = unlimited)")
+	f.Var(&opts.MaxDownloadRate, "max-download-rate", "download limit per account, FTP and web together (one budget), e.g. 10MiB (per second; 0 = unlimited)")
 	f.IntVar(&opts.MaxConns, "max-conns", 0, "maximum logged-in sessions in total (0 = unlimited; connections not logged in yet have their own pool)")
 	f.IntVar(&opts.MaxConnsPerUser, "max-conns-per-user", 0, "maximum sessions per account (0 = unlimited)")
 	f.IntVar(&opts.MaxConnsPerIP, "max-conns-per-ip", ftpfs.DefaultMaxConnsPerIP, "maximum connections from one address, logged in or not (0 = unlimited)")
