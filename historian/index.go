@@ -81,14 +81,18 @@ func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, er
 // onUpload is the FTP server's OnUpload: it only queues.
 func (h *indexSide) onUpload(ev activity.UploadEvent) { h.uploads.event(ev) }
 
-// httpServer builds the web side. Off loopback, basic auth against the
-// users file is required: the archive is not for anyone who can reach the
-// port. Web logins go through def, the FTP server's defender: failures on either
+// httpServer builds the web side. A login (basic auth against the users
+// file, or an API token) is required unless cfg.HTTPNoLogin: the archive
+// is not for anyone who can reach the port, nor for every local user. On
+// loopback, only loopback Host names are served (DNS rebinding). Web
+// logins go through def, the FTP server's defender: failures on either
 // count together and a ban on one is a ban on both.
-func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, def *defender.Defender) (*http.Server, error) {
-	auth := httpview.RequiresAuth(cfg.HTTPAddr)
+func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, tokens *accounts.Tokens, def *defender.Defender) (*http.Server, error) {
+	offLoopback := httpview.RequiresAuth(cfg.HTTPAddr)
+	auth := !cfg.HTTPNoLogin
 	web, err := httpview.New(httpview.Config{
 		Index: h.ix, Root: cfg.Archive.Dir(), Connections: srv.Connections, Users: users, RequireAuth: auth,
+		Tokens: tokens, LoopbackOnly: !offLoopback,
 		Defender: def,
 		Metrics:  h.metrics, Logger: h.log.With("component", "http"),
 		Overview: httpview.Overview{
@@ -101,8 +105,8 @@ func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB
 	if err != nil {
 		return nil, &ConfigError{Field: "HTTPAddr", Value: cfg.HTTPAddr, Err: err}
 	}
-	if auth {
-		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", cfg.HTTPAddr)
+	if !auth {
+		h.log.Warn("the web viewer has no login (--http-no-login): every local user reads the whole archive", "addr", cfg.HTTPAddr)
 	}
 	// Security: without IdleTimeout, net/http waits for a keep-alive
 	// client's next request for ever, so silent clients can hold every
