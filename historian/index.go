@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,11 +114,27 @@ func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB
 	// client's next request for ever, so silent clients can hold every
 	// descriptor of the historian. No ReadTimeout or WriteTimeout: live
 	// tails and large downloads are long by design.
-	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: log.New(serverLog{h.log.With("component", "http")}, "", 0)}
 	// Live tails are streams that never end by themselves: end them when
 	// the server shuts down, or they hold SIGTERM until the stop timeout.
 	hs.RegisterOnShutdown(web.CloseStreams)
 	return hs, nil
+}
+
+// serverLog takes net/http's own error lines into the historian's log:
+// failed TLS handshakes (scanners, clients that do not trust the
+// certificate) at debug level, others as warnings.
+type serverLog struct{ log *slog.Logger }
+
+func (l serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		l.log.Debug(msg)
+	} else {
+		l.log.Warn(msg)
+	}
+	return len(p), nil
 }
 
 // close applies the last upload events, syncs and closes the index. Call
