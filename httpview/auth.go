@@ -119,7 +119,21 @@ func (s *Server) authenticateToken(c *gin.Context, peer, secret string) {
 		u.Home = "/" + tok.Agent
 	}
 	c.Set(viewerKey, viewer{u})
+	c.Set(tokenKey, tok.Name)
 	c.Next()
+}
+
+// tokenKey marks a request authenticated by an API token.
+const tokenKey = "syncer.token"
+
+// viaToken reports whether the request was authenticated by an API
+// token. Tokens are for reading: a whole-archive token is an admin viewer
+// so that it can read /metrics and every tree, but anything an admin may
+// change through the viewer must refuse it (check viaToken next to
+// requireAdmin).
+func viaToken(c *gin.Context) bool {
+	_, ok := c.Get(tokenKey)
+	return ok
 }
 
 // logTokensErr logs a tokens file that could not be re-read, once per

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/internal/defender"
 )
@@ -286,6 +288,26 @@ func TestBearerTokens(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+n1)
 	if err := json.Unmarshal(serve(s, req, "127.0.0.1:5000").Body.Bytes(), &agents); err != nil || len(agents.Agents) != 1 || agents.Agents[0].ID != "n1" {
 		t.Errorf("agents seen by the n1 token: %+v (%v), want only n1", agents, err)
+	}
+
+	// Requests by token are marked, for anything an admin may change.
+	r := gin.New()
+	r.GET("/who", s.authenticate, func(c *gin.Context) { c.String(200, "%v", viaToken(c)) })
+	for _, tc := range []struct {
+		auth func(*http.Request)
+		want string
+	}{
+		{func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+all) }, "true"},
+		{func(r *http.Request) { r.SetBasicAuth("admin", passwords["admin"]) }, "false"},
+	} {
+		req := httptest.NewRequest("GET", "/who", nil)
+		req.RemoteAddr = "127.0.0.1:5000"
+		tc.auth(req)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Body.String() != tc.want {
+			t.Errorf("viaToken: %q, want %s", w.Body, tc.want)
+		}
 	}
 
 	// Wrong tokens: 401 each, then the address is banned (429), for
