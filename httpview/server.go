@@ -174,7 +174,9 @@ func (s *Server) Close() error { return s.root.Close() }
 
 // RequiresAuth reports whether listening on addr (HOST:PORT) exposes the
 // viewer beyond this machine: anything but a loopback address (an empty
-// host or 0.0.0.0 listens everywhere).
+// host or 0.0.0.0 listens everywhere). There a login can never be
+// switched off, and the historian wants HTTPS; on loopback, the viewer
+// should set Config.LoopbackOnly.
 func RequiresAuth(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
