@@ -115,7 +115,9 @@ func (h *historian) start() {
 }
 
 func (h *historian) startOnce() error {
-	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http}, h.extra...)
+	// No web login: these tests are about the archive and the front
+	// door's limits; the web login has its own tests (cmd/syncer, historian).
+	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http, "--http-no-login"}, h.extra...)
 	h.cmd = exec.Command(testkit.SyncerBinary(h.t), args...)
 	h.stderr = &testkit.LockedBuffer{}
 	h.cmd.Stderr = h.stderr

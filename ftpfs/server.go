@@ -65,6 +65,12 @@ type ServerConfig struct {
 	// keeps it in StateDir. At most one of the two ways may be used.
 	TLSCertFile, TLSKeyFile string
 	TLSSelfSigned           bool
+	// TLSCertSource, if set, is the certificate instead of TLSCertFile or
+	// TLSSelfSigned: share one between servers that must show the same
+	// certificate. The caller keeps it current (CertSource.Run); a
+	// source the server makes from TLSCertFile or TLSSelfSigned is kept
+	// current by the server between Start and Stop.
+	TLSCertSource *CertSource
 	// TLSHosts are the DNS names and IP addresses a self-signed certificate
 	// is made for; empty means DefaultTLSHosts(ListenAddr, PublicHost).
 	// A kept certificate is not remade for other names.
@@ -204,7 +210,9 @@ type Server struct {
 	root     *os.Root // the archive; every file operation goes through it
 	rootPath string
 	tlsConf  *tls.Config
-	tlsFP    string
+	certs    *CertSource // nil without TLS
+	ownCerts bool        // the server keeps certs current
+	stopCert context.CancelFunc
 	settings *ftpserver.Settings
 
 	reg         registry
@@ -258,7 +266,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
 	}
 	s.rootPath = abs
-	if s.tlsConf, s.tlsFP, err = loadTLS(cfg, log); err != nil {
+	if s.tlsConf, s.certs, s.ownCerts, err = loadTLS(cfg, log); err != nil {
 		return nil, err
 	}
 	root, err := os.OpenRoot(abs)
@@ -309,6 +317,9 @@ func (c *ServerConfig) fillAndValidate() error {
 	if c.TLSCertFile != "" && c.TLSSelfSigned {
 		return bad("TLSSelfSigned", true, "choose either a certificate file or a self-signed certificate")
 	}
+	if c.TLSCertSource != nil && (c.TLSCertFile != "" || c.TLSSelfSigned) {
+		return bad("TLSCertSource", "set", "choose one of TLSCertSource, a certificate file or a self-signed certificate")
+	}
 	if c.TLSSelfSigned && c.StateDir == "" {
 		return bad("StateDir", `""`, "required to keep the self-signed certificate")
 	}
@@ -320,8 +331,8 @@ func (c *ServerConfig) fillAndValidate() error {
 	if len(c.TLSHosts) == 0 {
 		c.TLSHosts = DefaultTLSHosts(c.ListenAddr, c.PublicHost)
 	}
-	if c.TLSRequired && c.TLSCertFile == "" && !c.TLSSelfSigned {
-		return bad("TLSRequired", true, "needs TLSCertFile/TLSKeyFile or TLSSelfSigned")
+	if c.TLSRequired && c.TLSCertFile == "" && !c.TLSSelfSigned && c.TLSCertSource == nil {
+		return bad("TLSRequired", true, "needs TLSCertFile/TLSKeyFile, TLSSelfSigned or TLSCertSource")
 	}
 	if c.ArchiveFileMode == 0 {
 		c.ArchiveFileMode = DefaultArchiveFileMode
@@ -443,6 +454,11 @@ func (s *Server) Start() error {
 	s.stopDefense = s.def.OnChange(s.onBanChange)
 	s.janitorStop = make(chan struct{})
 	go s.janitor(s.janitorStop)
+	if s.ownCerts {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopCert = cancel
+		go s.certs.Run(ctx, DefaultTLSCheckEvery)
+	}
 	go func() {
 		defer close(s.serveDone)
 		if err := s.ftp.Serve(); err != nil {
@@ -450,8 +466,8 @@ func (s *Server) Start() error {
 		}
 	}()
 	attrs := []any{"addr", ln.Addr().String(), "root", s.rootPath}
-	if s.tlsFP != "" {
-		attrs = append(attrs, "tls_fingerprint", s.tlsFP, "tls_required", s.cfg.TLSRequired)
+	if s.certs != nil {
+		attrs = append(attrs, "tls_fingerprint", s.certs.Fingerprint(), "tls_required", s.cfg.TLSRequired)
 	}
 	s.log.Info("ftp server listening", attrs...)
 	return nil
@@ -467,9 +483,17 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// TLSFingerprint is "sha256:" and the hex SHA-256 of the certificate (DER),
-// or "" without TLS. Clients can pin it.
-func (s *Server) TLSFingerprint() string { return s.tlsFP }
+// TLSFingerprint is "sha256:" and the hex SHA-256 of the current
+// certificate (DER), or "" without TLS. Clients can pin it.
+func (s *Server) TLSFingerprint() string {
+	if s.certs == nil {
+		return ""
+	}
+	return s.certs.Fingerprint()
+}
+
+// TLSCertSource is the server's certificate source, nil without TLS.
+func (s *Server) TLSCertSource() *CertSource { return s.certs }
 
 // Stop closes the listener, cuts every transfer and connection, and waits
 // until they are gone or ctx ends (then it returns ctx's error). Stopping a
@@ -488,6 +512,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopDefense()
 	close(s.janitorStop)
+	if s.stopCert != nil {
+		s.stopCert()
+	}
 	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
 		s.log.Warn("closing ftp listener", "err", err)
 	}

@@ -29,10 +29,11 @@ const (
 	SelfSignedKeyFile  = "tls-key.pem"
 )
 
-// The self-signed certificate is valid for a year and renewed by the
-// first NewServer within 30 days of its end: a key that leaks is not good
-// for ten years, and agents that pin the fingerprint learn of a new one
-// once a year, at a time the operator chose (a restart).
+// The self-signed certificate is valid for a year and renewed within 30
+// days of its end, at start or while the server runs (CertSource.Check):
+// a key that leaks is not good for ten years, and agents that pin the
+// fingerprint learn of a new one once a year, a month before the old one
+// would have failed them.
 const (
 	selfSignedValidity    = 1 // years
 	selfSignedRenewBefore = 30 * 24 * time.Hour
@@ -52,34 +53,29 @@ var aeadSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// loadTLS returns the server's TLS configuration and certificate
-// fingerprint, or nil and "" when TLS is not configured.
-func loadTLS(cfg ServerConfig, log *slog.Logger) (*tls.Config, string, error) {
-	var cert tls.Certificate
-	var err error
+// loadTLS returns the server's TLS configuration and its certificate
+// source, or nils when TLS is not configured. own reports whether the
+// server made the source (and so keeps it current while it runs).
+func loadTLS(cfg ServerConfig, log *slog.Logger) (conf *tls.Config, src *CertSource, own bool, err error) {
 	switch {
+	case cfg.TLSCertSource != nil:
+		src = cfg.TLSCertSource
 	case cfg.TLSCertFile != "":
-		cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		src, err = NewFileCertSource(cfg.TLSCertFile, cfg.TLSKeyFile, nil, log)
 		if err != nil {
-			return nil, "", fmt.Errorf("ftpfs: ServerConfig.TLSCertFile %q / TLSKeyFile %q: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+			return nil, nil, false, fmt.Errorf("ftpfs: ServerConfig.TLSCertFile %q / TLSKeyFile %q: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
 		}
+		own = true
 	case cfg.TLSSelfSigned:
-		cert, err = selfSignedCert(cfg.StateDir, cfg.TLSHosts, time.Now(), log)
+		src, err = NewSelfSignedCertSource(cfg.StateDir, cfg.TLSHosts, nil, log)
 		if err != nil {
-			return nil, "", fmt.Errorf("ftpfs: self-signed certificate in %s: %w", cfg.StateDir, err)
+			return nil, nil, false, fmt.Errorf("ftpfs: %w", err)
 		}
+		own = true
 	default:
-		return nil, "", nil
+		return nil, nil, false, nil
 	}
-	if len(cert.Certificate) == 0 {
-		return nil, "", errors.New("ftpfs: TLS certificate file holds no certificate")
-	}
-	conf := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: aeadSuites,
-	}
-	return conf, Fingerprint(cert.Certificate[0]), nil
+	return src.TLSConfig(), src, own, nil
 }
 
 // Fingerprint formats the SHA-256 of a DER certificate as "sha256:<hex>",

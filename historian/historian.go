@@ -38,8 +38,19 @@ type Config struct {
 	// FTPAddr is the FTP listen address; default ftpfs.DefaultListenAddr.
 	FTPAddr string
 	// HTTPAddr is the web viewer's listen address; "" runs no web viewer.
-	// Off loopback, the viewer requires basic auth against the users file.
+	// The viewer requires a login (basic auth against the users file, or
+	// an API token from <State>/tokens.json) unless HTTPNoLogin. Off
+	// loopback it needs HTTPS; on loopback it answers only to loopback
+	// Host names (DNS rebinding).
 	HTTPAddr string
+	// HTTPTLSCertFile and HTTPTLSKeyFile make the viewer speak HTTPS with
+	// this certificate. Without them, the viewer speaks HTTPS with the FTP
+	// server's certificate when there is one (TLSCertFile or
+	// TLSSelfSigned), plain HTTP otherwise (loopback only).
+	HTTPTLSCertFile, HTTPTLSKeyFile string
+	// HTTPNoLogin lets every request in as an admin viewer, without a
+	// login; only with a loopback HTTPAddr.
+	HTTPNoLogin bool
 	// Mount, if set, is a directory where the read-only FUSE view of the
 	// archive is mounted (Linux, root). It shows the archived files' modes
 	// and owners, and the kernel enforces them (default_permissions).
@@ -63,6 +74,14 @@ type Config struct {
 	// (ftpfs.ServerConfig's; default: the FTP listen address and the
 	// public host).
 	TLSHosts []string
+	// TLSCheckEvery is how often the certificates are checked while the
+	// historian runs (default ftpfs.DefaultTLSCheckEvery): a self-signed
+	// one is renewed within 30 days of its end, files that changed are
+	// read again.
+	TLSCheckEvery time.Duration
+	// Now is the clock certificates are judged by; nil means time.Now.
+	// Tests set it.
+	Now func() time.Time
 
 	// ArchiveFileMode and ArchiveDirMode are the modes of what the FTP
 	// server creates in the archive (ftpfs.ServerConfig's), and of the
@@ -126,6 +145,9 @@ type Historian struct {
 
 	// Set while Run starts the components; read after Ready.
 	users   *accounts.DB
+	tokens  *accounts.Tokens
+	certs   *ftpfs.CertSource // the FTP server's, nil without TLS
+	webTLS  *ftpfs.CertSource // the web viewer's, nil for plain HTTP
 	def     *defender.Defender
 	bans    *defender.File
 	index   *indexSide
@@ -161,6 +183,9 @@ func New(cfg Config) (*Historian, error) {
 			return nil, &ConfigError{Field: "TLSHosts", Value: h, Err: err}
 		}
 	}
+	if err := checkWebConfig(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.UsersFile == "" {
 		cfg.UsersFile = filepath.Join(cfg.State, "users.yaml")
 	}
@@ -177,8 +202,9 @@ func New(cfg Config) (*Historian, error) {
 	return &Historian{cfg: cfg, log: log, ready: make(chan struct{}), failed: make(chan error, 1), limiters: accounts.NewLimiters()}, nil
 }
 
-// Run starts the components in order: state directory (locked), bans
-// file, users file, index, FUSE view, FTP server, web viewer. If one fails to start,
+// Run starts the components in order: state directory (locked), TLS
+// certificates, bans file, users and tokens files, index, FUSE view, FTP
+// server, web viewer. If one fails to start,
 // those already started are stopped in the reverse order and its error is
 // returned. Otherwise Run serves until ctx is cancelled or a component
 // fails by itself, then stops everything in the reverse order: web viewer,
@@ -242,10 +268,15 @@ func (h *Historian) fail(err error) {
 func (h *Historian) stages() []stage {
 	st := []stage{
 		{name: "state directory", start: h.startState},
-		{name: "bans file", start: h.startBans},
-		{name: "users file", start: h.startUsers},
-		{name: "index", start: h.startIndex},
 	}
+	if h.cfg.TLSCertFile != "" || h.cfg.TLSSelfSigned || (h.cfg.HTTPAddr != "" && h.cfg.HTTPTLSCertFile != "") {
+		st = append(st, stage{name: "tls certificates", start: h.startTLS})
+	}
+	st = append(st,
+		stage{name: "bans file", start: h.startBans},
+		stage{name: "users file", start: h.startUsers},
+		stage{name: "index", start: h.startIndex},
+	)
 	if h.cfg.Mount != "" {
 		// Before the FTP server: no agent uploads to a historian whose
 		// view is about to fail. Unmounted after it, before the index
@@ -338,6 +369,9 @@ func (h *Historian) startUsers(context.Context) (stop func(context.Context) erro
 		h.log.Warn("the users file has no accounts yet; add one with `syncer user add`", "users_file", path)
 	}
 	h.users = users
+	if h.tokens, err = accounts.OpenTokens(filepath.Join(h.cfg.State, accounts.TokensFileName)); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
 	// The FTP server starts after the users: changes reach it once it is
 	// there.
 	changed := func() {
@@ -404,9 +438,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		ListenAddr:      c.FTPAddr,
 		PassivePorts:    c.PassivePorts,
 		PublicHost:      c.PublicHost,
-		TLSCertFile:     c.TLSCertFile,
-		TLSKeyFile:      c.TLSKeyFile,
-		TLSSelfSigned:   c.TLSSelfSigned,
+		TLSCertSource:   h.certs, // TLSCertFile or TLSSelfSigned (tls.go)
 		TLSRequired:     c.TLSRequired,
 		TLSHosts:        c.TLSHosts,
 		ArchiveFileMode: c.ArchiveFileMode,
@@ -437,7 +469,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 // startHTTP starts the web viewer; a failure while serving stops the
 // historian.
 func (h *Historian) startHTTP(context.Context) (stop func(context.Context) error, err error) {
-	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users, h.def, h.limiters)
+	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users, h.tokens, h.def, h.limiters)
 	if err != nil {
 		return nil, err
 	}
@@ -447,13 +479,22 @@ func (h *Historian) startHTTP(context.Context) (stop func(context.Context) error
 	}
 	h.httpLn, h.httpSrv = ln, hs
 	done := make(chan struct{})
+	serve := hs.Serve
+	if h.webTLS != nil {
+		hs.TLSConfig = h.webTLS.TLSConfig()
+		serve = func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") }
+	}
 	go func() {
 		defer close(done)
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.fail(fmt.Errorf("http server: %w", err))
 		}
 	}()
-	h.log.Info("http server listening", "addr", ln.Addr().String())
+	if h.webTLS != nil {
+		h.log.Info("https server listening", "addr", ln.Addr().String(), "tls_fingerprint", h.webTLS.Fingerprint(), "login", !h.cfg.HTTPNoLogin)
+	} else {
+		h.log.Info("http server listening", "addr", ln.Addr().String(), "login", !h.cfg.HTTPNoLogin)
+	}
 	return func(ctx context.Context) error {
 		err := hs.Shutdown(ctx)
 		<-done

@@ -114,7 +114,12 @@ func (r *running) size(t *testing.T, rel string, want int64) int64 {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + r.h.HTTPAddr().String() + "/api/v1/files/node1/" + rel)
+		req, err := http.NewRequest("GET", r.h.HTTPURL()+"/api/v1/files/node1/"+rel, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("node1", testPassword)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,15 +83,19 @@ func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, er
 // onUpload is the FTP server's OnUpload: it only queues.
 func (h *indexSide) onUpload(ev activity.UploadEvent) { h.uploads.event(ev) }
 
-// httpServer builds the web side. Off loopback, basic auth against the
-// users file is required: the archive is not for anyone who can reach the
-// port. Web logins go through def, the FTP server's defender: failures on either
+// httpServer builds the web side. A login (basic auth against the users
+// file, or an API token) is required unless cfg.HTTPNoLogin: the archive
+// is not for anyone who can reach the port, nor for every local user. On
+// loopback, only loopback Host names are served (DNS rebinding). Web
+// logins go through def, the FTP server's defender: failures on either
 // count together and a ban on one is a ban on both. Web downloads take
 // their tokens from lim, the FTP server's buckets.
-func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, def *defender.Defender, lim *accounts.Limiters) (*http.Server, error) {
-	auth := httpview.RequiresAuth(cfg.HTTPAddr)
+func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, tokens *accounts.Tokens, def *defender.Defender, lim *accounts.Limiters) (*http.Server, error) {
+	offLoopback := httpview.RequiresAuth(cfg.HTTPAddr)
+	auth := !cfg.HTTPNoLogin
 	web, err := httpview.New(httpview.Config{
 		Index: h.ix, Root: cfg.Archive.Dir(), Connections: srv.Connections, Users: users, RequireAuth: auth,
+		Tokens: tokens, LoopbackOnly: !offLoopback,
 		Defender: def, MaxDownloadRate: cfg.MaxDownloadRate, Limiters: lim,
 		Metrics: h.metrics, Logger: h.log.With("component", "http"),
 		Overview: httpview.Overview{
@@ -102,18 +108,34 @@ func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB
 	if err != nil {
 		return nil, &ConfigError{Field: "HTTPAddr", Value: cfg.HTTPAddr, Err: err}
 	}
-	if auth {
-		h.log.Info("http is reachable beyond loopback: basic auth against the users file is required", "addr", cfg.HTTPAddr)
+	if !auth {
+		h.log.Warn("the web viewer has no login (--http-no-login): every local user reads the whole archive", "addr", cfg.HTTPAddr)
 	}
 	// Security: without IdleTimeout, net/http waits for a keep-alive
 	// client's next request for ever, so silent clients can hold every
 	// descriptor of the historian. No ReadTimeout or WriteTimeout: live
 	// tails and large downloads are long by design.
-	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	hs := &http.Server{Handler: web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: log.New(serverLog{h.log.With("component", "http")}, "", 0)}
 	// Live tails are streams that never end by themselves: end them when
 	// the server shuts down, or they hold SIGTERM until the stop timeout.
 	hs.RegisterOnShutdown(web.CloseStreams)
 	return hs, nil
+}
+
+// serverLog takes net/http's own error lines into the historian's log:
+// failed TLS handshakes (scanners, clients that do not trust the
+// certificate) at debug level, others as warnings.
+type serverLog struct{ log *slog.Logger }
+
+func (l serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		l.log.Debug(msg)
+	} else {
+		l.log.Warn(msg)
+	}
+	return len(p), nil
 }
 
 // close applies the last upload events, syncs and closes the index. Call

@@ -2,6 +2,7 @@ package historian
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,14 +18,15 @@ import (
 	"github.com/syncer-dev/syncer/internal/defender"
 )
 
-// startWeb runs a historian whose web viewer requires basic auth (it
-// listens on every interface, as off loopback) with a defender that does
-// not delay failures, to keep the tests short. It returns the viewer's
-// address on loopback.
+// startWeb runs a historian whose web viewer listens on every interface,
+// as off loopback (so over HTTPS, with the self-signed certificate), with
+// a defender that does not delay failures, to keep the tests short. It
+// returns the viewer's address on loopback.
 func startWeb(t *testing.T) (*running, string) {
 	t.Helper()
 	cfg := testConfig(t, t.TempDir())
 	cfg.HTTPAddr = "0.0.0.0:0"
+	cfg.TLSSelfSigned = true
 	d, err := defender.New(defender.Config{FailDelay: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -38,18 +40,20 @@ func startWeb(t *testing.T) (*running, string) {
 	return r, net.JoinHostPort("127.0.0.1", port)
 }
 
-// webClient is an HTTP client whose connections come from the loopback
-// address local.
+// webClient is an HTTPS client whose connections come from the loopback
+// address local. It takes the self-signed certificate unchecked: these
+// tests are about logins, not certificates.
 func webClient(local string) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: d.DialContext,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
 
 // webGet asks for the agent list as node1 with password, from c; forwarded,
 // if set, is sent as X-Forwarded-For.
 func webGet(t *testing.T, c *http.Client, addr, password, forwarded string) webReply {
 	t.Helper()
-	req, err := http.NewRequest("GET", "http://"+addr+"/api/v1/agents", nil)
+	req, err := http.NewRequest("GET", "https://"+addr+"/api/v1/agents", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +183,7 @@ func TestWebFloodDoesNotStarveFTPLogin(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for try := range maxTries {
-					req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+web+"/api/v1/agents", nil)
+					req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+web+"/api/v1/agents", nil)
 					req.SetBasicAuth("node1", fmt.Sprintf("flood-%d", try))
 					resp, err := c.Do(req)
 					if err != nil {

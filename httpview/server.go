@@ -9,11 +9,14 @@
 // with "..", ".", empty elements, NUL or an encoded slash is refused with
 // 400, however it was encoded; files are opened through os.Root, so a
 // symbolic link out of the archive root fails (404). The viewer never
-// writes into the archive. With Config.RequireAuth (any listen address
-// other than loopback), every request except /healthz needs HTTP basic
-// auth against the users file, and an account sees only what its FTP
-// permissions allow: an agent account its own tree (letters l to list, r
-// to read), an admin everything.
+// writes into the archive. With Config.RequireAuth, every request except
+// /healthz needs a login: HTTP basic auth against the users file, or an
+// API token (Config.Tokens) as "Authorization: Bearer TOKEN". An account
+// sees only what its FTP permissions allow: an agent account its own tree
+// (letters l to list, r to read), an admin everything; a token its agent's
+// tree, or everything. Logins are refused over plain HTTP from peers off
+// loopback (auth.go). With Config.LoopbackOnly, a request whose Host is
+// not a loopback name is refused (DNS rebinding).
 //
 // With Config.Defender, web logins count with the FTP server's: a request
 // from a banned address is refused with 429 Too Many Requests and a
@@ -72,8 +75,19 @@ type Config struct {
 	// Users authenticates and authorises requests when RequireAuth is set,
 	// and lists agents that never pushed.
 	Users *accounts.DB
-	// RequireAuth demands HTTP basic auth (see RequiresAuth).
+	// RequireAuth demands a login: HTTP basic auth against Users, or a
+	// bearer token from Tokens. Credentials are refused over plain HTTP
+	// from any peer but loopback (see auth.go).
 	RequireAuth bool
+	// Tokens, if set, are the API tokens accepted as "Authorization:
+	// Bearer TOKEN" when RequireAuth is set; the file is re-read when it
+	// changes.
+	Tokens *accounts.Tokens
+	// LoopbackOnly refuses every request whose Host is not a loopback
+	// name or address (localhost, 127.0.0.0/8, [::1], any port), with 421:
+	// set it when the viewer listens on loopback only, so that a web page
+	// cannot reach it by DNS rebinding.
+	LoopbackOnly bool
 	// Defender, if set, counts failed web logins, refuses banned
 	// addresses and bounds the password checks; share the FTP server's so
 	// that both count failures together and share bans. nil: no delay,
@@ -113,9 +127,14 @@ type Server struct {
 	now      func() time.Time
 	authMu   sync.Mutex
 	authSeen map[[32]byte]authEntry
-	ui       *uiState // the viewer's pages (ui.go)
-	limiters *accounts.Limiters
-	heavyOps *heavyGate
+	// loginWait bounds a login's wait for a password check
+	// (defaultLoginWait; tests shorten it).
+	loginWait  time.Duration
+	tokenErrMu sync.Mutex
+	tokenErr   string   // the tokens file's last reload error, logged once
+	ui         *uiState // the viewer's pages (ui.go)
+	limiters   *accounts.Limiters
+	heavyOps   *heavyGate
 }
 
 // authEntry caches a successful basic-auth check, so that a page that makes
@@ -149,7 +168,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Connections == nil {
 		cfg.Connections = func() []activity.ConnInfo { return nil }
 	}
-	s := &Server{cfg: cfg, idx: cfg.Index, root: root, metrics: cfg.Metrics, now: cfg.Now, authSeen: map[[32]byte]authEntry{}}
+	s := &Server{cfg: cfg, idx: cfg.Index, root: root, metrics: cfg.Metrics, now: cfg.Now, authSeen: map[[32]byte]authEntry{}, loginWait: defaultLoginWait}
 	s.log = cfg.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -178,7 +197,9 @@ func (s *Server) Close() error { return s.root.Close() }
 
 // RequiresAuth reports whether listening on addr (HOST:PORT) exposes the
 // viewer beyond this machine: anything but a loopback address (an empty
-// host or 0.0.0.0 listens everywhere).
+// host or 0.0.0.0 listens everywhere). There a login can never be
+// switched off, and the historian wants HTTPS; on loopback, the viewer
+// should set Config.LoopbackOnly.
 func RequiresAuth(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -198,7 +219,7 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(s.recoverer, securityHeaders)
+	r.Use(s.recoverer, securityHeaders, s.checkHost)
 	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page") })
 	r.NoMethod(func(c *gin.Context) { apiError(c, http.StatusMethodNotAllowed, "method not allowed") })
 	r.GET("/healthz", s.healthz)
@@ -280,14 +301,15 @@ func (s *Server) viewerOf(c *gin.Context) viewer {
 	return viewer{}
 }
 
-// loginWait bounds how long a web login waits in the defender's line for
-// a password check: about a browser's patience, like the FTP login
-// deadline.
-const loginWait = 20 * time.Second
+// defaultLoginWait bounds how long a web login waits in the defender's
+// line for a password check: about a browser's patience, like the FTP
+// login deadline.
+const defaultLoginWait = 20 * time.Second
 
-// authenticate sets the request's viewer: everyone is an admin on a
-// loopback-only server; otherwise basic auth against the users file,
-// through the defender when there is one.
+// authenticate sets the request's viewer: everyone is an admin without
+// RequireAuth; otherwise a bearer token or basic auth against the users
+// file, through the defender when there is one, and only over HTTPS or
+// from loopback.
 func (s *Server) authenticate(c *gin.Context) {
 	if !s.cfg.RequireAuth {
 		c.Set(viewerKey, viewer{accounts.User{Name: "", Admin: true, Perm: "elr", Home: "/"}})
@@ -298,6 +320,9 @@ func (s *Server) authenticate(c *gin.Context) {
 	// client's X-Forwarded-For (gin trusts every proxy by default): a
 	// guesser would name a fresh address with each guess.
 	peer := c.Request.RemoteAddr
+	if refusePlainHTTP(c, peer) {
+		return
+	}
 	def := s.cfg.Defender
 	if def != nil {
 		// Refused before anything else, also with a cached password: the
@@ -308,6 +333,10 @@ func (s *Server) authenticate(c *gin.Context) {
 			apiError(c, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
 			return
 		}
+	}
+	if token, ok := bearerToken(c.Request); ok {
+		s.authenticateToken(c, peer, token)
+		return
 	}
 	name, pass, ok := c.Request.BasicAuth()
 	if !ok {
@@ -325,7 +354,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		apiError(c, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
 		return
 	case errors.Is(err, defender.ErrBusy):
-		s.log.Warn("http login refused: no password check free in time", "remote", peer, "wait", loginWait)
+		s.log.Warn("http login refused: no password check free in time", "remote", peer, "wait", s.loginWait)
 		retryAfter(c, 5*time.Second)
 		apiError(c, http.StatusServiceUnavailable, "too many logins in progress; try again later")
 		return
@@ -346,6 +375,9 @@ func retryAfter(c *gin.Context, d time.Duration) {
 
 func (s *Server) challenge(c *gin.Context) {
 	c.Header("WWW-Authenticate", `Basic realm="syncer", charset="UTF-8"`)
+	if s.cfg.Tokens != nil {
+		c.Writer.Header().Add("WWW-Authenticate", `Bearer realm="syncer"`)
+	}
 	apiError(c, http.StatusUnauthorized, "authentication required")
 }
 
@@ -376,7 +408,7 @@ func (s *Server) check(ctx context.Context, peer, name, pass string) (accounts.U
 	if s.cfg.Defender == nil {
 		err = verify()
 	} else {
-		ctx, cancel := context.WithTimeout(ctx, loginWait)
+		ctx, cancel := context.WithTimeout(ctx, s.loginWait)
 		err = s.cfg.Defender.Check(ctx, peer, name, "http", verify)
 		cancel()
 	}

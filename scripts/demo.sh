@@ -81,11 +81,17 @@ else
   echo "archived copy of ${first#"$demo/node/logs/"} DIFFERS from the node's" >&2; exit 1
 fi
 
+say "an API token for scripts (read-only, demo-node's tree)"
+"$bin" token add demo-script --agent demo-node --state "$demo/state" >"$demo/token" && chmod 600 "$demo/token"
+curl -sS -H "Authorization: Bearer $(cat "$demo/token")" "http://127.0.0.1:$http_port/api/v1/files/demo-node/" | head -c 300 || true; echo " ..."
+
 say "where to look"
 cat <<MSG
   archive root:   $demo/archive            (one directory per agent)
   FTP:            ftp://127.0.0.1:$ftp_port   user demo-node, password in $demo/password
-  web viewer:     http://127.0.0.1:$http_port/   (JSON API: /api/v1/agents, metrics: /metrics)
+  web viewer:     http://127.0.0.1:$http_port/   log in as demo-node with the password in $demo/password
+                  (the viewer wants a login on loopback too; JSON API: /api/v1/agents)
+  API token:      curl -H "Authorization: Bearer \$(cat $demo/token)" http://127.0.0.1:$http_port/api/v1/agents
 MSG
 if [ ${#mount_args[@]} -gt 0 ]; then
   echo "  FUSE view:      $demo/mnt   (try: grep -r ERROR $demo/mnt/*/ | head)"

@@ -22,6 +22,9 @@ import (
 type serveOptions struct {
 	Root, State, Users string
 	FTPAddr, HTTPAddr  string
+	HTTPTLSCert        string
+	HTTPTLSKey         string
+	HTTPNoLogin        bool
 	Mount              string
 	MountAllowOther    bool
 	ArchiveFileMode    ftpfs.Mode
@@ -72,6 +75,21 @@ sessions, is never taken by strangers. Five failed logins from an address
 within 10 minutes ban it for 15 minutes, on every connection it has open;
 bans are kept in <state>/bans.json ("syncer ban list|remove").
 
+The web viewer (--http, default 127.0.0.1:8080) needs a login: an account of
+the users file (basic auth; an agent account sees its own tree, an admin
+everything) or an API token ("syncer token add", sent as "Authorization:
+Bearer TOKEN"). Only on a loopback --http may --http-no-login let every local
+user in without one. On loopback it answers only to the Host names localhost,
+127.x.x.x and [::1] (DNS rebinding). It speaks HTTPS with --http-tls-cert/
+--http-tls-key, or else with the FTP server's certificate (--tls-cert/--tls-key
+or --tls-self-signed; the same fingerprint); off loopback it must: serve
+refuses to start a viewer off loopback with plain HTTP. A TLS-terminating
+proxy on this machine may forward to a loopback --http (with a loopback Host:
+nginx's default, "proxy_set_header Host $proxy_host"). Certificates are checked
+hourly while serve runs: a self-signed one is renewed within 30 days of its
+end, certificate files that changed are read again; new connections get the
+new certificate without a restart.
+
 The server stops in order on SIGINT or SIGTERM (web viewer, FTP server, FUSE
 view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 		Example: `  # A historian on loopback, state and archive in /var/lib/syncer
@@ -93,6 +111,20 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
   syncer serve --root /srv/archive --state /var/lib/syncer \
       --mount /archive --mount-allow-other
 
+  # The web viewer for the cluster over HTTPS with the FTP server's
+  # self-signed certificate (log in with an account, or a token:
+  # syncer token add ci --state /var/lib/syncer)
+  syncer serve --root /srv/archive --state /var/lib/syncer \
+      --ftp 0.0.0.0:2121 --tls-self-signed --tls-san historian.example.org \
+      --http 0.0.0.0:8443
+
+  # The web viewer with its own certificate files
+  syncer serve --root /srv/archive --state /var/lib/syncer --http 0.0.0.0:8443 \
+      --http-tls-cert /etc/ssl/historian.pem --http-tls-key /etc/ssl/historian.key
+
+  # A single-user machine: the loopback viewer without a login
+  syncer serve --root /srv/archive --state /var/lib/syncer --http-no-login
+
   # Agents behind one NAT address: allow more connections per address
   syncer serve --root /srv/archive --state /var/lib/syncer \
       --max-conns-per-ip 200 --login-timeout 30s`,
@@ -107,6 +139,9 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.StringVar(&opts.Users, "users", "", "users file (default <state>/users.yaml)")
 	f.StringVar(&opts.FTPAddr, "ftp", ftpfs.DefaultListenAddr, "FTP listen address HOST:PORT")
 	f.StringVar(&opts.HTTPAddr, "http", "127.0.0.1:8080", `web viewer listen address HOST:PORT ("" disables it)`)
+	f.StringVar(&opts.HTTPTLSCert, "http-tls-cert", "", "TLS certificate file (PEM) for the web viewer's HTTPS (default: the FTP server's certificate, if any)")
+	f.StringVar(&opts.HTTPTLSKey, "http-tls-key", "", "TLS private key file (PEM), with --http-tls-cert")
+	f.BoolVar(&opts.HTTPNoLogin, "http-no-login", false, "let every request to the web viewer in without a login, as an admin (only with a loopback --http: every local user then reads the whole archive)")
 	f.StringVar(&opts.Mount, "mount", "", "also mount the read-only FUSE view at DIR (for the user serve runs as only, see --mount-allow-other)")
 	f.BoolVar(&opts.MountAllowOther, "mount-allow-other", false, "let every local user use the mount, each as the archived files' modes and owners allow")
 	opts.ArchiveFileMode, opts.ArchiveDirMode = ftpfs.DefaultArchiveFileMode, ftpfs.DefaultArchiveDirMode
@@ -116,7 +151,7 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.StringVar(&opts.PublicHost, "public-host", "", "IPv4 address announced for passive connections (behind NAT)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for explicit FTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM), with --tls-cert")
-	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory (valid a year, renewed at start within 30 days of its end)")
+	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory, for FTPS and the web viewer (valid a year, renewed within 30 days of its end, also while serve runs)")
 	f.StringSliceVar(&opts.TLSSAN, "tls-san", nil, "DNS names and IP addresses the self-signed certificate is made for (default: the --ftp address, or loopback when it is a wildcard, and --public-host)")
 	f.BoolVar(&opts.TLSRequired, "tls-required", false, "refuse logins and data connections without TLS")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "upload limit per account, e.g. 10MiB (per second; 0 = unlimited)")
@@ -140,6 +175,8 @@ func checkServeOptions(opts serveOptions) error {
 		return usageErrorf("--state is required (the server's state directory)")
 	case (opts.TLSCert == "") != (opts.TLSKey == ""):
 		return usageErrorf("--tls-cert and --tls-key go together")
+	case (opts.HTTPTLSCert == "") != (opts.HTTPTLSKey == ""):
+		return usageErrorf("--http-tls-cert and --http-tls-key go together")
 	case opts.TLSCert != "" && opts.TLSSelfSigned:
 		return usageErrorf("use either --tls-cert/--tls-key or --tls-self-signed, not both")
 	case opts.TLSRequired && opts.TLSCert == "" && !opts.TLSSelfSigned:
@@ -161,7 +198,8 @@ func checkServeOptions(opts serveOptions) error {
 	case opts.IdleTimeout < time.Second:
 		return usageErrorf("--idle-timeout %s: must be at least 1s", opts.IdleTimeout)
 	}
-	for _, f := range []struct{ flag, path string }{{"--tls-cert", opts.TLSCert}, {"--tls-key", opts.TLSKey}} {
+	for _, f := range []struct{ flag, path string }{{"--tls-cert", opts.TLSCert}, {"--tls-key", opts.TLSKey},
+		{"--http-tls-cert", opts.HTTPTLSCert}, {"--http-tls-key", opts.HTTPTLSKey}} {
 		if f.path == "" {
 			continue
 		}
@@ -189,6 +227,9 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		UsersFile:       opts.Users,
 		FTPAddr:         opts.FTPAddr,
 		HTTPAddr:        opts.HTTPAddr,
+		HTTPTLSCertFile: opts.HTTPTLSCert,
+		HTTPTLSKeyFile:  opts.HTTPTLSKey,
+		HTTPNoLogin:     opts.HTTPNoLogin,
 		Mount:           opts.Mount,
 		MountAllowOther: opts.MountAllowOther,
 		ArchiveFileMode: opts.ArchiveFileMode,
@@ -223,7 +264,8 @@ var serveFlags = map[string]string{
 	"Archive": "--root", "State": "--state", "UsersFile": "--users",
 	"FTPAddr": "--ftp", "HTTPAddr": "--http", "Mount": "--mount",
 	"ArchiveFileMode": "--archive-file-mode", "ArchiveDirMode": "--archive-dir-mode",
-	"TLSHosts": "--tls-san",
+	"TLSHosts": "--tls-san", "TLSCertFile": "--tls-cert",
+	"HTTPTLSCertFile": "--http-tls-cert", "HTTPNoLogin": "--http-no-login",
 }
 
 // serveError gives err its exit code: a configuration error (2), named by

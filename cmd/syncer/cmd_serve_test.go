@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -28,6 +29,33 @@ type serveProc struct {
 	stderr *bytes.Buffer
 	done   chan error
 	http   string
+	scheme string // of the web viewer: "http", or "https" with a certificate
+}
+
+// insecureClient takes any certificate: for tests of what is behind TLS.
+var insecureClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+// webScheme finds out whether the viewer at addr speaks HTTPS or HTTP and
+// whether it is ready: its scheme once /healthz says "ok".
+func webScheme(addr string) (string, error) {
+	for _, scheme := range []string{"http", "https"} {
+		resp, err := insecureClient.Get(scheme + "://" + addr + "/healthz")
+		if err != nil {
+			if scheme == "https" {
+				return "", err
+			}
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) == "ok" {
+			return scheme, nil
+		}
+		if !strings.Contains(string(b), "HTTPS server") {
+			return "", fmt.Errorf("/healthz: %d %q", resp.StatusCode, b)
+		}
+	}
+	return "", fmt.Errorf("/healthz: not ready")
 }
 
 func startServe(t *testing.T, config string, httpAddr string) *serveProc {
@@ -47,13 +75,10 @@ func startServe(t *testing.T, config string, httpAddr string) *serveProc {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		scheme, err := webScheme(httpAddr)
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(b) == "ok" {
-				return p
-			}
+			p.scheme = scheme
+			return p
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("serve not ready: %v\n%s", err, p.stderr)
@@ -80,7 +105,7 @@ func (p *serveProc) stop(t *testing.T) {
 
 func (p *serveProc) getJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	resp, err := http.Get("http://" + p.http + path)
+	resp, err := insecureClient.Get(p.scheme + "://" + p.http + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +121,22 @@ func (p *serveProc) getJSON(t *testing.T, path string, v any) {
 
 // serveConfig is a historian configured by one YAML file (every flag of
 // serve) under base, with an agent account node1 whose password is pw;
-// extra holds more YAML lines.
+// extra holds more YAML lines. Its loopback web viewer has no login
+// (http-no-login): the tests that use it are about the archive; those
+// about the login use newServeConfigLogin.
 type serveConfig struct {
 	base, root, state, config string
 	ftp, http                 string
 }
 
 func newServeConfig(t *testing.T, pw, extra string) *serveConfig {
+	t.Helper()
+	return newServeConfigLogin(t, pw, "http-no-login: true\n"+extra)
+}
+
+// newServeConfigLogin is newServeConfig with the web viewer's default
+// login.
+func newServeConfigLogin(t *testing.T, pw, extra string) *serveConfig {
 	t.Helper()
 	base := t.TempDir()
 	c := &serveConfig{base: base, root: filepath.Join(base, "archive"), state: filepath.Join(base, "state"),

@@ -99,6 +99,7 @@ var commands = []command{
 	{new: newMountCommand, service: true},
 	{new: newUserCommand},
 	{new: newBanCommand},
+	{new: newTokenCommand},
 	{new: newVersionCommand},
 }
 

@@ -28,6 +28,30 @@ var selfSignedFindings = map[string]bool{"cert_chain_of_trust": true, "cert_revo
 // 10-year validity HIGH, and sslscan saw ECDHE-ECDSA-AES128-SHA and
 // -AES256-SHA.)
 func TestServeTLSScan(t *testing.T) {
+	testssl, sslscan := tlsScanners(t)
+	c := newServeConfig(t, "pw-node1-tls-scan", "tls-self-signed: true\n")
+	p := startServe(t, c.config, c.http)
+	defer p.stop(t)
+	scanTLS(t, testssl, sslscan, c.ftp, true)
+}
+
+// TestServeHTTPSTLSScan is TestServeTLSScan against the web viewer's
+// HTTPS, with the FTP server's self-signed certificate and the same
+// allowed findings. (Before: the viewer had no HTTPS to scan.)
+func TestServeHTTPSTLSScan(t *testing.T) {
+	testssl, sslscan := tlsScanners(t)
+	c := newServeConfigLogin(t, "pw-node1-tls-scan", "tls-self-signed: true\n")
+	p := startServe(t, c.config, c.http)
+	defer p.stop(t)
+	if p.scheme != "https" {
+		t.Fatalf("the viewer speaks %s with --tls-self-signed", p.scheme)
+	}
+	scanTLS(t, testssl, sslscan, c.http, false)
+}
+
+// tlsScanners finds testssl.sh and sslscan, or skips.
+func tlsScanners(t *testing.T) (testssl, sslscan string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("the TLS scanners take about 20 s (not with -short)")
 	}
@@ -37,23 +61,26 @@ func TestServeTLSScan(t *testing.T) {
 			t.Skip("testssl.sh is not installed (Debian package testssl.sh; .ci/run installs it)")
 		}
 	}
-	sslscan, err := exec.LookPath("sslscan")
+	sslscan, err = exec.LookPath("sslscan")
 	if err != nil {
 		t.Skip("sslscan is not installed (Debian package sslscan; .ci/run installs it)")
 	}
-	c := newServeConfig(t, "pw-node1-tls-scan", "tls-self-signed: true\n")
-	p := startServe(t, c.config, c.http)
-	defer p.stop(t)
+	return testssl, sslscan
+}
 
+// scanTLS runs both scanners against addr (FTP with AUTH TLS when
+// starttls, direct TLS otherwise) and judges their findings.
+func scanTLS(t *testing.T, testssl, sslscan, addr string, starttls bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	jsonFile := filepath.Join(t.TempDir(), "testssl.json")
-	cmd := exec.CommandContext(ctx, testssl, "--starttls", "ftp", "--quiet", "--color", "0", "--warnings", "batch",
-		"-p", "-s", "-f", "-S", "-U", "--jsonfile", jsonFile, c.ftp)
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("testssl.sh did not finish within 4 minutes:\n%s", out)
+	args := []string{"--quiet", "--color", "0", "--warnings", "batch", "-p", "-s", "-f", "-S", "-U", "--jsonfile", jsonFile, addr}
+	if starttls {
+		args = append([]string{"--starttls", "ftp"}, args...)
 	}
+	cmd := exec.CommandContext(ctx, testssl, args...)
+	out, err := cmd.CombinedOutput()
 	// testssl.sh's exit status counts its findings of any severity; the
 	// JSON file is what is judged.
 	b, rerr := os.ReadFile(jsonFile)
@@ -65,8 +92,10 @@ func TestServeTLSScan(t *testing.T) {
 		t.Fatalf("testssl.sh results: %v", err)
 	}
 	checked := 0
+	bySeverity := map[string]int{}
 	for _, f := range findings {
 		checked++
+		bySeverity[f.Severity]++
 		switch f.Severity {
 		case "MEDIUM", "HIGH", "CRITICAL":
 			if !selfSignedFindings[f.ID] {
@@ -79,10 +108,15 @@ func TestServeTLSScan(t *testing.T) {
 	if checked < 20 {
 		t.Fatalf("testssl.sh reported only %d results:\n%s", checked, out)
 	}
+	t.Logf("testssl.sh %s: %d results by severity %v", addr, checked, bySeverity)
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel2()
-	out, err = exec.CommandContext(ctx2, sslscan, "--no-colour", "--starttls-ftp", c.ftp).CombinedOutput()
+	sargs := []string{"--no-colour", addr}
+	if starttls {
+		sargs = []string{"--no-colour", "--starttls-ftp", addr}
+	}
+	out, err = exec.CommandContext(ctx2, sslscan, sargs...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sslscan: %v\n%s", err, out)
 	}

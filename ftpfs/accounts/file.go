@@ -43,13 +43,18 @@ func readUsersFile(p string) (map[string]User, []byte, error) {
 // password hashes; when root rewrites a file owned by another user (the
 // server's account), the owner is kept so the server can still read it.
 func writeFileAtomic(p string, data []byte) error {
+	return writeFileAtomicAs(p, data, "users file")
+}
+
+// writeFileAtomicAs is writeFileAtomic for a file that errors call what.
+func writeFileAtomicAs(p string, data []byte, what string) error {
 	dir, base := filepath.Split(p)
 	if dir == "" {
 		dir = "."
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write users file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	ok := false
 	defer func() {
@@ -59,24 +64,24 @@ func writeFileAtomic(p string, data []byte) error {
 		}
 	}()
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("write users file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if old, err := os.Stat(p); err == nil {
 		if err := keepOwner(tmp, old); err != nil {
-			return fmt.Errorf("write users file: keep owner of %s: %w", p, err)
+			return fmt.Errorf("write %s: keep owner of %s: %w", what, p, err)
 		}
 	}
 	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write users file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write users file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write users file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("write users file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	ok = true
 	syncDir(dir)
