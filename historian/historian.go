@@ -63,6 +63,8 @@ type Config struct {
 	// (ftpfs.ServerConfig's; default: the FTP listen address and the
 	// public host).
 	TLSHosts []string
+	// TLSDataNoReuse is ftpfs.ServerConfig's TLSAllowDataWithoutReuse.
+	TLSDataNoReuse bool
 
 	// ArchiveFileMode and ArchiveDirMode are the modes of what the FTP
 	// server creates in the archive (ftpfs.ServerConfig's), and of the
@@ -418,6 +420,8 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		Defender:        h.def,
 		Logger:          h.log,
 		OnUpload:        h.index.onUpload,
+
+		TLSAllowDataWithoutReuse: c.TLSDataNoReuse,
 	})
 	if err != nil {
 		return nil, &ConfigError{Err: err}
