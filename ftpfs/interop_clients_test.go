@@ -188,11 +188,14 @@ func TestInteropCurlTLSRequired(t *testing.T) {
 	sameFile(t, filepath.Join(s.root, "node1", "a.log"), []byte("line 1\n"))
 }
 
+// TestInteropLftp runs lftp (GnuTLS) plain and over TLS 1.3 and 1.2; its
+// data connections resume the control connection's TLS session, as the
+// server requires, with both.
 func TestInteropLftp(t *testing.T) {
 	lftp := needTool(t, "lftp")
-	for _, mode := range []string{"plain", "tls"} {
+	for _, mode := range []string{"plain", "tls", "tls1.2"} {
 		t.Run(mode, func(t *testing.T) {
-			s := startInteropServer(t, mode)
+			s := startInteropServer(t, strings.TrimSuffix(mode, "1.2"))
 			tmp := t.TempDir()
 			tree := map[string][]byte{
 				"app/2026-11-24.log":       ftptest.RandomBytes(t, 700<<10),
@@ -206,9 +209,13 @@ func TestInteropLftp(t *testing.T) {
 				writeTemp(t, filepath.Join(tmp, "src"), name, data)
 			}
 			settings := "set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; "
-			if mode == "tls" {
+			if mode != "plain" {
 				settings += "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; "
-			} else {
+			}
+			if mode == "tls1.2" {
+				settings += `set ssl:priority "NORMAL:-VERS-TLS1.3"; `
+			}
+			if mode == "plain" {
 				settings += "set ftp:ssl-allow no; "
 			}
 			script := settings + fmt.Sprintf("open -u node1,%s -p %s %s; mirror -R -P 4 %s /node1/mirror; bye",

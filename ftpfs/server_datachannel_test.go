@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
-	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // attackerMark fills what a stranger sends on a data connection it got.
@@ -180,51 +179,53 @@ func TestServerFTPSDataSessionReuse(t *testing.T) {
 }
 
 // hijacker polls a passive port from the agent's own address, the way
-// issue 14 measured finding 4: every connection it gets it handshakes
-// with a TLS session of its own, then sends its bytes and reads what comes.
+// issue 14 measured finding 4: four workers each connect to the port as
+// soon as it listens, handshake with a TLS session of their own, send
+// their bytes and read what comes, then poll again.
 type hijacker struct {
-	port          int
-	got, readB    atomic.Int64 // connections that completed a handshake; bytes read
-	stop          chan struct{}
-	done          sync.WaitGroup
-	sendOnConnect bool
+	got, readB atomic.Int64 // connections that completed a handshake; bytes read
+	stop       chan struct{}
+	done       sync.WaitGroup
 }
 
 func startHijacker(t *testing.T, port int) *hijacker {
-	h := &hijacker{port: port, stop: make(chan struct{})}
+	h := &hijacker{stop: make(chan struct{})}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	h.done.Add(1)
-	go func() {
-		defer h.done.Done()
-		for {
-			select {
-			case <-h.stop:
-				return
-			default:
-			}
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err != nil {
-				time.Sleep(50 * time.Microsecond)
-				continue
-			}
-			h.done.Add(1)
-			go func() {
-				defer h.done.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
-				if tc.Handshake() != nil {
+	for range 4 {
+		h.done.Add(1)
+		go func() {
+			defer h.done.Done()
+			for {
+				select {
+				case <-h.stop:
 					return
+				default:
 				}
-				h.got.Add(1)
-				go func() { _, _ = tc.Write(bytes.Repeat(attackerMark, 100)); _ = tc.CloseWrite() }()
-				n, _ := io.Copy(io.Discard, tc)
-				h.readB.Add(n)
-			}()
-		}
-	}()
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					time.Sleep(50 * time.Microsecond)
+					continue
+				}
+				h.steal(c)
+			}
+		}()
+	}
 	t.Cleanup(h.close)
 	return h
+}
+
+// steal handshakes on a data connection it got and sends and reads what it can.
+func (h *hijacker) steal(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if tc.Handshake() != nil {
+		return
+	}
+	h.got.Add(1)
+	go func() { _, _ = tc.Write(bytes.Repeat(attackerMark, 100)); _ = tc.CloseWrite() }()
+	n, _ := io.Copy(io.Discard, tc)
+	h.readB.Add(n)
 }
 
 func (h *hijacker) close() {
@@ -234,6 +235,18 @@ func (h *hijacker) close() {
 		close(h.stop)
 	}
 	h.done.Wait()
+}
+
+// reservePort picks a free loopback port for a one-port passive range and
+// holds it until release is called: the server's control port, picked by
+// the kernel meanwhile, cannot be the same one.
+func reservePort(t *testing.T) (port int, release func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln.Addr().(*net.TCPAddr).Port, func() { _ = ln.Close() }
 }
 
 // archivedWithMark lists the archived files (versions too) holding the
@@ -260,10 +273,11 @@ func archivedWithMark(t *testing.T, root string) []string {
 // and the stranger reads nothing.
 func TestServerFTPSDataHijackPush(t *testing.T) {
 	const files = 30
-	port := testkit.FreePort(t)
+	port, release := reservePort(t)
 	e := tlsSrvStart(t, func(cfg *ftpfs.ServerConfig) {
 		cfg.PassivePorts = ftpfs.PortRange{Lo: port, Hi: port}
 	})
+	release()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	ccfg := ftpfs.ClientConfig{Server: "ftps://" + e.addr, User: srvAgent, Password: srvPassword,
@@ -310,7 +324,21 @@ func TestServerFTPSDataHijackPush(t *testing.T) {
 			t.Errorf("f%02d.log archived differs (%d bytes, %v)", i, len(got), err)
 		}
 	}
-	t.Logf("%d transfers failed; the stranger completed %d handshakes and read %d bytes", failed, h.got.Load(), h.readB.Load())
+	refused := strings.Count(e.log.String(), "TLS handshake failed")
+	t.Logf("%d transfers failed; the server refused %d of the stranger's connections; the stranger completed %d handshakes and read %d bytes",
+		failed, refused, h.got.Load(), h.readB.Load())
+	if refused == 0 && h.got.Load() == 0 {
+		t.Errorf("the stranger never reached a passive port: the test tested nothing")
+	}
+	if failed > 0 {
+		for _, l := range strings.Split(e.log.String(), "\n") {
+			if strings.Contains(l, "refused") || strings.Contains(l, "Unable") {
+				if !strings.Contains(l, "did not resume") {
+					t.Log(l)
+				}
+			}
+		}
+	}
 	if failed > 0 || h.readB.Load() > 0 {
 		t.Errorf("%d of %d transfers failed, the stranger read %d bytes", failed, 2*files, h.readB.Load())
 	}

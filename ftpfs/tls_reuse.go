@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -60,6 +61,10 @@ func newTLSBinding(base *tls.Config, requireReuse bool) (*tlsBinding, error) {
 	b.data.GetConfigForClient = nil
 	b.data.WrapSession = b.wrap
 	if requireReuse {
+		// A stranger's handshake is refused at its ClientHello, before
+		// the server signs anything, so that a flood of them costs little
+		// and does not crowd out the client's own connection.
+		b.data.GetConfigForClient = refuseWithoutPSK
 		b.data.UnwrapSession = b.unwrapData
 		b.data.VerifyConnection = func(cs tls.ConnectionState) error {
 			if !cs.DidResume {
@@ -101,12 +106,12 @@ func (b *tlsBinding) unwrapControl(identity []byte, cs tls.ConnectionState) (*tl
 }
 
 // unwrapData resumes only a ticket carrying one of the control
-// connection's tags; any other leads to a full handshake, which
-// VerifyConnection then refuses.
+// connection's tags, and aborts the handshake on any other (or none: TLS
+// 1.2 asks with an empty ticket).
 func (b *tlsBinding) unwrapData(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	ss, err := b.base.DecryptTicket(identity, cs)
 	if err != nil || ss == nil {
-		return nil, nil
+		return nil, errNoSessionReuse
 	}
 	tag := ticketTag(ss)
 	b.mu.Lock()
@@ -115,6 +120,20 @@ func (b *tlsBinding) unwrapData(identity []byte, cs tls.ConnectionState) (*tls.S
 		if tag != nil && bytes.Equal(t, tag) {
 			return ss, nil
 		}
+	}
+	return nil, errNoSessionReuse
+}
+
+// extensionPreSharedKey is TLS 1.3's pre_shared_key extension (RFC 8446),
+// which carries the tickets a client resumes with.
+const extensionPreSharedKey = 41
+
+// refuseWithoutPSK refuses a TLS 1.3 ClientHello that offers no ticket to
+// resume: UnwrapSession is not even asked then. (TLS 1.2 ClientHellos go
+// on to unwrapData.)
+func refuseWithoutPSK(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if slices.Contains(hello.SupportedVersions, tls.VersionTLS13) && !slices.Contains(hello.Extensions, extensionPreSharedKey) {
+		return nil, errNoSessionReuse
 	}
 	return nil, nil
 }

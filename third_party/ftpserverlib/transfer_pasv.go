@@ -45,8 +45,11 @@ type passiveTransferHandler struct {
 }
 
 // maxPendingHandshakes bounds the data connections of one transfer whose
-// TLS handshake is in progress; more are closed at once.
-const maxPendingHandshakes = 16
+// TLS handshake is in progress. When a new one would exceed it, the one
+// that has waited longest is closed: the client's own connection sends its
+// ClientHello as soon as it reads the 150 reply, so the connections that
+// have waited longest are those of others.
+const maxPendingHandshakes = 1024
 
 type ipValidationError struct {
 	error string
@@ -349,7 +352,7 @@ func (p *passiveTransferHandler) Handshake() (net.Conn, error) {
 		pending sync.WaitGroup
 		mu      sync.Mutex
 		won     *tls.Conn
-		running int
+		waiting []net.Conn // connections whose handshake is in progress, oldest first
 	)
 
 	stopAccepting := func() {
@@ -362,14 +365,21 @@ func (p *passiveTransferHandler) Handshake() (net.Conn, error) {
 
 	try := func(raw net.Conn) {
 		mu.Lock()
-		if won != nil || running >= maxPendingHandshakes {
+		if won != nil {
 			mu.Unlock()
-			p.logger.Warn("Passive data connection refused: too many TLS handshakes in progress", "remoteAddr", raw.RemoteAddr().String())
 			raw.Close() //nolint:errcheck,gosec
 
 			return
 		}
-		running++
+
+		if len(waiting) >= maxPendingHandshakes {
+			oldest := waiting[0]
+			waiting = waiting[1:]
+			p.logger.Warn("Passive data connection dropped: too many TLS handshakes in progress", "remoteAddr", oldest.RemoteAddr().String())
+			oldest.Close() //nolint:errcheck,gosec
+		}
+
+		waiting = append(waiting, raw)
 		mu.Unlock()
 		pending.Add(1)
 
@@ -381,9 +391,21 @@ func (p *passiveTransferHandler) Handshake() (net.Conn, error) {
 
 			mu.Lock()
 			defer mu.Unlock()
-			running--
+
+			dropped := true
+
+			for i, c := range waiting {
+				if c == raw {
+					waiting = append(waiting[:i], waiting[i+1:]...)
+					dropped = false
+
+					break
+				}
+			}
 
 			switch {
+			case dropped:
+				// closed by try while its handshake ended
 			case err != nil:
 				p.logger.Warn("Passive data connection refused: TLS handshake failed", "remoteAddr", raw.RemoteAddr().String(), "err", err)
 				raw.Close() //nolint:errcheck,gosec
