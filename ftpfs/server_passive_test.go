@@ -7,8 +7,15 @@ package ftpfs_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,4 +126,85 @@ func versions(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestServerPassiveRacePush is finding 5 as issue 14 measured it (7 of 30
+// files of a push failed): 30 uploads by syncer's client over plain FTP
+// while a stranger on another address (127.0.0.2) polls the single
+// passive port, connects as soon as it listens and sends its bytes. Every
+// upload succeeds byte-identical; no stranger's byte is archived.
+func TestServerPassiveRacePush(t *testing.T) {
+	const files = 30
+	port, release := reservePort(t)
+	e := srvStart(t, func(cfg *ftpfs.ServerConfig) {
+		cfg.PassivePorts = ftpfs.PortRange{Lo: port, Hi: port}
+		cfg.DataConnTimeout = 5 * time.Second
+	})
+	release()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var stranger atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := d.Dial("tcp", addr)
+				if err != nil {
+					time.Sleep(50 * time.Microsecond)
+					continue
+				}
+				stranger.Add(1)
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, _ = c.Write(bytes.Repeat(attackerMark, 100))
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	c, err := ftpfs.Dial(ctx, ftpfs.ClientConfig{Server: "ftp://" + e.addr, User: srvAgent, Password: srvPassword, IOTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	failed := 0
+	want := make([][]byte, files)
+	for i := range files {
+		want[i] = srvRandom(t, 64<<10+i)
+		if _, err := c.Upload(ctx, fmt.Sprintf("/node1/f%02d.log", i), bytes.NewReader(want[i]), int64(len(want[i]))); err != nil {
+			failed++
+			t.Logf("upload %d: %v", i, err)
+			_ = c.Close()
+			if c, err = ftpfs.Dial(ctx, ftpfs.ClientConfig{Server: "ftp://" + e.addr, User: srvAgent, Password: srvPassword, IOTimeout: 10 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if bad := archivedWithMark(t, e.root); len(bad) > 0 {
+		t.Errorf("%d files archived with the stranger's bytes: %v", len(bad), bad)
+	}
+	for i := range files {
+		if got, err := os.ReadFile(e.file(fmt.Sprintf("/node1/f%02d.log", i))); err != nil || !bytes.Equal(got, want[i]) {
+			t.Errorf("f%02d.log archived differs (%d bytes, %v)", i, len(got), err)
+		}
+	}
+	refused := strings.Count(e.log.String(), "Passive data connection refused")
+	t.Logf("%d of %d uploads failed; the stranger connected %d times, the server refused %d", failed, files, stranger.Load(), refused)
+	if failed > 0 {
+		t.Errorf("%d of %d uploads failed", failed, files)
+	}
+	if stranger.Load() == 0 {
+		t.Errorf("the stranger never reached the passive port: the test tested nothing")
+	}
 }
