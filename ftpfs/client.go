@@ -136,7 +136,12 @@ func (cfg ClientConfig) tlsConfig(host string) (*tls.Config, error) {
 		ServerName: host,
 		MinVersion: tls.VersionTLS12,
 		// Data connections resume the control connection's TLS session;
-		// servers such as vsftpd (require_ssl_reuse) insist on it.
+		// servers such as vsftpd (require_ssl_reuse) and syncer's own
+		// insist on it. The cache is this connection's alone (tlsConfig is
+		// called once per Dial): a data connection must resume its own
+		// control connection's session, not a sibling's. Go keys it by
+		// ServerName, the same on every connection; TLS 1.3 tickets arrive
+		// after the handshake and are read with the next control reply.
 		ClientSessionCache: tls.NewLRUClientSessionCache(4),
 	}
 	switch {
