@@ -207,6 +207,9 @@ type Client struct {
 	log  *slog.Logger
 	sc   *ftp.ServerConn
 	home string
+	// tls and dialedAt: a Pool stops reusing a TLS client after maxTLSAge.
+	tls      bool
+	dialedAt time.Time
 
 	// dirs caches directories known to exist, so that MkdirAll costs no
 	// round trip for a directory already seen.
@@ -292,6 +295,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		home = "/"
 	}
 	c.sc, c.home = sc, path.Clean(home)
+	c.tls, c.dialedAt = useTLS, time.Now()
 	if ctx.Err() != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("connect to %s: %w", c.addr, ctx.Err())
