@@ -363,6 +363,10 @@ func (p *passiveTransferHandler) Handshake() (net.Conn, error) {
 		}
 	}
 
+	// The accept loop ends at the deadline also for a listener that has
+	// no deadline of its own.
+	defer context.AfterFunc(ctx, stopAccepting)()
+
 	try := func(raw net.Conn) {
 		mu.Lock()
 		if won != nil {
