@@ -4,7 +4,7 @@ BIN     ?= bin/syncer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/syncer-dev/syncer/syncer.Version=$(VERSION)
 
-.PHONY: build test vet fmt-check cross go-fuse-check staticcheck tools demo demo-stop bench bench-quick faults faults-quick clean
+.PHONY: build test vet fmt-check cross patched-check staticcheck tools demo demo-stop bench bench-quick faults faults-quick clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/syncer
@@ -35,11 +35,12 @@ cross:
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/syncer
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/syncer
 
-# third_party/go-fuse must stay go-fuse's release plus our patch, nothing else.
-go-fuse-check:
-	GO=$(GO) bash third_party/go-fuse.sh check
+# Each copy in third_party (go-fuse, ftpserverlib) must stay its release plus
+# our patch, nothing else.
+patched-check:
+	GO=$(GO) bash third_party/patched.sh check
 
-test: vet staticcheck fmt-check cross go-fuse-check
+test: vet staticcheck fmt-check cross patched-check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 demo: build

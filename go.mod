@@ -84,3 +84,5 @@ require (
 )
 
 replace github.com/hanwen/go-fuse/v2 => ./third_party/go-fuse
+
+replace github.com/fclairamb/ftpserverlib => ./third_party/ftpserverlib

@@ -136,7 +136,12 @@ func (cfg ClientConfig) tlsConfig(host string) (*tls.Config, error) {
 		ServerName: host,
 		MinVersion: tls.VersionTLS12,
 		// Data connections resume the control connection's TLS session;
-		// servers such as vsftpd (require_ssl_reuse) insist on it.
+		// servers such as vsftpd (require_ssl_reuse) and syncer's own
+		// insist on it. The cache is this connection's alone (tlsConfig is
+		// called once per Dial): a data connection must resume its own
+		// control connection's session, not a sibling's. Go keys it by
+		// ServerName, the same on every connection; TLS 1.3 tickets arrive
+		// after the handshake and are read with the next control reply.
 		ClientSessionCache: tls.NewLRUClientSessionCache(4),
 	}
 	switch {
@@ -202,6 +207,9 @@ type Client struct {
 	log  *slog.Logger
 	sc   *ftp.ServerConn
 	home string
+	// tls and dialedAt: a Pool stops reusing a TLS client after maxTLSAge.
+	tls      bool
+	dialedAt time.Time
 
 	// dirs caches directories known to exist, so that MkdirAll costs no
 	// round trip for a directory already seen.
@@ -287,6 +295,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		home = "/"
 	}
 	c.sc, c.home = sc, path.Clean(home)
+	c.tls, c.dialedAt = useTLS, time.Now()
 	if ctx.Err() != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("connect to %s: %w", c.addr, ctx.Err())

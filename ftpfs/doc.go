@@ -28,13 +28,37 @@
 //   - One writer per path: a new upload to a path that is being written
 //     cuts the older transfer and waits for it to close before it starts.
 //
+// Data connections are the client's only:
+//   - A passive port accepts connections from the control connection's
+//     address only; others are closed and the transfer keeps waiting for
+//     the client until ServerConfig.DataConnTimeout. A connection refused
+//     is never handed to a later transfer: after a failed transfer the
+//     client needs a new PASV/EPSV.
+//   - With TLS on the data channel, a data connection must resume its own
+//     control connection's TLS session (vsftpd's require_ssl_reuse): only
+//     the client holds that session's secret, so another program on the
+//     same address cannot send or read a transfer's bytes. Its connection
+//     is dropped and the transfer waits for the client's. syncer's client,
+//     curl and lftp resume; TLSAllowDataWithoutReuse lifts the rule for
+//     clients that do not (Python's stock ftplib).
+//   - An upload changes nothing in the archive (no version kept, nothing
+//     created or truncated) until its data connection is accepted and its
+//     first bytes (or, for an empty file, its end) arrive.
+//   - LIST, NLST, MLSD and STAT read a directory in batches while they send
+//     it, in the order the file system gives (not sorted), so listing a
+//     directory of any size takes bounded memory.
+//
+// These rest on a patched ftpserverlib (third_party/ftpserverlib/SYNCER.md).
+//
 // # Client
 //
 // Dial(ctx, ClientConfig) opens one control connection; a Client is used by
 // one goroutine at a time. Pool keeps one connection per worker, checks
 // connections with NOOP after errors and redials with capped exponential
 // backoff; with FailFast it reports a failed first dial at once instead.
-// Upload resumes from the server's SIZE. Errors at the package boundary are
+// Upload resumes from the server's SIZE. Over TLS every data connection
+// resumes the control connection's TLS session (a session cache per
+// control connection), as servers that require it want. Errors at the package boundary are
 // sentinels (all in errors.go): ErrNotFound, ErrPermission, ErrClientLogin,
 // ErrUnreachable, ErrBusy, ErrExists, ErrOffset, ErrBadName.
 //

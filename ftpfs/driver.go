@@ -22,10 +22,11 @@ type mainDriver struct {
 }
 
 var (
-	_ ftpserver.MainDriver                      = (*mainDriver)(nil)
-	_ ftpserver.MainDriverExtensionTLSVerifier  = (*mainDriver)(nil)
-	_ ftpserver.MainDriverExtensionQuitMessage  = (*mainDriver)(nil)
-	_ ftpserver.MainDriverExtensionUserVerifier = (*mainDriver)(nil)
+	_ ftpserver.MainDriver                       = (*mainDriver)(nil)
+	_ ftpserver.MainDriverExtensionTLSVerifier   = (*mainDriver)(nil)
+	_ ftpserver.MainDriverExtensionQuitMessage   = (*mainDriver)(nil)
+	_ ftpserver.MainDriverExtensionUserVerifier  = (*mainDriver)(nil)
+	_ ftpserver.MainDriverExtensionDataTLSConfig = (*mainDriver)(nil)
 )
 
 // GetSettings returns the settings built by NewServer.
@@ -104,13 +105,51 @@ func (d *mainDriver) VerifyConnection(cc ftpserver.ClientContext, _ string, tlsC
 // QuitMessage answers QUIT.
 func (d *mainDriver) QuitMessage() string { return "Goodbye" }
 
-// GetTLSConfig returns the TLS configuration, or an error without TLS (AUTH
-// TLS is then refused).
+// GetTLSConfig returns the TLS configuration of control connections, or an
+// error without TLS (AUTH TLS is then refused). Each control connection
+// gets its own (see tlsBinding), chosen in the handshake.
 func (d *mainDriver) GetTLSConfig() (*tls.Config, error) {
-	if d.s.tlsConf == nil {
+	if d.s.tlsFront == nil {
 		return nil, errors.New("TLS is not configured on this server")
 	}
-	return d.s.tlsConf, nil
+	return d.s.tlsFront, nil
+}
+
+// controlTLSConfig is the control connection's own TLS configuration,
+// made at its AUTH TLS (GetConfigForClient of GetTLSConfig's).
+func (s *Server) controlTLSConfig(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	tc, ok := hello.Conn.(*trackedConn)
+	if !ok || tc.sess == nil {
+		// Only control connections are handshaken with tlsFront.
+		return nil, errors.New("TLS handshake on an unknown connection")
+	}
+	b, err := newTLSBinding(s.tlsConf, !s.cfg.TLSAllowDataWithoutReuse)
+	if err != nil {
+		return nil, err
+	}
+	tc.sess.mu.Lock()
+	tc.sess.tlsb = b
+	tc.sess.mu.Unlock()
+	return b.control, nil
+}
+
+// GetDataTLSConfig returns the TLS configuration of cc's data connections:
+// unless ServerConfig.TLSAllowDataWithoutReuse, their handshake fails
+// unless it resumes the control connection's TLS session, and ftpserverlib
+// then drops the connection and waits for the right one.
+func (d *mainDriver) GetDataTLSConfig(cc ftpserver.ClientContext) (*tls.Config, error) {
+	sess, _ := cc.Extra().(*session)
+	if sess == nil {
+		return nil, errors.New("internal error: no session")
+	}
+	sess.mu.Lock()
+	b := sess.tlsb
+	sess.mu.Unlock()
+	if b == nil {
+		// PROT P without AUTH TLS: no session to bind the data to.
+		return nil, errors.New("TLS on data connections needs AUTH TLS first")
+	}
+	return b.data, nil
 }
 
 // AuthUser checks a login through the defender: a banned address is

@@ -41,9 +41,14 @@ type handler struct {
 var (
 	_ ftpserver.ClientDriver                      = (*handler)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*handler)(nil)
-	_ ftpserver.ClientDriverExtensionFileList     = (*handler)(nil)
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*handler)(nil)
 )
+
+// Left out on purpose: ftpserver.ClientDriverExtensionFileList. Its
+// ReadDir returns a whole directory at once; without it ftpserverlib
+// (patched, see third_party/ftpserverlib/SYNCER.md) opens the directory
+// with Open and sends LIST, NLST, MLSD and STAT in batches as it reads
+// them, so a listing of any size takes bounded memory.
 
 // newHandler opens the account's view of the archive, creating an agent's
 // home at its first login.
@@ -230,26 +235,9 @@ func (h *handler) lastCommand() string {
 	return strings.ToUpper(cc.GetLastCommand())
 }
 
-// ReadDir lists a directory (l).
-func (h *handler) ReadDir(name string) ([]os.FileInfo, error) {
-	rel, p, err := h.resolve(name, permList)
-	if err != nil {
-		return nil, err
-	}
-	d, err := h.root.Open(rel)
-	if err != nil {
-		return nil, fsError("list", p, err)
-	}
-	defer d.Close()
-	fis, err := d.Readdir(-1)
-	if err != nil {
-		return nil, fsError("list", p, err)
-	}
-	return fis, nil
-}
-
-// Open opens a directory (l) or a file (r) read-only. ftpserverlib uses
-// ReadDir and GetHandle instead; Open exists for completeness of afero.Fs.
+// Open opens a directory (l) or a file (r) read-only. ftpserverlib opens
+// directories here to list them (reading them in batches) and files
+// through GetHandle.
 func (h *handler) Open(name string) (afero.File, error) {
 	rel, p, err := h.resolve(name, permList)
 	if err != nil {

@@ -48,6 +48,9 @@ func startInteropServer(t *testing.T, tlsMode string) *interopServer {
 			case "tls-required":
 				cfg.TLSSelfSigned = true
 				cfg.TLSRequired = true
+			case "tls-without-reuse":
+				cfg.TLSSelfSigned = true
+				cfg.TLSAllowDataWithoutReuse = true
 			}
 		}))
 	host, port, err := net.SplitHostPort(srv.Addr)
@@ -185,11 +188,14 @@ func TestInteropCurlTLSRequired(t *testing.T) {
 	sameFile(t, filepath.Join(s.root, "node1", "a.log"), []byte("line 1\n"))
 }
 
+// TestInteropLftp runs lftp (GnuTLS) plain and over TLS 1.3 and 1.2; its
+// data connections resume the control connection's TLS session, as the
+// server requires, with both.
 func TestInteropLftp(t *testing.T) {
 	lftp := needTool(t, "lftp")
-	for _, mode := range []string{"plain", "tls"} {
+	for _, mode := range []string{"plain", "tls", "tls1.2"} {
 		t.Run(mode, func(t *testing.T) {
-			s := startInteropServer(t, mode)
+			s := startInteropServer(t, strings.TrimSuffix(mode, "1.2"))
 			tmp := t.TempDir()
 			tree := map[string][]byte{
 				"app/2026-11-24.log":       ftptest.RandomBytes(t, 700<<10),
@@ -203,9 +209,13 @@ func TestInteropLftp(t *testing.T) {
 				writeTemp(t, filepath.Join(tmp, "src"), name, data)
 			}
 			settings := "set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; "
-			if mode == "tls" {
+			if mode != "plain" {
 				settings += "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; "
-			} else {
+			}
+			if mode == "tls1.2" {
+				settings += `set ssl:priority "NORMAL:-VERS-TLS1.3"; `
+			}
+			if mode == "plain" {
 				settings += "set ftp:ssl-allow no; "
 			}
 			script := settings + fmt.Sprintf("open -u node1,%s -p %s %s; mirror -R -P 4 %s /node1/mirror; bye",
@@ -248,16 +258,32 @@ func TestInteropLftp(t *testing.T) {
 const ftplibScript = `
 import ftplib, hashlib, io, sys
 host, port, user, pw, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-if mode == "tls":
+class ReuseFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS whose data connections resume the control connection's TLS
+    session, as servers that require it (vsftpd's require_ssl_reuse, ours)
+    want; stock ftplib starts a new session on each."""
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+if mode != "plain":
     import ssl
     ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-    f = ftplib.FTP_TLS(context=ctx, timeout=20)
+    f = (ReuseFTP_TLS if mode == "tls" else ftplib.FTP_TLS)(context=ctx, timeout=20)
 else:
     f = ftplib.FTP(timeout=20)
 f.connect(host, port)
 f.login(user, pw)
-if mode == "tls":
+if mode != "plain":
     f.prot_p()
+if mode == "tls-stock-refused":
+    try:
+        f.storbinary("STOR /node1/refused.log", io.BytesIO(b"x" * 100000))
+    except (ftplib.Error, OSError) as e:
+        print("REFUSED", e)
+        sys.exit(0)
+    sys.exit("a data connection that did not resume the session was accepted")
 data = bytes(range(256)) * 8192  # 2 MiB
 f.mkd("/node1/py")
 f.storbinary("STOR /node1/py/a.log", io.BytesIO(data))
@@ -292,12 +318,30 @@ f.quit()
 print("OK")
 `
 
+// TestInteropPythonFtplib runs Python's ftplib: plain; over TLS with the
+// usual subclass whose data connections resume the control connection's
+// session; stock FTP_TLS, which does not resume, against a server with
+// TLSAllowDataWithoutReuse; and stock FTP_TLS refused by the default.
 func TestInteropPythonFtplib(t *testing.T) {
 	py := needTool(t, "/usr/bin/python3")
 	script := writeTemp(t, t.TempDir(), "client.py", []byte(ftplibScript))
-	for _, mode := range []string{"plain", "tls"} {
+	t.Run("tls-stock-refused", func(t *testing.T) {
+		s := startInteropServer(t, "tls")
+		out := runTool(t, true, py, script, s.host, s.port, "node1", interopPassword, "tls-stock-refused")
+		if !strings.Contains(out, "REFUSED") {
+			t.Fatalf("ftplib script:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(s.root, "node1", "refused.log")); err == nil {
+			t.Errorf("the refused upload created its file")
+		}
+	})
+	for _, mode := range []string{"plain", "tls", "tls-stock"} {
 		t.Run(mode, func(t *testing.T) {
-			s := startInteropServer(t, mode)
+			server := mode
+			if mode == "tls-stock" {
+				server = "tls-without-reuse"
+			}
+			s := startInteropServer(t, server)
 			out := runTool(t, true, py, script, s.host, s.port, "node1", interopPassword, mode)
 			if !strings.Contains(out, "OK") {
 				t.Fatalf("ftplib script did not finish:\n%s", out)

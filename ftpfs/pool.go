@@ -19,6 +19,13 @@ const (
 	// idleCheckAfter is how long a pooled client may sit idle before Get
 	// checks it with NOOP: servers drop idle control connections.
 	idleCheckAfter = 15 * time.Second
+	// maxTLSAge is how long Get reuses a client over TLS. Its data
+	// connections resume the TLS session of its control connection, and
+	// servers that require that (syncer's, vsftpd's require_ssl_reuse)
+	// refuse them once the session's ticket has expired (7 days at most
+	// with Go, 2 hours by default with OpenSSL): a control connection kept
+	// busy for longer would fail every transfer. Redialing hourly is cheap.
+	maxTLSAge = time.Hour
 )
 
 // Pool hands out logged-in Clients, at most size at a time, one per
@@ -103,6 +110,10 @@ func (p *Pool) Get(ctx context.Context) (*Client, error) {
 		it := p.idle[n-1]
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
+		if it.c.tls && time.Since(it.c.dialedAt) > maxTLSAge {
+			_ = it.c.Close()
+			continue
+		}
 		if time.Since(it.since) < idleCheckAfter || p.check(it.c) {
 			return it.c, nil
 		}

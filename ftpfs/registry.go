@@ -33,6 +33,7 @@ type session struct {
 	user      string
 	loginAt   time.Time
 	tlsConn   *tls.Conn
+	tlsb      *tlsBinding // made at AUTH TLS: binds data connections to the control connection's TLS session
 	handler   *handler
 	transfers map[*transfer]struct{}
 

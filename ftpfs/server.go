@@ -35,6 +35,9 @@ const (
 	// DefaultMaxUnauthConns is the cap on connections that have not logged
 	// in yet, all addresses together.
 	DefaultMaxUnauthConns = 256
+	// DefaultDataConnTimeout is how long a transfer waits for its data
+	// connection.
+	DefaultDataConnTimeout = 30 * time.Second
 	// DefaultIdleTimeout closes a control connection silent for this long,
 	// or a logged-in one that has done no work (see ServerConfig.IdleTimeout).
 	DefaultIdleTimeout = 15 * time.Minute
@@ -78,6 +81,13 @@ type ServerConfig struct {
 	// TLSRequired refuses USER/PASS before AUTH TLS and unprotected data
 	// connections. It needs a certificate.
 	TLSRequired bool
+	// TLSAllowDataWithoutReuse accepts TLS data connections that do not
+	// resume their control connection's TLS session. By default such a
+	// connection is dropped (vsftpd's require_ssl_reuse): anyone on the
+	// client's address could otherwise connect to the passive port and
+	// send or read the transfer's bytes. Only for clients that cannot
+	// resume sessions.
+	TLSAllowDataWithoutReuse bool
 	// ArchiveFileMode and ArchiveDirMode are the modes, exactly (no umask),
 	// of the files and directories the server creates in the archive
 	// (versions are links to the file they were, with its mode); 0 means
@@ -108,6 +118,11 @@ type ServerConfig struct {
 	// (vsftpd's max_per_ip); 0 means DefaultMaxConnsPerIP, negative is
 	// unlimited. Refusals are FTP 421 at connect.
 	MaxConnsPerIP int
+	// DataConnTimeout is how long a transfer waits for its data connection
+	// (and, with TLS, for one that completes its handshake), in whole
+	// seconds; 0 means DefaultDataConnTimeout. Connections from other
+	// addresses, or failing the TLS session check, are closed meanwhile.
+	DataConnTimeout time.Duration
 	// LoginTimeout closes a connection that has not logged in this long
 	// after it connected, whatever it sends; 0 means DefaultLoginTimeout.
 	// It also bounds how long a login waits for its password check.
@@ -209,7 +224,8 @@ type Server struct {
 	users    *accounts.DB
 	root     *os.Root // the archive; every file operation goes through it
 	rootPath string
-	tlsConf  *tls.Config
+	tlsConf  *tls.Config // the certificate and ticket keys; see tlsBinding
+	tlsFront *tls.Config // what AUTH TLS handshakes with: picks the connection's own
 	certs    *CertSource // nil without TLS
 	ownCerts bool        // the server keeps certs current
 	stopCert context.CancelFunc
@@ -268,6 +284,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.rootPath = abs
 	if s.tlsConf, s.certs, s.ownCerts, err = loadTLS(cfg, log); err != nil {
 		return nil, err
+	}
+	if s.tlsConf != nil {
+		s.tlsFront = s.tlsConf.Clone()
+		s.tlsFront.GetConfigForClient = s.controlTLSConfig
 	}
 	root, err := os.OpenRoot(abs)
 	if err != nil {
@@ -364,6 +384,12 @@ func (c *ServerConfig) fillAndValidate() error {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
+	if c.DataConnTimeout < 0 {
+		return bad("DataConnTimeout", c.DataConnTimeout, "must not be negative")
+	}
+	if c.DataConnTimeout == 0 {
+		c.DataConnTimeout = DefaultDataConnTimeout
+	}
 	if c.LoginTimeout < 0 {
 		return bad("LoginTimeout", c.LoginTimeout, "must not be negative")
 	}
@@ -425,6 +451,7 @@ func (s *Server) buildSettings() *ftpserver.Settings {
 		st.PassiveTransferPortRange = ftpserver.PortRange{Start: s.cfg.PassivePorts.Lo, End: s.cfg.PassivePorts.Hi}
 	}
 	st.IdleTimeout = int((s.cfg.IdleTimeout + time.Second - 1) / time.Second)
+	st.ConnectionTimeout = int((s.cfg.DataConnTimeout + time.Second - 1) / time.Second)
 	if s.cfg.TLSRequired {
 		st.TLSRequired = ftpserver.MandatoryEncryption
 	}

@@ -42,8 +42,15 @@ type transfer struct {
 	openSize int64
 	started  time.Time
 	lim      *rate.Limiter
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// opening is an upload not opened yet: the archive is changed (the
+	// old content kept as a version, the file created or truncated) only
+	// at the first Write, which ftpserverlib makes once the data
+	// connection is accepted, so that a transfer whose data connection
+	// never comes changes nothing. nil once opened, and for downloads.
+	opening *uploadOpen
+	openErr error
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	written atomic.Int64
 
@@ -219,12 +226,14 @@ func (h *handler) openUpload(name string, flags int, offset int64) (ftpserver.Fi
 	if err := o.stat(); err != nil {
 		return nil, err
 	}
-	f, err := o.open()
-	if err != nil {
+	if err := o.plan(); err != nil {
 		return nil, err
 	}
 	ok = true
-	o.start(f)
+	t.opening = o
+	t.lim = h.s.limiters.get(o.u.Name, true, h.rateFor(o.u, true))
+	h.s.transfers.Add(1)
+	h.sess.addTransfer(t)
 	return t, nil
 }
 
@@ -292,29 +301,40 @@ func (o *uploadOpen) stat() error {
 	return nil
 }
 
-// open opens the file for the upload: appended to, continued at the
-// restart offset, or replaced (its old content kept as a version), and
-// sets where the transfer starts.
-func (o *uploadOpen) open() (*os.File, error) {
-	var f *os.File
-	var err error
-	t, root := o.t, o.h.root
+// plan checks what the upload may do with the file as found, without
+// changing anything, and sets where the transfer starts.
+func (o *uploadOpen) plan() error {
+	t := o.t
 	switch {
 	case o.appendMode:
-		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_APPEND)
 		t.offset, t.openSize = o.size, o.size
 	case o.offset > 0:
 		if err := o.checkRestart(); err != nil {
-			return nil, err
+			return err
 		}
-		f, err = o.openAt()
 		t.offset, t.openSize = o.offset, o.size
+	default:
+		t.offset = 0
+	}
+	return nil
+}
+
+// open opens the file for the upload as plan said: appended to, continued
+// at the restart offset, or replaced (its old content kept as a version).
+func (o *uploadOpen) open() (*os.File, error) {
+	var f *os.File
+	var err error
+	root := o.h.root
+	switch {
+	case o.appendMode:
+		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_APPEND)
+	case o.offset > 0:
+		f, err = o.openAt()
 	default:
 		if err := o.keepOld(); err != nil {
 			return nil, err
 		}
 		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_TRUNC)
-		t.offset = 0
 	}
 	if err != nil {
 		return nil, fsError("upload", o.p, err)
@@ -369,9 +389,6 @@ func (o *uploadOpen) keepOld() error {
 func (o *uploadOpen) start(f *os.File) {
 	h, t, u := o.h, o.t, o.u
 	t.f = f
-	t.lim = h.s.limiters.get(u.Name, true, h.rateFor(u, true))
-	h.s.transfers.Add(1)
-	h.sess.addTransfer(t)
 	if o.version != "" {
 		h.s.log.Info("file superseded", "path", o.p, "version", o.version, "user", u.Name)
 		t.event(activity.UploadSuperseded, o.size, func(ev *activity.UploadEvent) { ev.VersionPath = o.version })
@@ -459,10 +476,37 @@ func (t *transfer) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write implements io.Writer for uploads, at the account's rate.
+// openUpload opens the upload's file at its first Write.
+func (t *transfer) openUpload() error {
+	if t.opening == nil {
+		return t.openErr
+	}
+	o := t.opening
+	t.opening = nil
+	f, err := o.open()
+	if err != nil {
+		t.openErr = err
+		return err
+	}
+	o.start(f)
+	return nil
+}
+
+// Write implements io.Writer for uploads, at the account's rate. The first
+// call, made once the data connection is accepted (with no bytes for an
+// empty file), opens the file.
 func (t *transfer) Write(p []byte) (int, error) {
 	if !t.upload {
 		return 0, errors.New("write to a download")
+	}
+	t.mu.Lock()
+	cutErr := t.cutErr
+	t.mu.Unlock()
+	if cutErr != nil {
+		return 0, cutErr
+	}
+	if err := t.openUpload(); err != nil {
+		return 0, err
 	}
 	total := 0
 	for len(p) > 0 {
@@ -533,18 +577,28 @@ func (t *transfer) TransferError(err error) {
 func (t *transfer) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
-		if t.upload {
+		if t.upload && t.f != nil {
 			// The 226 reply goes out after Close: the bytes must be on
 			// stable storage by then, because the agent advances its
 			// manifest on that reply and never sends them again.
 			err = t.f.Sync()
 		}
-		if cerr := t.f.Close(); err == nil {
-			err = cerr
+		if t.f != nil {
+			if cerr := t.f.Close(); err == nil {
+				err = cerr
+			}
 		}
 		t.cancel()
 		t.sess.removeTransfer(t)
-		if t.upload {
+		if t.upload && t.f == nil {
+			// Never opened: nothing in the archive changed, so there is
+			// nothing to report to OnUpload either.
+			t.s.writers.release(t)
+			t.mu.Lock()
+			failure := errors.Join(t.cutErr, t.xferErr, t.openErr)
+			t.mu.Unlock()
+			t.s.log.Warn("upload ended before any byte arrived; the archive is unchanged", "path", t.path, "user", t.user, "err", failure)
+		} else if t.upload {
 			t.s.writers.release(t)
 			t.mu.Lock()
 			failure := t.cutErr

@@ -82,6 +82,8 @@ type Config struct {
 	// Now is the clock certificates are judged by; nil means time.Now.
 	// Tests set it.
 	Now func() time.Time
+	// TLSDataNoReuse is ftpfs.ServerConfig's TLSAllowDataWithoutReuse.
+	TLSDataNoReuse bool
 
 	// ArchiveFileMode and ArchiveDirMode are the modes of what the FTP
 	// server creates in the archive (ftpfs.ServerConfig's), and of the
@@ -455,6 +457,8 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 		Defender:        h.def,
 		Logger:          h.log,
 		OnUpload:        h.index.onUpload,
+
+		TLSAllowDataWithoutReuse: c.TLSDataNoReuse,
 	})
 	if err != nil {
 		return nil, &ConfigError{Err: err}

@@ -35,6 +35,7 @@ type serveOptions struct {
 	TLSSelfSigned      bool
 	TLSSAN             []string
 	TLSRequired        bool
+	TLSDataNoReuse     bool
 	MaxUploadRate      accounts.Rate
 	MaxDownloadRate    accounts.Rate
 	MaxConns           int
@@ -89,6 +90,12 @@ nginx's default, "proxy_set_header Host $proxy_host"). Certificates are checked
 hourly while serve runs: a self-signed one is renewed within 30 days of its
 end, certificate files that changed are read again; new connections get the
 new certificate without a restart.
+With TLS, a data connection must resume its control connection's TLS
+session (like vsftpd's require_ssl_reuse): anyone else on a client's address
+who connects to the passive port is dropped while the transfer waits for the
+client. syncer's agent, curl (TLS 1.3) and lftp resume; for a client that
+cannot (Python's stock ftplib, curl held to TLS 1.2),
+--tls-allow-data-without-reuse lifts the rule.
 
 The server stops in order on SIGINT or SIGTERM (web viewer, FTP server, FUSE
 view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
@@ -154,6 +161,7 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.BoolVar(&opts.TLSSelfSigned, "tls-self-signed", false, "use a self-signed certificate kept in the state directory, for FTPS and the web viewer (valid a year, renewed within 30 days of its end, also while serve runs)")
 	f.StringSliceVar(&opts.TLSSAN, "tls-san", nil, "DNS names and IP addresses the self-signed certificate is made for (default: the --ftp address, or loopback when it is a wildcard, and --public-host)")
 	f.BoolVar(&opts.TLSRequired, "tls-required", false, "refuse logins and data connections without TLS")
+	f.BoolVar(&opts.TLSDataNoReuse, "tls-allow-data-without-reuse", false, "accept TLS data connections that do not resume their control connection's TLS session (unsafe: anyone on a client's address can then take over its transfers; only for clients that cannot resume, such as Python's stock ftplib or curl held to TLS 1.2)")
 	f.Var(&opts.MaxUploadRate, "max-upload-rate", "upload limit per account, e.g. 10MiB (per second; 0 = unlimited)")
 	f.Var(&opts.MaxDownloadRate, "max-download-rate", "download limit per account, FTP and web together (one budget), e.g. 10MiB (per second; 0 = unlimited)")
 	f.IntVar(&opts.MaxConns, "max-conns", 0, "maximum logged-in sessions in total (0 = unlimited; connections not logged in yet have their own pool)")
@@ -241,6 +249,7 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		TLSSelfSigned:   opts.TLSSelfSigned,
 		TLSHosts:        opts.TLSSAN,
 		TLSRequired:     opts.TLSRequired,
+		TLSDataNoReuse:  opts.TLSDataNoReuse,
 		MaxUploadRate:   opts.MaxUploadRate,
 		MaxDownloadRate: opts.MaxDownloadRate,
 		MaxConns:        opts.MaxConns,
