@@ -46,6 +46,9 @@ type ServerConfig struct {
 	// Root is the archive directory; it must exist. Nothing outside it is
 	// ever read or written on behalf of a client.
 	Root string
+	// Version is the server's version, told to clients once they logged
+	// in (the reply to PASS, see ParseHello); empty says "unknown".
+	Version string
 	// StateDir holds the self-signed certificate (TLSSelfSigned); required
 	// only then.
 	StateDir string
