@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/ftpfs/ftptest"
+	"github.com/syncer-dev/syncer/internal/testkit"
+	"github.com/syncer-dev/syncer/store"
+)
+
+// tlsHistorian is an in-process FTPS historian with agent account node1
+// and bans after banAfter failed logins (-1: none).
+func tlsHistorian(t *testing.T, banAfter int) *ftptest.Server {
+	t.Helper()
+	return ftptest.NewServer(t, t.TempDir(), ftptest.WithAccount(accounts.User{Name: "node1"}, "pw-"+strings.Repeat("k", 12)),
+		ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+			cfg.TLSSelfSigned = true
+			cfg.BanAfter = banAfter
+			cfg.LoginFailDelay = -1
+		}))
+}
+
+// oneLine checks that a failed command said one line, "syncer: ...",
+// naming every word of mention, and never the password.
+func oneLine(t *testing.T, r agentRun, code int, password string, mention ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d; stderr %q", r.code, code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "syncer: ") {
+		t.Fatalf("stderr %q: want one line starting with \"syncer: \"", r.stderr)
+	}
+	for _, m := range mention {
+		if !strings.Contains(lines[0], m) {
+			t.Errorf("stderr %q does not name %q", lines[0], m)
+		}
+	}
+	if password != "" && strings.Contains(r.stderr+r.stdout, password) {
+		t.Error("the password appears in the output")
+	}
+}
+
+// TestPushRefusalsNamed: an unchanged tree is pushed with settings that
+// cannot work. Before every push logged in, all of these exited 0 (nothing
+// to send, nothing dialled); a ban was reported per file as "server busy",
+// exit 1, and a rejected certificate as an unreachable server.
+func TestPushRefusalsNamed(t *testing.T) {
+	h := tlsHistorian(t, -1)
+	logs, state := t.TempDir(), t.TempDir()
+	writeLog(t, filepath.Join(logs, "a.log"), 3000)
+	base := []string{"push", "--user", "node1", "--state", state, "--dir", logs}
+	good := append(base[:len(base):len(base)], "--server", h.URL, "--agent-id", "node1", "--tls-fingerprint", h.Fingerprint)
+	if r := runAgent(t, h.Password, good...); r.code != 0 {
+		t.Fatalf("first push: exit %d: %s", r.code, r.stderr)
+	}
+	before := manifestDump(t, state)
+
+	dead := testkit.FreeAddr(t)
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	wrongPin := "sha256:" + strings.Repeat("ab", 32)
+	with := func(args ...string) []string { return append(base[:len(base):len(base)], args...) }
+	cases := []struct {
+		name, password string
+		args           []string
+		code           int
+		mention        []string
+	}{
+		{"wrong password", "wrong", with("--server", h.URL, "--agent-id", "node1", "--tls-fingerprint", h.Fingerprint), 3,
+			[]string{`login refused for account "node1"`, "password"}},
+		{"dead historian", h.Password, with("--server", "ftps://"+dead, "--agent-id", "node1", "--tls-fingerprint", h.Fingerprint), 3,
+			[]string{"not reachable", dead}},
+		{"HTTP port given as FTP", h.Password, with("--server", "ftp://"+strings.TrimPrefix(web.URL, "http://"), "--agent-id", "node1"), 3,
+			[]string{"not reachable"}},
+		{"certificate not trusted", h.Password, with("--server", h.URL, "--agent-id", "node1"), 3,
+			[]string{"certificate", "--tls-fingerprint", "--tls-ca"}},
+		{"wrong pin", h.Password, with("--server", h.URL, "--agent-id", "node1", "--tls-fingerprint", wrongPin), 3,
+			[]string{"certificate", "--tls-fingerprint"}},
+		{"malformed pin", h.Password, with("--server", h.URL, "--agent-id", "node1", "--tls-fingerprint", "sha256:abc"), 2,
+			[]string{"--tls-fingerprint", "64 hex digits"}},
+		{"pin without TLS", h.Password, with("--server", "ftp://"+h.Addr, "--agent-id", "node1", "--tls-fingerprint", h.Fingerprint), 2,
+			[]string{"ftps://"}},
+		{"agent id not the account's", h.Password, with("--server", h.URL, "--agent-id", "othernode", "--tls-fingerprint", h.Fingerprint), 2,
+			[]string{`account "node1" may not write /othernode/`, "--agent-id node1"}},
+		{"dry run with a wrong password", "wrong", with("--server", h.URL, "--agent-id", "node1", "--tls-fingerprint", h.Fingerprint, "--dry-run"), 3,
+			[]string{"login refused"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runAgent(t, c.password, c.args...)
+			oneLine(t, r, c.code, h.Password, c.mention...)
+			if after := manifestDump(t, state); after != before {
+				t.Errorf("manifest changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// TestPushBanNamed: after failed logins the historian bans the address;
+// the next push, with the right password, says so with the ban's end,
+// exit 3 (before: "1 of 1 files failed", exit 1, or exit 0 with nothing
+// to send).
+func TestPushBanNamed(t *testing.T) {
+	h := tlsHistorian(t, 2)
+	logs, state := t.TempDir(), t.TempDir()
+	writeLog(t, filepath.Join(logs, "a.log"), 3000)
+	args := []string{"push", "--user", "node1", "--state", state, "--dir", logs, "--server", h.URL, "--agent-id", "node1", "--tls-fingerprint", h.Fingerprint}
+	for range 2 {
+		oneLine(t, runAgent(t, "wrong", args...), 3, "", "login refused")
+	}
+	r := runAgent(t, h.Password, args...)
+	oneLine(t, r, 3, h.Password, "refuses this address until", "failed logins", "syncer ban remove")
+	if !regexp.MustCompile(`until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).MatchString(r.stderr) {
+		t.Errorf("the ban's end is not named: %s", r.stderr)
+	}
+}
+
+// TestPushFailureSummary: when every file that needed sending failed, the
+// last line does not claim "the rest were archived".
+func TestPushFailureSummary(t *testing.T) {
+	h := startHistorian(t, t.TempDir(), "", 0)
+	logs, state := t.TempDir(), t.TempDir()
+	writeLog(t, filepath.Join(logs, "sub", "a.log"), 1000)
+	// A file where the agent needs a directory: the upload fails.
+	if err := os.MkdirAll(filepath.Join(h.root, "node1"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.root, "node1", "sub"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r := runAgent(t, h.pass, "push", "--server", "ftp://"+h.addr, "--user", "node1", "--agent-id", "node1", "--state", state, "--dir", logs)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, "1 file failed and nothing was archived") || strings.Contains(r.stderr, "the rest were archived") {
+		t.Errorf("last line %q: want it to say nothing was archived", last)
+	}
+}
+
+// TestVersionFlagAndDryRunState: `syncer --version` works, and a dry run
+// creates no state directory.
+func TestVersionFlagAndDryRunState(t *testing.T) {
+	r := runAgent(t, "", "--version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "syncer ") {
+		t.Fatalf("syncer --version: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if v := runAgent(t, "", "version"); v.stdout != r.stdout {
+		t.Errorf("--version %q, version %q: want the same", r.stdout, v.stdout)
+	}
+	logs := t.TempDir()
+	writeLog(t, filepath.Join(logs, "a.log"), 100)
+	state := filepath.Join(t.TempDir(), "state")
+	d := runAgent(t, "", "push", "--dry-run", "--dir", logs, "--state", state)
+	if d.code != 0 || !strings.Contains(d.stdout, "a.log") {
+		t.Fatalf("dry run: exit %d, stdout %q, stderr %q", d.code, d.stdout, d.stderr)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("dry run created %s: %v", state, err)
+	}
+}
+
+type checkJSON struct {
+	Server        string   `json:"server"`
+	TLS           string   `json:"tls"`
+	Fingerprint   string   `json:"fingerprint"`
+	Pinned        bool     `json:"pinned"`
+	ServerVersion string   `json:"server_version"`
+	ClockSkewMs   *int64   `json:"clock_skew_ms"`
+	Tree          string   `json:"tree"`
+	Files         int64    `json:"files_matched"`
+	Unmatched     []string `json:"unmatched_patterns"`
+	Warnings      []string `json:"warnings"`
+}
+
+// TestCheckCommand: `syncer check` with good settings reports the TLS
+// pin, the historian's version and clock, the writable tree and the
+// matched files, beside a watch that holds the manifest; with bad ones it
+// exits as push does.
+func TestCheckCommand(t *testing.T) {
+	h := tlsHistorian(t, -1)
+	logs, state := t.TempDir(), t.TempDir()
+	writeLog(t, filepath.Join(logs, "a.log"), 100)
+	writeLog(t, filepath.Join(logs, "x", "b.log"), 100)
+	// A running watch holds the manifest; check must not need it.
+	m, err := store.Open(store.Dir(state, "node1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	args := []string{"check", "--server", h.URL, "--user", "node1", "--agent-id", "node1", "--state", state, "--dir", logs,
+		"--tls-fingerprint", h.Fingerprint}
+	r := runAgent(t, h.Password, args...)
+	if r.code != 0 {
+		t.Fatalf("check: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"TLS 1.3", h.Fingerprint + " (pinned)", "account node1: accepted", "historian  syncer ", "/node1/: writable", "2 files under", "ok: "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runAgent(t, h.Password, append(args, "--json", "--include", "**/*.log", "--include", "*.txt")...)
+	if r.code != 0 {
+		t.Fatalf("check --json: exit %d: %s", r.code, r.stderr)
+	}
+	var rep checkJSON
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("check --json output %q: %v", r.stdout, err)
+	}
+	if rep.ServerVersion == "" || rep.ClockSkewMs == nil || rep.Fingerprint != h.Fingerprint || !rep.Pinned || rep.Tree != "/node1/" || rep.Files != 2 {
+		t.Errorf("check --json: %+v", rep)
+	}
+	if skew := *rep.ClockSkewMs; skew < -5000 || skew > 5000 {
+		t.Errorf("clock skew %d ms between two processes of one machine", skew)
+	}
+	if len(rep.Unmatched) != 1 || rep.Unmatched[0] != "*.txt" || len(rep.Warnings) != 1 {
+		t.Errorf("a pattern that matches nothing: unmatched %v, warnings %v", rep.Unmatched, rep.Warnings)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(h.Root, "node1")); len(entries) != 0 {
+		t.Errorf("check stored something in the agent's tree: %v", entries)
+	}
+
+	// The pin the error messages point to.
+	if fp := runAgent(t, "", "tls", "fingerprint", "--state", h.StateDir); fp.code != 0 || strings.TrimSpace(fp.stdout) != h.Fingerprint {
+		t.Errorf("syncer tls fingerprint: exit %d, %q, want %s (%s)", fp.code, fp.stdout, h.Fingerprint, fp.stderr)
+	}
+	oneLine(t, runAgent(t, "", "tls", "fingerprint", "--state", t.TempDir()), 2, "", "no certificate")
+
+	oneLine(t, runAgent(t, "wrong", args...), 3, "", "login refused")
+	oneLine(t, runAgent(t, h.Password, append(args[:len(args)-2:len(args)-2], "--tls-fingerprint", "sha256:"+strings.Repeat("00", 32))...), 3, "", "--tls-fingerprint")
+	bad := append([]string{}, args...)
+	bad[6] = "othernode" // --agent-id
+	oneLine(t, runAgent(t, h.Password, bad...), 2, "", "may not write /othernode/")
+}
+
+// TestWatchWrongPasswordWaitsLong: a watch with a wrong password tries
+// once and waits minutes, saying so, instead of retrying at 1, 2, 4, 8 s
+// and getting the node's address banned.
+func TestWatchWrongPasswordWaitsLong(t *testing.T) {
+	h := ftptest.NewServer(t, t.TempDir(), ftptest.WithConfig(func(cfg *ftpfs.ServerConfig) {
+		cfg.LoginFailDelay = -1
+		cfg.BanAfter = 3
+	}))
+	logs, state := t.TempDir(), t.TempDir()
+	writeLog(t, filepath.Join(logs, "a.log"), 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testkit.SyncerBinary(t), "watch", "--interval", "200ms", "--server", h.URL, "--user", h.User,
+		"--agent-id", h.User, "--state", state, "--dir", logs)
+	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD=wrong")
+	stderr := &testkit.LockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+	out := stderr.String()
+	fails := strings.Count(out, "login refused")
+	if fails != 1 {
+		t.Errorf("watch tried %d times in 4 s with a wrong password, want 1:\n%s", fails, out)
+	}
+	if !strings.Contains(out, "retry_in=5m0s") || !strings.Contains(out, "check the account name and password") {
+		t.Errorf("watch did not say it waits minutes:\n%s", out)
+	}
+	if _, banned := h.FTP().Defender().Banned("127.0.0.1"); banned {
+		t.Error("the watch got its own address banned")
+	}
+}
