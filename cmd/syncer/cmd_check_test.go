@@ -282,3 +282,43 @@ func TestWatchWrongPasswordWaitsLong(t *testing.T) {
 		t.Error("the watch got its own address banned")
 	}
 }
+
+// TestExampleAgentConfigServesEveryAgentCommand: scripts/agent.example.yaml,
+// pointed at a test historian, works as written with push, check and watch
+// (push failed on watch's "interval" key before).
+func TestExampleAgentConfigServesEveryAgentCommand(t *testing.T) {
+	h := startHistorian(t, t.TempDir(), "", 0)
+	logs, state, dir := t.TempDir(), t.TempDir(), t.TempDir()
+	writeLog(t, filepath.Join(logs, "a.log"), 100)
+	pwFile := filepath.Join(dir, "password")
+	if err := os.WriteFile(pwFile, []byte(h.pass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("..", "..", "scripts", "agent.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(src)
+	for _, r := range []struct{ key, val string }{
+		{"server", "ftp://" + h.addr}, {"user", "node1"}, {"agent-id", "node1"},
+		{"password-file", pwFile}, {"dir", logs}, {"state", state},
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(r.key) + `:.*$`)
+		if !re.MatchString(cfg) {
+			t.Fatalf("agent.example.yaml has no %q key", r.key)
+		}
+		cfg = re.ReplaceAllString(cfg, r.key+": "+r.val)
+	}
+	file := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "--config", file}, {"push", "--config", file}, {"watch", "--config", file, "--dry-run"}} {
+		if r := runAgent(t, "", args...); r.code != 0 {
+			t.Errorf("syncer %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.root, "node1", "a.log")); err != nil {
+		t.Errorf("push --config archived nothing: %v", err)
+	}
+}

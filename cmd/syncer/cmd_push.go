@@ -91,7 +91,8 @@ confirmed; the next push resumes).`,
 		},
 	}
 	addPushFlags(cmd, &opts)
-	addConfigFlag(cmd)
+	// The watch config file (scripts/agent.example.yaml) serves push too.
+	addConfigFlag(cmd, "interval")
 	return cmd
 }
 
