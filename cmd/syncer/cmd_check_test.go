@@ -322,3 +322,97 @@ func TestExampleAgentConfigServesEveryAgentCommand(t *testing.T) {
 		t.Errorf("push --config archived nothing: %v", err)
 	}
 }
+
+// underTerminal runs the syncer binary under a pseudo-terminal (util-linux
+// script(1)) and returns what the terminal showed, with ANSI sequences
+// removed and carriage returns made line ends.
+func underTerminal(t *testing.T, password string, args ...string) (string, int) {
+	t.Helper()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("script(1) from util-linux is needed (.ci/run installs it): %v", err)
+	}
+	quoted := make([]string, 0, len(args)+1)
+	for _, a := range append([]string{testkit.SyncerBinary(t)}, args...) {
+		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, script, "-qefc", strings.Join(quoted, " "), "/dev/null")
+	cmd.Env = append(os.Environ(), "SYNCER_PASSWORD="+password, "TERM=xterm", "COLUMNS=120")
+	out, err := cmd.Output()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	plain := regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(string(out), "")
+	return strings.ReplaceAll(strings.ReplaceAll(plain, "\r\n", "\n"), "\r", "\n"), code
+}
+
+// TestPushOnTerminal: on a terminal, push shows a bar in bytes (IEC
+// units) only once it is logged in, prints warnings on lines of their own
+// above it, and ends with a summary for people; -q prints nothing on
+// success. Before, the bar reached 100% before a login failure, counted
+// files while measuring bytes, and warnings were glued onto its line.
+func TestPushOnTerminal(t *testing.T) {
+	root := t.TempDir()
+	h := startHistorian(t, root, "", 6<<20)
+	logs := t.TempDir()
+	writeLog(t, filepath.Join(logs, "big.log"), 9<<20)
+	writeLog(t, filepath.Join(logs, "sub", "a.log"), 100)
+	// A file where the agent needs a directory: one warning mid-push.
+	if err := os.MkdirAll(filepath.Join(root, "node1"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "node1", "sub"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"push", "--server", "ftp://" + h.addr, "--user", "node1", "--agent-id", "node1", "--dir", logs}
+
+	out, code := underTerminal(t, "wrong", append(args, "--state", t.TempDir())...)
+	if code != 3 || strings.Contains(out, "%") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("login failure on a terminal: exit %d, want 3 and one line, no bar:\n%s", code, out)
+	}
+
+	out, code = underTerminal(t, h.pass, append(args, "--state", t.TempDir())...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (one file failed):\n%s", code, out)
+	}
+	var bars, warns int
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.Contains(l, "level=WARN"):
+			warns++
+			if !strings.HasPrefix(l, "time=") {
+				t.Errorf("warning not on a line of its own: %q", l)
+			}
+		case strings.Contains(l, "% |"):
+			bars++
+			if !regexp.MustCompile(`\(\s*[\d.]+( [KMG]iB| B)?/[\d.]+ ([KMG]iB|B)(, [\d.]+ ([KMG]iB|B)/s)?\)`).MatchString(l) {
+				t.Errorf("bar line not in IEC bytes: %q", l)
+			}
+		}
+	}
+	if bars == 0 || warns != 1 {
+		t.Errorf("%d bar lines, %d warnings, want some and 1:\n%s", bars, warns, out)
+	}
+	for _, want := range []string{"Archived:   9.0 MiB in 1 file (1 new", "Failed:     1 file", "Elapsed:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, " MB") || strings.Contains(out, "push done") {
+		t.Errorf("SI units or the log line instead of the summary:\n%s", out)
+	}
+
+	writeLog(t, filepath.Join(logs, "c.log"), 100)
+	if err := os.Remove(filepath.Join(root, "node1", "sub")); err != nil {
+		t.Fatal(err)
+	}
+	out, code = underTerminal(t, h.pass, append(args, "--state", t.TempDir(), "-q")...)
+	if code != 0 || strings.TrimSpace(out) != "" {
+		t.Errorf("push -q: exit %d, output %q, want 0 and nothing", code, out)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/iec"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -38,6 +39,7 @@ type pushOptions struct {
 	OldDirs        []string
 	RemoteRoot     string
 	ExpectEvery    time.Duration
+	Verbose, Quiet bool
 	// checkOnly: a `syncer check`, whose dry run never opens the agent's
 	// own manifest.
 	checkOnly bool
@@ -116,6 +118,8 @@ func addPushFlags(cmd *cobra.Command, o *pushOptions) {
 	f.BoolVar(&o.FollowSymlinks, "follow-symlinks", false, "follow symbolic links (default: skip them)")
 	f.StringArrayVar(&o.OldDirs, "olddir", nil, "also look for rotated logs in `DIR` (logrotate's olddir; relative to each log's directory; repeatable)")
 	f.StringVar(&o.RemoteRoot, "remote-root", "/", "server `DIR`ectory that holds the agents' trees (for third-party servers)")
+	f.BoolVarP(&o.Verbose, "verbose", "v", false, "say more: every file sent and every connection")
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "say only errors: no progress bar, no summary")
 	f.DurationVar(&o.ExpectEvery, "expect-every", 0, "how often this agent pushes (a cron job's period, e.g. 1h), told to the historian so it can show the agent late")
 }
 
@@ -198,18 +202,25 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 		cfg = ftpfs.ClientConfig{Server: o.Server, User: o.User, Password: pw, CAFile: o.TLSCA, Fingerprint: o.TLSFingerprint}
 	}
 
+	if o.Verbose && o.Quiet {
+		return nil, usageErrorf("-v and -q go against each other: give one")
+	}
 	level := slog.LevelInfo
 	var bar *syncer.Bar
-	interactive := !watch && term.IsTerminal(int(os.Stderr.Fd()))
-	if interactive {
-		// The bar shows progress; only warnings are printed beside it.
+	logOut := io.Writer(os.Stderr)
+	if o.human() && !watch && !o.DryRun && !o.Quiet {
+		// The bar shows progress; only warnings are printed, above it.
 		level = slog.LevelWarn
 		bar = syncer.NewBar(os.Stderr)
+		logOut = bar.Writer(os.Stderr)
 	}
-	if o.checkOnly {
+	switch {
+	case o.checkOnly, o.Quiet:
 		level = slog.LevelError
+	case o.Verbose:
+		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = log.With("component", "ftp")
 
 	var tmp string
@@ -376,14 +387,25 @@ func connectError(o pushOptions, err error) error {
 	}
 }
 
-// printSummary writes the --json object to stdout, or a log line.
+// human reports whether a person watches stderr (a terminal): push then
+// shows a progress bar and ends with a summary for people.
+func (o pushOptions) human() bool { return !o.JSON && term.IsTerminal(int(os.Stderr.Fd())) }
+
+// printSummary writes the --json object to stdout; on a terminal a summary
+// for people, else a log line; nothing with -q.
 func printSummary(o pushOptions, sum syncer.Summary) error {
-	if o.JSON {
+	switch {
+	case o.JSON:
 		enc := json.NewEncoder(os.Stdout)
 		if err := enc.Encode(sum); err != nil {
 			return fmt.Errorf("write summary: %w", err)
 		}
 		return nil
+	case o.Quiet:
+		return nil
+	case o.human() && !o.DryRun:
+		_, err := io.WriteString(os.Stderr, humanSummary(sum))
+		return err
 	}
 	attrs := []any{"agent", sum.Agent, "scanned", sum.FilesScanned, "new", sum.FilesNew, "appended", sum.FilesAppended,
 		"rewritten", sum.FilesRewritten, "rotated", sum.FilesRotated, "unchanged", sum.FilesUnchanged,
@@ -395,8 +417,34 @@ func printSummary(o pushOptions, sum syncer.Summary) error {
 	if o.DryRun {
 		msg = "dry run done, nothing sent"
 	}
-	// The summary is printed even when the bar raised the log level.
-	// Printed at info level even when the progress bar raised log's level.
 	slog.New(slog.NewTextHandler(os.Stderr, nil)).Info(msg, attrs...)
 	return nil
+}
+
+// humanSummary is push's last words on a terminal, in the manner of
+// rclone's: what was archived, at what rate, what failed, how long it took.
+func humanSummary(sum syncer.Summary) string {
+	var b strings.Builder
+	elapsed := time.Duration(sum.DurationMs) * time.Millisecond
+	files := sum.FilesNew + sum.FilesAppended + sum.FilesRewritten + sum.FilesRotated
+	rate := ""
+	if elapsed > 0 && sum.BytesSent > 0 {
+		rate = ", " + iec.Rate(float64(sum.BytesSent)/elapsed.Seconds())
+	}
+	fmt.Fprintf(&b, "Archived:   %s in %d %s (%d new, %d appended, %d rewritten, %d rotated)%s\n", iec.Bytes(sum.BytesSent),
+		files, plural(files, "file", "files"), sum.FilesNew, sum.FilesAppended, sum.FilesRewritten, sum.FilesRotated, rate)
+	fmt.Fprintf(&b, "Unchanged:  %d %s", sum.FilesUnchanged, plural(sum.FilesUnchanged, "file", "files"))
+	if sum.FilesGone > 0 {
+		fmt.Fprintf(&b, "; %d gone from the node, kept in the archive", sum.FilesGone)
+	}
+	b.WriteString("\n")
+	if sum.FilesFailed > 0 {
+		fmt.Fprintf(&b, "Failed:     %d %s (see above; the next push retries)\n", sum.FilesFailed, plural(sum.FilesFailed, "file", "files"))
+	}
+	if sum.FilesUnrecoverable > 0 {
+		fmt.Fprintf(&b, "Lost:       %d rotated %s gone from the node before it was archived (%s)\n", sum.FilesUnrecoverable,
+			plural(sum.FilesUnrecoverable, "log", "logs"), iec.Bytes(sum.BytesUnrecoverable))
+	}
+	fmt.Fprintf(&b, "Elapsed:    %s\n", elapsed.Round(time.Millisecond))
+	return b.String()
 }
