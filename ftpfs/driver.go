@@ -200,7 +200,8 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	sess.mu.Unlock()
 	sess.lastWork.Store(time.Now().UnixNano())
 	cc.SetPath(u.Home)
-	s.log.Info("login", "user", u.Name, "remote", remote, "tls", cc.HasTLSForControl(), "admin", u.Admin)
+	s.log.Debug("login", "user", u.Name, "remote", remote, "tls", cc.HasTLSForControl(), "admin", u.Admin)
+	s.counts.login(u.Name)
 	return h, nil
 }
 

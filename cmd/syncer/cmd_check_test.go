@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -415,5 +416,58 @@ func TestPushOnTerminal(t *testing.T) {
 	out, code = underTerminal(t, h.pass, append(args, "--state", t.TempDir(), "-q")...)
 	if code != 0 || strings.TrimSpace(out) != "" {
 		t.Errorf("push -q: exit %d, output %q, want 0 and nothing", code, out)
+	}
+}
+
+// TestServeLogsCalmly: with --log-format json every line of serve's log is
+// a JSON object; single logins and uploads are DEBUG, summed up by one
+// INFO activity line; the certificate pin has a line of its own; a push
+// over TLS leaves no WARN (before: one INFO line per upload, most of them
+// the agent's metadata, and spurious close_notify WARNs).
+func TestServeLogsCalmly(t *testing.T) {
+	c := newServeConfig(t, "pw-node1-secret", "tls-self-signed: true\nlog-format: json\n")
+	p := startServe(t, c.config, c.http)
+	fp := runAgent(t, "", "tls", "fingerprint", "--state", c.state)
+	logs := filepath.Join(c.base, "logs")
+	for i := range 5 {
+		writeLog(t, filepath.Join(logs, fmt.Sprintf("f%d.log", i)), 1000)
+	}
+	for range 3 {
+		r := runAgent(t, "pw-node1-secret", "push", "--server", "ftps://"+c.ftp, "--user", "node1", "--agent-id", "node1",
+			"--dir", logs, "--state", filepath.Join(c.base, "agent"), "--tls-fingerprint", strings.TrimSpace(fp.stdout))
+		if r.code != 0 {
+			t.Fatalf("push: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	p.stop(t)
+	var pinned bool
+	var uploads float64
+	for _, line := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a log line that is not JSON: %q", line)
+		}
+		msg, _ := rec["msg"].(string)
+		switch {
+		case rec["level"] == "WARN" || rec["level"] == "ERROR":
+			t.Errorf("%s after successful pushes: %s", rec["level"], line)
+		case msg == "upload closed" || msg == "login":
+			t.Errorf("a single upload or login above DEBUG: %s", line)
+		case strings.Contains(msg, "--tls-fingerprint "+strings.TrimSpace(fp.stdout)):
+			pinned = true
+		case msg == "activity":
+			up, _ := rec["uploads"].(float64)
+			uploads += up
+		}
+	}
+	// 5 files, a commit record and 3 heartbeats, in one summary or more.
+	if uploads != 9 {
+		t.Errorf("activity lines count %v uploads, want 9:\n%s", uploads, p.stderr)
+	}
+	if !pinned {
+		t.Errorf("no line of its own with the pin:\n%s", p.stderr)
+	}
+	for _, bad := range [][]string{{"--log-level", "loud"}, {"--log-format", "xml"}} {
+		oneLine(t, runAgent(t, "", append([]string{"serve", "--root", t.TempDir(), "--state", t.TempDir()}, bad...)...), 2, "", bad[0])
 	}
 }
