@@ -64,14 +64,14 @@ type IndexConfig struct {
 // AgentRecord describes one agent: what its .syncer/agent.json says, what
 // the index has seen of it, and counts of its indexed files.
 type AgentRecord struct {
-	ID       string   `json:"id"`
-	Host     string   `json:"host,omitempty"`
-	IPs      []string `json:"ips,omitempty"`
-	Account  string   `json:"account,omitempty"`
-	Version  string   `json:"version,omitempty"`
-	Dir      string   `json:"dir,omitempty"`
-	Include  []string `json:"include,omitempty"`
-	Exclude  []string `json:"exclude,omitempty"`
+	ID      string   `json:"id"`
+	Host    string   `json:"host,omitempty"`
+	IPs     []string `json:"ips,omitempty"`
+	Account string   `json:"account,omitempty"`
+	Version string   `json:"version,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
 	// Interval is a watch agent's push interval, ExpectEvery a cron-run
 	// agent's declared period (push --expect-every): the schedule Status
 	// measures lateness against. Only a description that carries one
