@@ -464,6 +464,22 @@ func (c *Client) Size(ctx context.Context, p string) (int64, error) {
 	return n, nil
 }
 
+// SetModTime sets the modification time of the file at p to t, to the
+// second (MFMT, or MDTM with two arguments where the server only has
+// that). ErrNotSupported when the server has neither; ErrPermission when
+// it refuses.
+func (c *Client) SetModTime(ctx context.Context, p string, t time.Time) error {
+	p = c.abs(p)
+	if !c.sc.IsSetTimeSupported() {
+		return fmt.Errorf("set time %s: %w", p, ErrNotSupported)
+	}
+	err := c.run(ctx, func() error { return c.sc.SetTime(p, t) })
+	if err != nil {
+		return opError("mfmt", p, err)
+	}
+	return nil
+}
+
 // MkdirAll creates dir and any missing parents. Directories that exist
 // already, including ones another client created meanwhile, are not an
 // error. Directories known to exist are cached per Client, so a second call

@@ -56,6 +56,9 @@ var (
 	// end of the file, or below it for an account that may not rewrite
 	// archived bytes.
 	ErrOffset = errors.New("bad restart offset")
+	// ErrNotSupported: the server does not have the command the operation
+	// needs (MFMT for SetModTime).
+	ErrNotSupported = errors.New("not supported by the server")
 	// ErrBadName: a path the archive refuses to store: NUL, CR or LF in a
 	// name, or a name that is not valid UTF-8.
 	ErrBadName = errors.New("name not allowed")
@@ -259,7 +262,7 @@ func sentinelFor(op string, tp *textproto.Error) error {
 		switch op {
 		case "size", "retr", "list", "cwd":
 			return ErrNotFound
-		case "stor", "mkdir":
+		case "stor", "mkdir", "mfmt":
 			return ErrPermission
 		}
 	}

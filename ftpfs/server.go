@@ -586,6 +586,15 @@ func (s *Server) Defender() *defender.Defender { return s.def }
 func (s *Server) Connections() []activity.ConnInfo { return s.reg.snapshot() }
 
 // emit delivers an upload event to OnUpload.
+// touched reports that user set the time of the file at archive path p.
+func (s *Server) touched(user, p string) {
+	ev := activity.UploadEvent{Time: time.Now(), User: user, Path: p, Kind: activity.UploadTouched}
+	if fi, err := s.root.Stat(strings.TrimPrefix(p, "/")); err == nil {
+		ev.Size = fi.Size()
+	}
+	s.emit(ev)
+}
+
 func (s *Server) emit(ev activity.UploadEvent) {
 	if s.cfg.OnUpload != nil {
 		s.cfg.OnUpload(ev)

@@ -69,3 +69,26 @@ func TestAgentScheduleKept(t *testing.T) {
 		t.Errorf("after a cron push: interval %q, expect every %q", a.Interval, a.ExpectEvery)
 	}
 }
+
+// TestIndexTouched: an agent's MFMT after an upload gives the index the
+// node's mtime at once (what the mount and the viewer show), keeping the
+// hash; the upload time stays known apart.
+func TestIndexTouched(t *testing.T) {
+	e := newIxEnv(t)
+	e.start()
+	data := lines(1, 50)
+	e.upload("n1", "a.log", 0, data, false)
+	e.flush()
+	before := e.lookup("n1", "a.log")
+	when := time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(e.root, "n1", "a.log"), when, when); err != nil {
+		t.Fatal(err)
+	}
+	e.ix.Notify(IngestEvent{Kind: IngestTouched, Path: "/n1/a.log", Account: "n1", Time: time.Now()})
+	e.flush()
+	got := e.lookup("n1", "a.log")
+	if !got.Mtime().Equal(when) || got.SHA256Hex() != before.SHA256Hex() || got.Hashed != before.Hashed || got.FirstUploadNs != before.FirstUploadNs {
+		t.Errorf("after MFMT: mtime %s hashed %d sha %s first upload %d; want %s and the hash kept (%d, %s, %d)",
+			got.Mtime(), got.Hashed, got.SHA256Hex(), got.FirstUploadNs, when, before.Hashed, before.SHA256Hex(), before.FirstUploadNs)
+	}
+}

@@ -180,6 +180,8 @@ type run struct {
 	dryMu   sync.Mutex
 	// dirty is set once this push wrote to the manifest.
 	dirty atomic.Bool
+	// noModTime is set once the server refused to set a file's time.
+	noModTime atomic.Bool
 	// claimMu guards claimed and rewrites.
 	claimMu sync.Mutex
 	// claimed holds the old paths a rotated or copied log has taken over in
