@@ -142,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.metrics.register(cfg.Index, cfg.Connections)
+	s.metrics.register(cfg.Index, cfg.Connections, func() []AgentJSON { return s.agentRows(viewer{accounts.User{Admin: true, Home: "/"}}) })
 	s.engine = s.routes()
 	return s, nil
 }
