@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/internal/iec"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -80,7 +80,7 @@ func newUIState() *uiState {
 		"dlURL":      func(agent, rel string) string { return "/download/" + escapePath(agent, rel) },
 		"encPath":    func(agent, rel string) string { return escapePath(agent, rel) },
 		"show":       display,
-		"bytes":      humanBytes,
+		"bytes":      iec.Bytes,
 		"when":       when,
 		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
 		"asset":      func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
@@ -210,24 +210,11 @@ func escapePath(agent, rel string) string {
 // become U+FFFD (html/template escapes the rest).
 func display(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func humanRate(n int64) string {
 	if n <= 0 {
 		return "unlimited"
 	}
-	return humanBytes(n) + "/s"
+	return iec.Rate(float64(n))
 }
 
 func when(t time.Time) string {

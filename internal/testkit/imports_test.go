@@ -25,7 +25,7 @@ var layers = map[string][]string{
 	"ftpfs/activity":     {},
 	"ftpfs/ftptest":      {"ftpfs", "ftpfs/accounts", "ftpfs/activity", "internal/archive"},
 	"fuseview":           {"store", "internal/archive"},
-	"httpview":           {"store", "ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/pathglob", "internal/defender"},
+	"httpview":           {"store", "ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/pathglob", "internal/defender", "internal/iec"},
 	"internal/archive":   {},
 	"internal/pathglob":  {},
 	"internal/iec":       {},
