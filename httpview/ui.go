@@ -600,9 +600,10 @@ func (s *Server) pageConnections(c *gin.Context) {
 // lack: logs whose last lines could not be archived (rotated away before
 // the push found them) and files that failed.
 type pushIssues struct {
-	FilesUnrecoverable int64 `json:"files_unrecoverable"`
-	BytesUnrecoverable int64 `json:"bytes_unrecoverable"`
-	FilesFailed        int64 `json:"files_failed"`
+	FilesUnrecoverable int64             `json:"files_unrecoverable"`
+	BytesUnrecoverable int64             `json:"bytes_unrecoverable"`
+	FilesFailed        int64             `json:"files_failed"`
+	Errors             []store.PushError `json:"errors"`
 }
 
 // pushIssuesOf reads them from the raw last_push summary; nil when there
@@ -611,6 +612,9 @@ func pushIssuesOf(raw json.RawMessage) *pushIssues {
 	var p pushIssues
 	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil || (p.FilesUnrecoverable == 0 && p.FilesFailed == 0) {
 		return nil
+	}
+	if len(p.Errors) > 2*maxShownErrors {
+		p.Errors = p.Errors[:2*maxShownErrors]
 	}
 	return &p
 }

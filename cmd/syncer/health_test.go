@@ -127,6 +127,9 @@ func TestAgentHealthEndToEnd(t *testing.T) {
 		!strings.Contains(page, "sub/b.log") || !strings.Contains(page, ">late<") {
 		t.Errorf("the overview does not lead with the agents needing attention:\n%s", page)
 	}
+	if _, page = p.get(t, "/agent/node2"); !strings.Contains(page, "sub/b.log</code>:") {
+		t.Errorf("the agent page does not show the last push's error")
+	}
 	_, page = p.get(t, "/agents?sort=status")
 	if !strings.Contains(page, "every 1s (cron)") || strings.Index(page, "node1") > strings.Index(page, "node4") {
 		t.Errorf("agents page sorted by status: schedule or order wrong")
