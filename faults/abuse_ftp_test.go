@@ -114,7 +114,7 @@ func TestFTPAbuse(t *testing.T) {
 		"RNFR /node1/missing.log",             // RNFR of nothing
 		"APPE",                                // no argument
 		"SITE CHMOD 4777 /node1/keep.log",     // agent lacks M
-		"MFMT 19700101000000 /node1/keep.log", // agent lacks T
+		"MFMT 19700101000000 /node1",          // agent lacks T: its files' times only
 		"DELE /node1/keep.log",                // agent lacks d
 	}
 	for _, c := range cases {
