@@ -110,12 +110,12 @@ func TestFTPAbuse(t *testing.T) {
 		"MKD /node1/" + strings.Repeat("d/", 1000) + "x",
 		"REST 99999999999999999999999",
 		"REST 0x10",
-		"RNTO /node1/x.log",                   // RNTO without RNFR
-		"RNFR /node1/missing.log",             // RNFR of nothing
-		"APPE",                                // no argument
-		"SITE CHMOD 4777 /node1/keep.log",     // agent lacks M
-		"MFMT 19700101000000 /node1/keep.log", // agent lacks T
-		"DELE /node1/keep.log",                // agent lacks d
+		"RNTO /node1/x.log",               // RNTO without RNFR
+		"RNFR /node1/missing.log",         // RNFR of nothing
+		"APPE",                            // no argument
+		"SITE CHMOD 4777 /node1/keep.log", // agent lacks M
+		"MFMT 19700101000000 /node1",      // agent lacks T: its files' times only
+		"DELE /node1/keep.log",            // agent lacks d
 	}
 	for _, c := range cases {
 		refused(c)

@@ -114,6 +114,14 @@ func ParseServerURL(s string) (host string, port int, tls bool, err error) {
 	return host, port, tls, nil
 }
 
+// CheckFingerprint reports whether s is a certificate pin the client
+// takes (ClientConfig.Fingerprint): "sha256:HEX" or "HEX", 64 hex digits,
+// with or without colons.
+func CheckFingerprint(s string) error {
+	_, err := parseFingerprint(s)
+	return err
+}
+
 // parseFingerprint accepts "sha256:HEX", "HEX", with or without colons.
 func parseFingerprint(s string) ([]byte, error) {
 	v := strings.TrimSpace(s)
@@ -215,6 +223,11 @@ type Client struct {
 	// round trip for a directory already seen.
 	dirs map[string]bool
 
+	// hello is what the server said when the login succeeded; tlsInfo
+	// describes the control connection's TLS (zero without TLS).
+	hello   Hello
+	tlsInfo TLSInfo
+
 	mu     sync.Mutex
 	ctx    context.Context // context of the running operation, for data dials
 	conns  map[*idleConn]struct{}
@@ -228,7 +241,9 @@ type Client struct {
 // cancelling it aborts it. Errors: ErrUnreachable (wrapped) when the TCP
 // connection or the TLS handshake fails or the server stays silent longer
 // than IOTimeout; ErrClientLogin (wrapped) when the server refuses the user or
-// password; ErrBusy for a 421 greeting.
+// password; ErrBanned (a *BannedError) when the server refuses the
+// address after failed logins; ErrCertificate when the server's
+// certificate fails the CA or the pin; ErrBusy for another 421 greeting.
 func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	host, port, useTLS, err := ParseServerURL(cfg.Server)
 	if err != nil {
@@ -247,6 +262,16 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if useTLS {
 		if tlsConf, err = cfg.tlsConfig(host); err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", c.addr, err)
+		}
+		verify := tlsConf.VerifyConnection
+		tlsConf.VerifyConnection = func(cs tls.ConnectionState) error {
+			if verify != nil {
+				if err := verify(cs); err != nil {
+					return err
+				}
+			}
+			c.noteTLS(cs)
+			return nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -276,7 +301,8 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		}
 		return ic, nil
 	}
-	opts := []ftp.DialOption{ftp.DialWithDialFunc(dialFunc)}
+	tap := &helloTap{}
+	opts := []ftp.DialOption{ftp.DialWithDialFunc(dialFunc), ftp.DialWithDebugOutput(tap)}
 	if tlsConf != nil {
 		opts = append(opts, ftp.DialWithExplicitTLS(tlsConf))
 	}
@@ -285,7 +311,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		c.closeConns()
 		return nil, c.dialError(ctx, "connect to "+c.addr, err, false)
 	}
-	if err := sc.Login(cfg.User, cfg.Password); err != nil {
+	err = sc.Login(cfg.User, cfg.Password)
+	c.hello = ParseHello(tap.finish())
+	if err != nil {
 		_ = sc.Quit()
 		c.closeConns()
 		return nil, c.dialError(ctx, fmt.Sprintf("log in to %s as %q", c.addr, cfg.User), err, true)
@@ -311,11 +339,17 @@ func (c *Client) dialError(ctx context.Context, what string, err error, login bo
 	}
 	var tp *textproto.Error
 	switch {
+	case banFrom(err.Error()) != nil:
+		// A ban, at connect (421), USER or PASS (530; jlaffaye/ftp
+		// reports a refused USER as a plain error with the reply's text).
+		return fmt.Errorf("%s: %w (server: %w)", what, banFrom(err.Error()), err)
 	case errors.As(err, &tp):
 		if s := sentinelFor("login", tp); s != nil {
 			return fmt.Errorf("%s: %w (server: %w)", what, s, err)
 		}
 		return fmt.Errorf("%s: %w", what, err)
+	case isVerifyErr(err):
+		return fmt.Errorf("%s: %w: %w", what, ErrCertificate, err)
 	case isConnErr(err):
 		return fmt.Errorf("%s: %w: %w", what, ErrUnreachable, err)
 	case login:
@@ -437,6 +471,22 @@ func (c *Client) Size(ctx context.Context, p string) (int64, error) {
 		return 0, opError("size", p, err)
 	}
 	return n, nil
+}
+
+// SetModTime sets the modification time of the file at p to t, to the
+// second (MFMT, or MDTM with two arguments where the server only has
+// that). ErrNotSupported when the server has neither; ErrPermission when
+// it refuses.
+func (c *Client) SetModTime(ctx context.Context, p string, t time.Time) error {
+	p = c.abs(p)
+	if !c.sc.IsSetTimeSupported() {
+		return fmt.Errorf("set time %s: %w", p, ErrNotSupported)
+	}
+	err := c.run(ctx, func() error { return c.sc.SetTime(p, t) })
+	if err != nil {
+		return opError("mfmt", p, err)
+	}
+	return nil
 }
 
 // MkdirAll creates dir and any missing parents. Directories that exist
@@ -613,6 +663,40 @@ func (c *Client) Noop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// TLSInfo describes a client's TLS control connection.
+type TLSInfo struct {
+	// Version is "TLS 1.3" or "TLS 1.2"; "" without TLS.
+	Version string
+	// Fingerprint is the server certificate's SHA-256 ("sha256:HEX").
+	Fingerprint string
+	// Pinned says the certificate was checked against a pin
+	// (ClientConfig.Fingerprint), not a CA.
+	Pinned bool
+}
+
+// noteTLS records the first verified connection's TLS: the control
+// connection's.
+func (c *Client) noteTLS(cs tls.ConnectionState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tlsInfo.Version != "" || len(cs.PeerCertificates) == 0 {
+		return
+	}
+	sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+	c.tlsInfo = TLSInfo{Version: tls.VersionName(cs.Version), Fingerprint: "sha256:" + hex.EncodeToString(sum[:]), Pinned: c.cfg.Fingerprint != ""}
+}
+
+// TLS describes the control connection's TLS; the zero TLSInfo without.
+func (c *Client) TLS() TLSInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tlsInfo
+}
+
+// Hello is what the server said when it accepted the login: syncer's
+// server tells its version and clock (see ParseHello).
+func (c *Client) Hello() Hello { return c.hello }
 
 // Close sends QUIT and closes the connections. It is safe to call more than
 // once; after it every operation returns ErrClientClosed.

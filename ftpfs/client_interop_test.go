@@ -205,8 +205,8 @@ func testTLSVerification(t *testing.T, tg ftptest.Target, fingerprint string) {
 				_ = c.Close()
 				t.Fatal("dial succeeded with a certificate that should be refused")
 			}
-			if !errors.Is(err, ftpfs.ErrUnreachable) || ftpfs.IsTransient(err) {
-				t.Fatalf("refused certificate: got %v, want ErrUnreachable, not transient", err)
+			if !errors.Is(err, ftpfs.ErrCertificate) || ftpfs.IsTransient(err) {
+				t.Fatalf("refused certificate: got %v, want ErrCertificate, not transient", err)
 			}
 		})
 	}

@@ -16,6 +16,14 @@
 // d delete, f rename, m mkdir, w store, M chmod, T set mtime. An agent
 // account (accounts.User.Admin false) has its letters only under its home,
 // /NAME/, and nothing outside it. An admin account has its letters everywhere.
+// Without T, an agent account that may write (w or a) still sets the time of
+// its own files (MFMT, so that archived logs keep their node's mtime), never
+// of a directory or a superseded version.
+//
+// The reply to a successful PASS tells the client the server's version and
+// clock ("230 Logged in as node1; syncer historian v1.2.0; time <RFC 3339>";
+// Client.Hello reads it). Logins and uploads are logged at DEBUG, summed up
+// every ServerConfig.SummaryEvery at INFO.
 //
 // The archive is protected, because an archive that loses a log is worse than
 // none:
@@ -60,7 +68,8 @@
 // resumes the control connection's TLS session (a session cache per
 // control connection), as servers that require it want. Errors at the package boundary are
 // sentinels (all in errors.go): ErrNotFound, ErrPermission, ErrClientLogin,
-// ErrUnreachable, ErrBusy, ErrExists, ErrOffset, ErrBadName.
+// ErrUnreachable, ErrBanned (a *BannedError with the ban's end),
+// ErrCertificate, ErrBusy, ErrExists, ErrOffset, ErrBadName, ErrNotSupported.
 //
 // # Testing
 //

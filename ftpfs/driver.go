@@ -102,6 +102,18 @@ func (d *mainDriver) VerifyConnection(cc ftpserver.ClientContext, _ string, tlsC
 	return nil, nil
 }
 
+// PostAuthMessage is the text of the reply to PASS. A successful login
+// tells the client the server's version and clock ("230 Logged in as
+// node1; syncer historian v1.2.0; time 2026-12-03T09:16:49.123Z"), which
+// `syncer check` reports (see ParseHello); a refusal keeps
+// ftpserverlib's text.
+func (d *mainDriver) PostAuthMessage(_ ftpserver.ClientContext, user string, authErr error) string {
+	if authErr != nil {
+		return ""
+	}
+	return helloText(user, d.s.cfg.Version, time.Now())
+}
+
 // QuitMessage answers QUIT.
 func (d *mainDriver) QuitMessage() string { return "Goodbye" }
 
@@ -179,6 +191,9 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	case errors.Is(err, defender.ErrBanned):
 		s.log.Warn("login refused: address banned", "user", name, "remote", remote)
 		sess.closing.Store(true)
+		if until, ok := s.def.Banned(sess.ip); ok {
+			return nil, fmt.Errorf("too many failed logins from this address; try again after %s", until.UTC().Format(time.RFC3339))
+		}
 		return nil, errors.New("too many failed logins from this address")
 	case errors.Is(err, defender.ErrBusy):
 		s.log.Warn("login refused: no password check free before the login deadline", "user", name, "remote", remote, "login_timeout", s.cfg.LoginTimeout)
@@ -224,7 +239,8 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, name, password string)
 	sess.mu.Unlock()
 	sess.lastWork.Store(time.Now().UnixNano())
 	cc.SetPath(u.Home)
-	s.log.Info("login", "user", u.Name, "remote", remote, "tls", cc.HasTLSForControl(), "admin", u.Admin)
+	s.log.Debug("login", "user", u.Name, "remote", remote, "tls", cc.HasTLSForControl(), "admin", u.Admin)
+	s.counts.login(u.Name)
 	return h, nil
 }
 

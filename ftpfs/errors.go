@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jlaffaye/ftp"
 )
@@ -36,6 +37,15 @@ var (
 	ErrClientLogin = errors.New("login failed")
 	// ErrUnreachable: the server could not be reached or the connection broke.
 	ErrUnreachable = errors.New("server unreachable")
+	// ErrBanned: the server refuses this address for a while after too many
+	// failed logins (a *BannedError says until when, when the server said
+	// it). Retrying before then only prolongs the ban.
+	ErrBanned = errors.New("address banned by the server")
+	// ErrCertificate: the server's TLS certificate failed verification
+	// against the CA file or the pinned fingerprint. Retrying will not
+	// help; the client's configuration or the server's certificate must
+	// change.
+	ErrCertificate = errors.New("server certificate rejected")
 	// ErrBusy: a transient refusal (too many connections, a path still being
 	// written that did not let go in time, FTP 421/450); retry later.
 	ErrBusy = errors.New("server busy")
@@ -46,6 +56,9 @@ var (
 	// end of the file, or below it for an account that may not rewrite
 	// archived bytes.
 	ErrOffset = errors.New("bad restart offset")
+	// ErrNotSupported: the server does not have the command the operation
+	// needs (MFMT for SetModTime).
+	ErrNotSupported = errors.New("not supported by the server")
 	// ErrBadName: a path the archive refuses to store: NUL, CR or LF in a
 	// name, or a name that is not valid UTF-8.
 	ErrBadName = errors.New("name not allowed")
@@ -64,6 +77,41 @@ var (
 	// or whose connection was cut by a cancelled context or a network error.
 	ErrClientClosed = errors.New("ftp client closed")
 )
+
+// BannedError is a refusal because of a ban on the client's address. It
+// matches ErrBanned.
+type BannedError struct {
+	// Until is when the ban ends, zero when the server did not say.
+	Until time.Time
+}
+
+func (e *BannedError) Error() string {
+	if e.Until.IsZero() {
+		return ErrBanned.Error()
+	}
+	return fmt.Sprintf("%s until %s", ErrBanned, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrBanned) hold.
+func (e *BannedError) Is(target error) bool { return target == ErrBanned }
+
+// banFrom recognises a server's ban refusal in a reply's text ("too many
+// failed logins ... try again after <RFC 3339 time>", as syncer's server
+// words it: 421 at connect, 530 at USER or PASS), or returns nil.
+func banFrom(msg string) *BannedError {
+	if !strings.Contains(strings.ToLower(msg), "too many failed logins") {
+		return nil
+	}
+	be := &BannedError{}
+	if _, after, ok := strings.Cut(msg, "after "); ok {
+		if f := strings.Fields(after); len(f) > 0 {
+			if t, err := time.Parse(time.RFC3339, strings.TrimRight(f[0], ".;,)\"")); err == nil {
+				be.Until = t
+			}
+		}
+	}
+	return be
+}
 
 // errFingerprint marks a server certificate that does not match the pinned
 // fingerprint; it is never transient.
@@ -96,7 +144,7 @@ func IsTransient(err error) bool {
 	if errors.As(err, &le) || isVerifyErr(err) {
 		return false
 	}
-	for _, permanent := range []error{ErrClientLogin, ErrPermission, ErrNotFound, ErrExists, ErrOffset, ErrBadName, ErrRemoteLarger, ErrSizeMismatch} {
+	for _, permanent := range []error{ErrClientLogin, ErrBanned, ErrCertificate, ErrPermission, ErrNotFound, ErrExists, ErrOffset, ErrBadName, ErrRemoteLarger, ErrSizeMismatch} {
 		if errors.Is(err, permanent) {
 			return false
 		}
@@ -214,7 +262,7 @@ func sentinelFor(op string, tp *textproto.Error) error {
 		switch op {
 		case "size", "retr", "list", "cwd":
 			return ErrNotFound
-		case "stor", "mkdir":
+		case "stor", "mkdir", "mfmt":
 			return ErrPermission
 		}
 	}

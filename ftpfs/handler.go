@@ -12,6 +12,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // handler is ftpserverlib's ClientDriver for one logged-in session: an
@@ -373,11 +374,40 @@ func (h *handler) Chown(name string, _, _ int) error {
 	return fmt.Errorf("%s: %w (chown is not supported)", name, ErrPermission)
 }
 
-// Chtimes sets the modification time (T; MFMT).
+// Chtimes sets the modification time (MFMT): with T anywhere the account
+// reaches, and for an agent account that may write or append (w or a) on
+// the files of its own tree that are not superseded versions, so that an
+// agent keeps its logs' times (the node's mtime, not the upload's) without
+// the T letter, which lets an admin redate anything. Directories keep
+// their own times. The index is told (activity.UploadTouched).
 func (h *handler) Chtimes(name string, atime, mtime time.Time) error {
-	rel, p, err := h.resolve(name, permMtime)
+	u, err := h.account()
 	if err != nil {
 		return err
 	}
-	return fsError("set time", p, h.root.Chtimes(rel, atime, mtime))
+	letter := byte(permMtime)
+	if !u.Admin && !strings.ContainsRune(u.Perm, permMtime) && strings.ContainsAny(u.Perm, string([]byte{permWrite, permAppend})) {
+		letter = 0 // the own-files rule below
+		if _, _, ok := archive.VersionOf(path.Base(name)); ok {
+			return fmt.Errorf("%s: %w (a superseded version keeps its time)", name, ErrPermission)
+		}
+	}
+	rel, p, err := h.resolve(name, letter)
+	if err != nil {
+		return err
+	}
+	if letter == 0 {
+		fi, err := h.root.Lstat(rel)
+		if err != nil {
+			return fsError("set time", p, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s: %w (only a file's time can be set)", p, ErrPermission)
+		}
+	}
+	if err := h.root.Chtimes(rel, atime, mtime); err != nil {
+		return fsError("set time", p, err)
+	}
+	h.s.touched(h.name, p)
+	return nil
 }

@@ -49,6 +49,13 @@ type ServerConfig struct {
 	// Root is the archive directory; it must exist. Nothing outside it is
 	// ever read or written on behalf of a client.
 	Root string
+	// SummaryEvery is how often the server logs an INFO summary of its
+	// activity (uploads, bytes, logins; single uploads and logins are
+	// DEBUG); 0 means DefaultSummaryEvery, negative never.
+	SummaryEvery time.Duration
+	// Version is the server's version, told to clients once they logged
+	// in (the reply to PASS, see ParseHello); empty says "unknown".
+	Version string
 	// StateDir holds the self-signed certificate (TLSSelfSigned); required
 	// only then.
 	StateDir string
@@ -235,7 +242,8 @@ type Server struct {
 	writers     writerTable
 	def         *defender.Defender
 	stopDefense func()        // unregisters the ban listener
-	janitorStop chan struct{} // ends the janitor
+	janitorStop chan struct{} // ends the janitor and the summarizer
+	summaryDone chan struct{} // closed when the summarizer has ended
 	limiters    limiterSet
 	loginMu     sync.Mutex // makes the connection counts and the login one step
 
@@ -246,6 +254,7 @@ type Server struct {
 	stopped   bool
 	serveDone chan struct{}
 	sessions  sync.WaitGroup // sessions handed to ftpserverlib and not yet gone
+	counts    activityCounts // for the periodic activity summary (logging.go)
 	transfers sync.WaitGroup // open transfer handles
 }
 
@@ -472,7 +481,7 @@ func (s *Server) Start() error {
 	s.ln = &trackingListener{Listener: ln, s: s}
 	s.settings.Listener = s.ln
 	s.ftp = ftpserver.NewFtpServer(&mainDriver{s: s})
-	s.ftp.Logger = s.log.With("component", "ftpserverlib")
+	s.ftp.Logger = slog.New(quietDisconnects{s.log.Handler()}).With("component", "ftpserverlib")
 	if err := s.ftp.Listen(); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("ftpfs: start: %w", err)
@@ -486,6 +495,9 @@ func (s *Server) Start() error {
 		s.stopCert = cancel
 		go s.certs.Run(ctx, DefaultTLSCheckEvery)
 	}
+	s.counts.start = time.Now()
+	s.summaryDone = make(chan struct{})
+	go s.summarizer(s.janitorStop, s.summaryDone)
 	go func() {
 		defer close(s.serveDone)
 		if err := s.ftp.Serve(); err != nil {
@@ -497,6 +509,11 @@ func (s *Server) Start() error {
 		attrs = append(attrs, "tls_fingerprint", s.certs.Fingerprint(), "tls_required", s.cfg.TLSRequired)
 	}
 	s.log.Info("ftp server listening", attrs...)
+	if s.certs != nil {
+		// On a line of its own, for the operator to hand to the agents
+		// (syncer tls fingerprint prints it again).
+		s.log.Info("agents pin this certificate with --tls-fingerprint " + s.certs.Fingerprint())
+	}
 	return nil
 }
 
@@ -542,6 +559,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.stopCert != nil {
 		s.stopCert()
 	}
+	<-s.summaryDone
 	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
 		s.log.Warn("closing ftp listener", "err", err)
 	}
@@ -561,6 +579,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("ftpfs: stop: %w", ctx.Err())
 	}
+	s.counts.summarize(s.log, time.Since(s.counts.since()))
 	s.log.Info("ftp server stopped")
 	return s.root.Close()
 }
@@ -625,6 +644,15 @@ func (s *Server) Defender() *defender.Defender { return s.def }
 func (s *Server) Connections() []activity.ConnInfo { return s.reg.snapshot() }
 
 // emit delivers an upload event to OnUpload.
+// touched reports that user set the time of the file at archive path p.
+func (s *Server) touched(user, p string) {
+	ev := activity.UploadEvent{Time: time.Now(), User: user, Path: p, Kind: activity.UploadTouched}
+	if fi, err := s.root.Stat(strings.TrimPrefix(p, "/")); err == nil {
+		ev.Size = fi.Size()
+	}
+	s.emit(ev)
+}
+
 func (s *Server) emit(ev activity.UploadEvent) {
 	if s.cfg.OnUpload != nil {
 		s.cfg.OnUpload(ev)

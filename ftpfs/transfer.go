@@ -612,9 +612,12 @@ func (t *transfer) Close() error {
 			size := t.size()
 			if failure != nil {
 				t.s.log.Warn("upload failed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "err", failure)
+				t.s.counts.uploadFailures.Add(1)
 				t.event(activity.UploadFailed, size, func(ev *activity.UploadEvent) { ev.Err = failure })
 			} else {
-				t.s.log.Info("upload closed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "size", size)
+				t.s.log.Debug("upload closed", "path", t.path, "user", t.user, "offset", t.offset, "written", t.written.Load(), "size", size)
+				t.s.counts.uploads.Add(1)
+				t.s.counts.uploadBytes.Add(t.written.Load())
 				t.event(activity.UploadClosed, size, nil)
 			}
 		}

@@ -226,7 +226,14 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return &dirHandle{n: n, ents: ents}, 0, 0
+	return &dirHandle{n: n, ents: withDots(ents)}, 0, 0
+}
+
+// withDots puts "." and ".." before a listing, as every file system lists
+// them (ls -a, find); go-fuse answers their lookups itself.
+func withDots(ents []DirEntry) []DirEntry {
+	dot := Attr{Mode: os.ModeDir}
+	return append([]DirEntry{{Name: ".", Attr: dot}, {Name: "..", Attr: dot}}, ents...)
 }
 
 // list returns the node's entries, hidden and invalid names left out.
@@ -295,7 +302,7 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 		if errno != 0 {
 			return errno
 		}
-		d.ents = ents
+		d.ents = withDots(ents)
 	}
 	if off > uint64(len(d.ents)) {
 		off = uint64(len(d.ents))

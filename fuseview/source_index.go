@@ -158,12 +158,17 @@ func indexAttr(e store.IndexEntry) Attr {
 
 // withOwner adds the permission bits and owners of the archived file disk
 // to a, when disk is of a's type (the zero Attr, nothing on disk, is a
-// directory for no one and a regular file with no bits).
+// directory for no one and a regular file with no bits). A directory
+// takes its time from the disk too: the index keeps none for an agent's
+// top directory, which showed as 1970.
 func withOwner(a, disk Attr) Attr {
 	if disk.Mode.Type() != a.Mode.Type() {
 		return a
 	}
 	a.Mode |= disk.Mode.Perm()
 	a.Uid, a.Gid = disk.Uid, disk.Gid
+	if a.IsDir() && !disk.MTime.IsZero() {
+		a.MTime = disk.MTime
+	}
 	return a
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,54 @@ func TestIndexBackedView(t *testing.T) {
 	})
 	if got, err := io.ReadAll(held); err != nil || !bytes.Equal(got, old) {
 		t.Errorf("the old reader read %d bytes (%v), want the superseded %d", len(got), err, len(old))
+	}
+}
+
+// TestIndexBackedViewTimesAndDots: through the index, directories show
+// their real times (agent directories showed 1970), files their archived
+// mtime (the node's, which agents set), and listings have "." and "..".
+func TestIndexBackedViewTimesAndDots(t *testing.T) {
+	requireFUSE(t)
+	root := makeArchive(t)
+	dirTime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fileTime := time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(root, "node1", "app", "2026-11-24.log"), fileTime, fileTime); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"node1", "node1/app"} {
+		if err := os.Chtimes(filepath.Join(root, d), dirTime, dirTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix := openIndex(t, root)
+	src, err := NewIndexSource(ix, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	mp := t.TempDir()
+	m, err := Mount(context.Background(), src, root, mp, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountRetrying(t, m) })
+	for rel, want := range map[string]time.Time{"node1": dirTime, "node1/app": dirTime, "node1/app/2026-11-24.log": fileTime} {
+		fi, err := os.Stat(filepath.Join(mp, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.ModTime().Equal(want) {
+			t.Errorf("%s: mtime %s through the mount, want %s", rel, fi.ModTime().UTC(), want)
+		}
+	}
+	out, err := exec.Command("ls", "-a", filepath.Join(mp, "node1")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := strings.Fields(string(out)); len(names) < 3 || names[0] != "." || names[1] != ".." {
+		t.Errorf("ls -a node1: %q, want . and .. first", names)
+	}
+	if out, err := exec.Command("find", mp, "-maxdepth", "1", "-type", "d").Output(); err != nil || !strings.Contains(string(out), "node1") {
+		t.Errorf("find through the mount: %v %s", err, out)
 	}
 }

@@ -105,7 +105,8 @@ type Config struct {
 	// bans file each time a value arrives (the command wires SIGHUP to it).
 	// The files are also re-read when they change.
 	Reload <-chan os.Signal
-	// Version is the version the web viewer shows.
+	// Version is the version the web viewer shows and the FTP server tells
+	// agents that logged in.
 	Version string
 	// StopTimeout bounds the orderly shutdown (default DefaultStopTimeout):
 	// open transfers and web requests are cut when it runs out.
@@ -435,6 +436,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 	c := h.cfg
 	srv, err := ftpfs.NewServer(ftpfs.ServerConfig{
 		Root:            c.Archive.Dir(),
+		Version:         c.Version,
 		StateDir:        c.State,
 		Users:           h.users,
 		ListenAddr:      c.FTPAddr,

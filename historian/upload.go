@@ -51,6 +51,8 @@ func (u *uploads) event(ev activity.UploadEvent) {
 		kind = store.IngestFailed
 	case activity.UploadSuperseded:
 		kind = store.IngestSuperseded
+	case activity.UploadTouched:
+		kind = store.IngestTouched
 	default:
 		return
 	}

@@ -329,6 +329,17 @@ func (s *Server) internal(c *gin.Context, err error) {
 type AgentJSON struct {
 	store.AgentRecord
 	Status string `json:"status"`
+	// Failed and Errors are the failures of the agent's last push, as
+	// it reported them (at most maxShownErrors).
+	Failed int64             `json:"last_push_failed"`
+	Errors []store.PushError `json:"last_push_errors,omitempty"`
+}
+
+// maxShownErrors bounds the failures shown per agent.
+const maxShownErrors = 5
+
+func agentJSON(a store.AgentRecord, status string) AgentJSON {
+	return AgentJSON{AgentRecord: a, Status: status, Failed: a.LastPushFailed(), Errors: a.LastPushErrors(maxShownErrors)}
 }
 
 // agents answers GET /api/v1/agents: agents of the index, and accounts of
@@ -435,7 +446,7 @@ func (s *Server) overview(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{
 		"service": s.service(v), "agents": st.Agents, "files": st.Files, "bytes": st.Bytes,
 		"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch, "incomplete": st.Incomplete,
-		"index_ready": ready,
+		"index_ready": ready, "agent_statuses": s.attention(s.viewerOf(c)).Counts,
 	})
 }
 

@@ -228,8 +228,13 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Overview → Agents → n1 → app → server.log, by clicking.
 	b.open("/", `document.querySelector('.cards') !== null`)
-	if got := eval[string](b, `document.querySelector('.cards').innerText`); !strings.Contains(got, "2\nagents") && !strings.Contains(got, "2 agents") {
-		t.Errorf("overview cards: %q", got)
+	cards := eval[string](b, `Array.from(document.querySelectorAll('.cards')).map(c => c.innerText).join('\n')`)
+	if !strings.Contains(cards, "2\nagents") && !strings.Contains(cards, "2 agents") {
+		t.Errorf("overview cards: %q", cards)
+	}
+	// The overview leads with what needs attention: the account that never pushed.
+	if got := eval[string](b, `document.querySelector('main h2').innerText + ' ' + document.querySelector('ul.attention').innerText`); !strings.Contains(got, "Needs attention") || !strings.Contains(got, "ghost") {
+		t.Errorf("overview does not lead with the agents needing attention: %q", got)
 	}
 	b.shot("overview", true)
 	b.click(`nav.side a[href="/agents"]`, `location.pathname === '/agents' && !!document.querySelector('#agents')`)

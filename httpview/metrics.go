@@ -62,7 +62,7 @@ func (m *Metrics) FileReceived(agent string) { m.filesIn.WithLabelValues(agent).
 func (m *Metrics) UploadFailed(agent string) { m.failures.WithLabelValues(agent).Inc() }
 
 // register adds the gauges read from the index and the FTP server (once).
-func (m *Metrics) register(ix *store.Index, conns func() []activity.ConnInfo) {
+func (m *Metrics) register(ix *store.Index, conns func() []activity.ConnInfo, agents func() []AgentJSON) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.attached {
@@ -80,6 +80,7 @@ func (m *Metrics) register(ix *store.Index, conns func() []activity.ConnInfo) {
 		gauge("syncer_index_disk_bytes", "Size of the index database on disk.", func() float64 { return float64(ix.DiskUsage()) }),
 		&verifyCollector{ix: ix, desc: prometheus.NewDesc("syncer_verification_files",
 			"Indexed files by verification status against their agent's SHA-256.", []string{"status"}, nil)},
+		newAgentCollector(agents),
 	}
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
@@ -105,5 +106,61 @@ func (v *verifyCollector) Collect(ch chan<- prometheus.Metric) {
 	st := v.ix.Stats()
 	for status, n := range map[string]int64{"verified": st.Verified, "pending": st.Pending, "mismatch": st.Mismatch, "incomplete": st.Incomplete} {
 		ch <- prometheus.MustNewConstMetric(v.desc, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
+// agentCollector reports each agent's health, read at scrape time from
+// the same list as the agents page, so that an alert can be written on
+// it (scripts/prometheus/syncer-alerts.yml):
+//
+//	syncer_agent_last_seen_timestamp_seconds{agent}  last sign of life (0: never)
+//	syncer_agent_status{agent,status}                 1 for its status, 0 for the others
+//	syncer_agent_schedule_seconds{agent}              its declared period (0: none)
+//	syncer_agent_last_push_failed_files{agent}        files its last push failed
+type agentCollector struct {
+	agents                             func() []AgentJSON
+	lastSeen, status, schedule, failed *prometheus.Desc
+}
+
+// agentStatuses are the values of syncer_agent_status's status label.
+var agentStatuses = []string{store.AgentActive, store.AgentLate, store.AgentFailing, store.AgentNeverSeen, store.AgentRetired}
+
+func newAgentCollector(agents func() []AgentJSON) *agentCollector {
+	return &agentCollector{
+		agents: agents,
+		lastSeen: prometheus.NewDesc("syncer_agent_last_seen_timestamp_seconds",
+			"When the historian last heard from the agent (an upload or its heartbeat), Unix seconds; 0 if never.", []string{"agent"}, nil),
+		status: prometheus.NewDesc("syncer_agent_status",
+			"The agent's status: 1 for the one it has (active, late, failing, never seen, retired), 0 for the others.", []string{"agent", "status"}, nil),
+		schedule: prometheus.NewDesc("syncer_agent_schedule_seconds",
+			"How often the agent said it pushes (watch interval or push --expect-every); 0 if it did not.", []string{"agent"}, nil),
+		failed: prometheus.NewDesc("syncer_agent_last_push_failed_files",
+			"Files the agent's last push could not archive.", []string{"agent"}, nil),
+	}
+}
+
+func (a *agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- a.lastSeen
+	ch <- a.status
+	ch <- a.schedule
+	ch <- a.failed
+}
+
+func (a *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range a.agents() {
+		seen := 0.0
+		if !r.LastSeen.IsZero() {
+			seen = float64(r.LastSeen.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(a.lastSeen, prometheus.GaugeValue, seen, r.ID)
+		for _, st := range agentStatuses {
+			v := 0.0
+			if st == r.Status {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(a.status, prometheus.GaugeValue, v, r.ID, st)
+		}
+		ch <- prometheus.MustNewConstMetric(a.schedule, prometheus.GaugeValue, r.Schedule().Seconds(), r.ID)
+		ch <- prometheus.MustNewConstMetric(a.failed, prometheus.GaugeValue, float64(r.Failed), r.ID)
 	}
 }

@@ -184,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 		s.limiters = accounts.NewLimiters()
 	}
 	s.heavyOps = newHeavyGate(cfg.HeavyOps)
-	s.metrics.register(cfg.Index, cfg.Connections)
+	s.metrics.register(cfg.Index, cfg.Connections, func() []AgentJSON { return s.agentRows(viewer{accounts.User{Admin: true, Home: "/"}}) })
 	s.engine = s.routes()
 	return s, nil
 }

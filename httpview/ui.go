@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/internal/defender"
+	"github.com/syncer-dev/syncer/internal/iec"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -83,7 +83,7 @@ func newUIState() *uiState {
 		"show":       display,
 		"name":       markName,
 		"base":       path.Base,
-		"bytes":      humanBytes,
+		"bytes":      iec.Bytes,
 		"when":       when,
 		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
 		"asset":      func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
@@ -213,24 +213,11 @@ func escapePath(agent, rel string) string {
 // become U+FFFD (html/template escapes the rest).
 func display(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func humanRate(n int64) string {
 	if n <= 0 {
 		return "unlimited"
 	}
-	return humanBytes(n) + "/s"
+	return iec.Rate(float64(n))
 }
 
 func when(t time.Time) string {
@@ -304,25 +291,79 @@ func (s *Server) pageOverview(c *gin.Context) {
 		ready = false
 	}
 	s.render(c, http.StatusOK, "overview", "Overview", struct {
-		Service Overview
-		Stats   store.IndexStats
-		Ready   bool
-		Conns   int
-	}{s.service(v), s.totals(v), ready, len(s.visibleConns(v))})
+		Service   Overview
+		Stats     store.IndexStats
+		Ready     bool
+		Conns     int
+		Attention attention
+	}{s.service(v), s.totals(v), ready, len(s.visibleConns(v)), s.attention(v)})
+}
+
+// attention is what the overview leads with: the agents that need a look.
+type attention struct {
+	// Counts per status of the agents v may see.
+	Counts map[string]int
+	// Rows are the late, failing and never seen agents, worst first (at
+	// most maxAttentionRows); More counts the others.
+	Rows []AgentJSON
+	More int
+}
+
+const maxAttentionRows = 10
+
+func (s *Server) attention(v viewer) attention {
+	rows := s.agentRows(v)
+	a := attention{Counts: map[string]int{}}
+	for _, r := range rows {
+		a.Counts[r.Status]++
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if ri, rj := statusRank[rows[i].Status], statusRank[rows[j].Status]; ri != rj {
+			return ri < rj
+		}
+		return rows[i].ID < rows[j].ID
+	})
+	for _, r := range rows {
+		switch r.Status {
+		case store.AgentLate, store.AgentFailing, store.AgentNeverSeen:
+			if len(a.Rows) < maxAttentionRows {
+				a.Rows = append(a.Rows, r)
+			} else {
+				a.More++
+			}
+		}
+	}
+	return a
 }
 
 // agentRows lists the agents v may see, with the accounts of the users
-// file that never pushed ("never seen"); the agents page and
-// /api/v1/agents both show this list.
+// file that never pushed ("never seen"); the agents page, /api/v1/agents
+// and the per-agent metrics all show this list. An agent whose tree no
+// account may write any more (its account removed) is "retired": it keeps
+// its archive and raises no alarm.
 func (s *Server) agentRows(v viewer) []AgentJSON {
 	now := s.now()
 	var out []AgentJSON
 	known := map[string]bool{}
+	homes, names := map[string]string{}, map[string]bool{}
+	if s.cfg.Users != nil {
+		for _, u := range s.cfg.Users.List() {
+			names[u.Name] = true
+			if id, _, _ := strings.Cut(strings.TrimPrefix(u.Home, "/"), "/"); !u.Admin && id != "" {
+				homes[id] = u.Name
+			}
+		}
+	}
 	for _, a := range s.idx.Agents() {
 		known[a.ID] = true
-		if v.sees("/" + a.ID) {
-			out = append(out, AgentJSON{a, a.Status(now)})
+		if !v.sees("/" + a.ID) {
+			continue
 		}
+		st := a.Status(now)
+		if _, home := homes[a.ID]; s.cfg.Users != nil && !home && !names[a.Account] {
+			st = store.AgentRetired
+		}
+		out = append(out, agentJSON(a, st))
 	}
 	if s.cfg.Users != nil {
 		for _, u := range s.cfg.Users.List() {
@@ -334,7 +375,7 @@ func (s *Server) agentRows(v viewer) []AgentJSON {
 				continue
 			}
 			known[id] = true
-			out = append(out, AgentJSON{store.AgentRecord{ID: id, Account: u.Name}, store.AgentNeverSeen})
+			out = append(out, agentJSON(store.AgentRecord{ID: id, Account: u.Name}, store.AgentNeverSeen))
 		}
 	}
 	return out
@@ -349,8 +390,14 @@ var agentSorts = map[string]func(a, b AgentJSON) int{
 	"files":     func(a, b AgentJSON) int { return cmpInt(a.Files, b.Files) },
 	"bytes":     func(a, b AgentJSON) int { return cmpInt(a.Bytes, b.Bytes) },
 	"version":   func(a, b AgentJSON) int { return strings.Compare(a.Version, b.Version) },
-	"interval":  func(a, b AgentJSON) int { return cmpInt(int64(parseDur(a.Interval)), int64(parseDur(b.Interval))) },
-	"status":    func(a, b AgentJSON) int { return strings.Compare(a.Status, b.Status) },
+	"interval":  func(a, b AgentJSON) int { return cmpInt(int64(a.Schedule()), int64(b.Schedule())) },
+	"status":    func(a, b AgentJSON) int { return cmpInt(int64(statusRank[a.Status]), int64(statusRank[b.Status])) },
+}
+
+// statusRank orders the statuses by how much they need attention, worst
+// first: sorting the agents page by status puts the trouble on top.
+var statusRank = map[string]int{
+	store.AgentLate: 0, store.AgentFailing: 1, store.AgentNeverSeen: 2, store.AgentActive: 3, store.AgentRetired: 4,
 }
 
 func cmpInt(a, b int64) int {
@@ -361,11 +408,6 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-func parseDur(s string) time.Duration {
-	d, _ := time.ParseDuration(s)
-	return d
 }
 
 type sortCol struct {
@@ -392,7 +434,7 @@ func (s *Server) pageAgents(c *gin.Context) {
 	})
 	var cols []sortCol
 	for _, col := range [][2]string{{"id", "Agent"}, {"host", "Host"}, {"ip", "IP"}, {"last_seen", "Last seen"},
-		{"files", "Files"}, {"bytes", "Bytes"}, {"version", "Version"}, {"interval", "Interval"}, {"status", "Status"}} {
+		{"files", "Files"}, {"bytes", "Bytes"}, {"version", "Version"}, {"interval", "Schedule"}, {"status", "Status"}} {
 		sc := sortCol{Key: col[0], Label: col[1], URL: "/agents?sort=" + col[0]}
 		if col[0] == key {
 			if desc {
@@ -571,9 +613,10 @@ func (s *Server) pageConnections(c *gin.Context) {
 // lack: logs whose last lines could not be archived (rotated away before
 // the push found them) and files that failed.
 type pushIssues struct {
-	FilesUnrecoverable int64 `json:"files_unrecoverable"`
-	BytesUnrecoverable int64 `json:"bytes_unrecoverable"`
-	FilesFailed        int64 `json:"files_failed"`
+	FilesUnrecoverable int64             `json:"files_unrecoverable"`
+	BytesUnrecoverable int64             `json:"bytes_unrecoverable"`
+	FilesFailed        int64             `json:"files_failed"`
+	Errors             []store.PushError `json:"errors"`
 }
 
 // pushIssuesOf reads them from the raw last_push summary; nil when there
@@ -582,6 +625,9 @@ func pushIssuesOf(raw json.RawMessage) *pushIssues {
 	var p pushIssues
 	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil || (p.FilesUnrecoverable == 0 && p.FilesFailed == 0) {
 		return nil
+	}
+	if len(p.Errors) > 2*maxShownErrors {
+		p.Errors = p.Errors[:2*maxShownErrors]
 	}
 	return &p
 }

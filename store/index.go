@@ -64,15 +64,21 @@ type IndexConfig struct {
 // AgentRecord describes one agent: what its .syncer/agent.json says, what
 // the index has seen of it, and counts of its indexed files.
 type AgentRecord struct {
-	ID       string   `json:"id"`
-	Host     string   `json:"host,omitempty"`
-	IPs      []string `json:"ips,omitempty"`
-	Account  string   `json:"account,omitempty"`
-	Version  string   `json:"version,omitempty"`
-	Dir      string   `json:"dir,omitempty"`
-	Include  []string `json:"include,omitempty"`
-	Exclude  []string `json:"exclude,omitempty"`
-	Interval string   `json:"interval,omitempty"`
+	ID      string   `json:"id"`
+	Host    string   `json:"host,omitempty"`
+	IPs     []string `json:"ips,omitempty"`
+	Account string   `json:"account,omitempty"`
+	Version string   `json:"version,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+	// Interval is a watch agent's push interval, ExpectEvery a cron-run
+	// agent's declared period (push --expect-every): the schedule Status
+	// measures lateness against. Only a description that carries one
+	// changes them, so a manual push under a watch agent's id keeps the
+	// watch's schedule.
+	Interval    string `json:"interval,omitempty"`
+	ExpectEvery string `json:"expect_every,omitempty"`
 	// LastPush is the agent's summary of its last push, as it sent it.
 	LastPush json.RawMessage `json:"last_push,omitempty"`
 	// DescribedAt is the time in agent.json.
@@ -94,28 +100,79 @@ type AgentRecord struct {
 	MetaMtimeNs int64 `json:"meta_mtime_ns,omitempty"`
 }
 
-// Agent statuses (AgentRecord.Status).
+// Agent statuses (AgentRecord.Status), worst first. The historian adds
+// AgentRetired and AgentNeverSeen from its accounts: a tree no account may
+// write any more, an agent account that never pushed.
 const (
-	AgentActive    = "active"
-	AgentLate      = "late"
+	AgentRetired   = "retired"
 	AgentNeverSeen = "never seen"
+	AgentLate      = "late"
+	AgentFailing   = "failing"
+	AgentActive    = "active"
 )
 
-// LateAfter is how many push intervals without a push make an agent late.
+// LateAfter is how many periods of its schedule (a watch's interval, a
+// cron agent's --expect-every) without a sign of life make an agent late.
+// A watch sends its heartbeat every interval, so three missed ones are
+// not a slow push.
 const LateAfter = 3
 
-// Status is "late" when the agent declared a push interval and nothing was
-// seen from it for LateAfter intervals, "never seen" when nothing was ever
-// seen, "active" otherwise (an agent without interval, such as one pushed
-// from cron, is never late).
-func (a AgentRecord) Status(now time.Time) string {
-	if a.LastSeen.IsZero() {
-		return AgentNeverSeen
+// Schedule is how often the agent said it pushes: a watch's interval or
+// a cron agent's --expect-every; 0 when it said neither.
+func (a AgentRecord) Schedule() time.Duration {
+	for _, s := range []string{a.Interval, a.ExpectEvery} {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			return d
+		}
 	}
-	if d, err := time.ParseDuration(a.Interval); err == nil && d > 0 && now.Sub(a.LastSeen) > LateAfter*d {
+	return 0
+}
+
+// Status is "never seen" when nothing was ever seen from the agent,
+// "late" when it has a schedule and nothing was seen from it for LateAfter
+// periods, "failing" when its last push had failures, "active" otherwise
+// (an agent without a schedule is never late).
+func (a AgentRecord) Status(now time.Time) string {
+	switch d := a.Schedule(); {
+	case a.LastSeen.IsZero():
+		return AgentNeverSeen
+	case d > 0 && now.Sub(a.LastSeen) > LateAfter*d:
 		return AgentLate
+	case a.LastPushFailed() > 0:
+		return AgentFailing
 	}
 	return AgentActive
+}
+
+// PushError is one failure the agent reported in its last push.
+type PushError struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// lastPush is the part of the agent's push summary the historian reads.
+type lastPush struct {
+	FilesFailed int64       `json:"files_failed"`
+	Errors      []PushError `json:"errors"`
+}
+
+func (a AgentRecord) lastPush() lastPush {
+	var lp lastPush
+	_ = json.Unmarshal(a.LastPush, &lp) // an agent's summary is its own; a bad one reads as no failures
+	return lp
+}
+
+// LastPushFailed is the number of files the agent's last push failed.
+func (a AgentRecord) LastPushFailed() int64 { return a.lastPush().FilesFailed }
+
+// LastPushErrors are the failures of the agent's last push, as it
+// reported them (at most max, max <= 0 for all).
+func (a AgentRecord) LastPushErrors(max int) []PushError {
+	errs := a.lastPush().Errors
+	if max > 0 && len(errs) > max {
+		errs = errs[:max]
+	}
+	return errs
 }
 
 // Change tells a subscriber that an entry was added, changed or removed;

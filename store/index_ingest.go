@@ -28,6 +28,9 @@ const (
 	// IngestSuperseded: the file at Path was kept as VersionPath before
 	// a new upload replaced it.
 	IngestSuperseded
+	// IngestTouched: the file's modification time was set (an agent's
+	// MFMT with its node's mtime); its bytes did not change.
+	IngestTouched
 )
 
 // IngestEvent reports an upload to the index (see Notify).

@@ -70,11 +70,18 @@ func (ix *Index) readAgentInfo(w *ixWriter, agent string) error {
 	}
 	a := w.agent(agent)
 	a.Host, a.IPs, a.Version, a.Dir = info.Host, info.IPs, info.Version, info.Dir
-	a.Include, a.Exclude, a.Interval = info.Include, info.Exclude, info.Interval
+	a.Include, a.Exclude = info.Include, info.Exclude
+	if info.Interval != "" || info.ExpectEvery != "" {
+		// A description without a schedule (a manual push) keeps the one
+		// the agent's watch or cron job declared.
+		a.Interval, a.ExpectEvery = info.Interval, info.ExpectEvery
+	}
 	a.LastPush = bytes.Clone(info.LastPush)
 	a.DescribedAt = info.Time.UTC()
 	a.MetaMtimeNs = fi.ModTime().UnixNano()
-	w.seen(agent, info.Time, "")
+	// Seen when the historian stored the description (its clock), not
+	// when the agent says it wrote it: a node's clock may be off.
+	w.seen(agent, fi.ModTime(), "")
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -49,10 +50,10 @@ type Options struct {
 	DryRunOut io.Writer
 	// Interval is the watch interval, recorded in the agent description.
 	Interval time.Duration
-	// Heartbeat uploads the agent description on the first push even when
-	// nothing was archived (watch sets it; push does not, so that a push
-	// that finds nothing changed stores nothing).
-	Heartbeat bool
+	// ExpectEvery is how often this agent is expected to push (a cron
+	// schedule's period), recorded in the agent description so that the
+	// historian can tell a late agent; watch's Interval serves when zero.
+	ExpectEvery time.Duration
 	// StateDir holds the manifest and the commit record being written.
 	StateDir string
 	// Logger receives progress and per-file failures; nil discards.
@@ -109,6 +110,9 @@ type Summary struct {
 	DurationMs         int64       `json:"duration_ms"`
 	DryRun             bool        `json:"dry_run,omitempty"`
 	Errors             []FileError `json:"errors"`
+	// UnmatchedPatterns are the include patterns that selected no file
+	// (reported by an agent's first push only).
+	UnmatchedPatterns []string `json:"unmatched_patterns,omitempty"`
 	// Archived counts files whose bytes were confirmed this run; it decides
 	// whether a commit record is written.
 	Archived int64 `json:"-"`
@@ -125,8 +129,9 @@ type Agent struct {
 	match    *Matcher
 	manifest *store.Manifest
 	log      *slog.Logger
-	// described is set once agent.json was uploaded by this process.
-	described bool
+	// patternsChecked is set once a push warned about include patterns
+	// that matched nothing (the first one).
+	patternsChecked bool
 }
 
 // NewAgent checks opts and returns an agent over manifest m (which the
@@ -175,6 +180,8 @@ type run struct {
 	dryMu   sync.Mutex
 	// dirty is set once this push wrote to the manifest.
 	dirty atomic.Bool
+	// noModTime is set once the server refused to set a file's time.
+	noModTime atomic.Bool
 	// claimMu guards claimed and rewrites.
 	claimMu sync.Mutex
 	// claimed holds the old paths a rotated or copied log has taken over in
@@ -336,6 +343,13 @@ func (a *Agent) Push(ctx context.Context, conns Conns) (res Summary, resErr erro
 	}
 	r := &run{a: a, conns: conns, sum: sum, start: start}
 	if !a.opts.DryRun {
+		// Every push logs in, also when nothing changed: a wrong password,
+		// a dead historian or a tree the account may not write to is
+		// found now, not on the day a log changes.
+		if err := r.greet(ctx); err != nil {
+			sum.DurationMs = time.Since(start).Milliseconds()
+			return *sum, err
+		}
 		var err error
 		if r.rec, err = newCommitLog(a.opts.StateDir, a.opts.AgentID, a.log); err != nil {
 			return *sum, err
@@ -343,6 +357,9 @@ func (a *Agent) Push(ctx context.Context, conns Conns) (res Summary, resErr erro
 		defer r.rec.discard()
 	}
 	err := r.execute(ctx)
+	if err == nil {
+		a.checkPatterns(sum)
+	}
 	sum.BytesSent = r.sent.Load()
 	sum.DurationMs = time.Since(start).Milliseconds()
 	if err != nil {
@@ -367,6 +384,34 @@ func (a *Agent) Push(ctx context.Context, conns Conns) (res Summary, resErr erro
 	}
 	sum.DurationMs = time.Since(start).Milliseconds()
 	return *sum, nil
+}
+
+// greet takes a connection (logging in) and makes sure the agent's tree
+// exists and is the account's to write to.
+func (r *run) greet(ctx context.Context) error {
+	c, err := r.getConn(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.MkdirAll(ctx, r.a.treeRoot())
+	r.conns.Put(c, err)
+	if errors.Is(err, ftpfs.ErrPermission) {
+		return &DeniedError{AgentID: r.a.opts.AgentID, Dir: r.a.treeRoot() + "/", Err: err}
+	}
+	return err
+}
+
+// checkPatterns warns, after the first push, about include patterns that
+// selected no file: a typo'd pattern otherwise archives nothing, quietly.
+func (a *Agent) checkPatterns(sum *Summary) {
+	if a.patternsChecked {
+		return
+	}
+	a.patternsChecked = true
+	sum.UnmatchedPatterns = a.match.Unmatched()
+	for _, p := range sum.UnmatchedPatterns {
+		a.log.Warn("include pattern matched no file", "pattern", p, "dir", a.opts.Dir)
+	}
 }
 
 // fail records a failed file.

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/syncer-dev/syncer/ftpfs"
@@ -33,11 +34,10 @@ type Conns interface {
 
 // NewConns returns connections for parallel workers over cfg: an
 // ftpfs.Pool of that size with FailFast set. It does not dial: the first
-// Get does, once, when the first file needs it, so a push that finds
-// nothing changed makes no network traffic at all, and a wrong password or
-// an unreachable server is reported at once (as an error matching
-// ftpfs.ErrClientLogin or ftpfs.ErrUnreachable, which ends the push)
-// instead of being retried by the pool.
+// Get does (Push takes one at its start, to log in), so that a wrong
+// password or an unreachable server is reported at once (as an error
+// matching ftpfs.ErrClientLogin or ftpfs.ErrUnreachable, which ends the
+// push) instead of being retried by the pool.
 func NewConns(cfg ftpfs.ClientConfig, parallel int) Conns {
 	p := ftpfs.NewPool(cfg, max(parallel, 1))
 	p.FailFast = true
@@ -82,8 +82,30 @@ func (p pool) Put(c Conn, err error) {
 // isNotFound reports a missing remote file.
 func isNotFound(err error) bool { return errors.Is(err, ftpfs.ErrNotFound) }
 
-// IsConnectError reports whether err means the server could not be reached
-// or refused the login: push exits with code 3 for it, watch retries.
+// IsConnectError reports whether err means the push could not start: the
+// server could not be reached, refused the login or the address (a ban),
+// its certificate was rejected, or the account may not write the agent's
+// tree. push exits with code 3 for it (2 for a DeniedError, a
+// configuration error); watch retries, waiting long where retrying soon
+// cannot help (see RetryAfter).
 func IsConnectError(err error) bool {
-	return errors.Is(err, ftpfs.ErrUnreachable) || errors.Is(err, ftpfs.ErrClientLogin)
+	return errors.Is(err, ftpfs.ErrUnreachable) || errors.Is(err, ftpfs.ErrClientLogin) ||
+		errors.Is(err, ftpfs.ErrBanned) || errors.Is(err, ftpfs.ErrCertificate) || errors.Is(err, ErrDenied)
 }
+
+// ErrDenied: the account may not write the agent's tree on the server.
+var ErrDenied = errors.New("account may not write the agent's tree")
+
+// DeniedError is a push refused at its start because the account may not
+// write /<agent-id>/ (typically --agent-id defaulting to a host name while
+// the account may write only under /<account>/). It matches ErrDenied.
+type DeniedError struct {
+	AgentID, Dir string
+	Err          error
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("the account may not write %s, the tree of agent %q: %v", e.Dir, e.AgentID, e.Err)
+}
+func (e *DeniedError) Unwrap() error        { return e.Err }
+func (e *DeniedError) Is(target error) bool { return target == ErrDenied }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/syncer-dev/syncer/internal/pathglob"
 )
@@ -33,6 +34,10 @@ var ErrBadPattern = errors.New("bad glob pattern")
 // one such --include would hang it. A Matcher is safe for concurrent use.
 type Matcher struct {
 	include, exclude []*pathglob.Pattern
+	// names are the include patterns as given; hit[i] says include[i]
+	// selected a file (see Unmatched).
+	names []string
+	hit   []atomic.Bool
 }
 
 // NewMatcher compiles include (DefaultInclude when empty) and exclude. A
@@ -42,7 +47,7 @@ func NewMatcher(include, exclude []string) (*Matcher, error) {
 	if len(include) == 0 {
 		include = []string{DefaultInclude}
 	}
-	m := &Matcher{}
+	m := &Matcher{names: include, hit: make([]atomic.Bool, len(include))}
 	var err error
 	if m.include, err = compileAll(include); err != nil {
 		return nil, err
@@ -73,12 +78,34 @@ func (m *Matcher) Match(rel string) bool {
 			return false
 		}
 	}
-	for _, g := range m.include {
+	for i, g := range m.include {
 		if g.Match(rel) {
+			m.hit[i].Store(true)
+			// The later patterns that have not selected anything yet are
+			// tried too, so that Unmatched names only patterns that
+			// select nothing (a pattern shadowed by an earlier one
+			// still counts): each costs a match until its first hit.
+			for j := i + 1; j < len(m.include); j++ {
+				if !m.hit[j].Load() && m.include[j].Match(rel) {
+					m.hit[j].Store(true)
+				}
+			}
 			return true
 		}
 	}
 	return false
+}
+
+// Unmatched returns the include patterns that have selected no file yet
+// (a file an exclude pattern removed does not count).
+func (m *Matcher) Unmatched() []string {
+	var out []string
+	for i, name := range m.names {
+		if !m.hit[i].Load() {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Excluded reports whether a directory rel is excluded as a whole: an

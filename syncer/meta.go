@@ -154,13 +154,10 @@ func (r *run) archived(rel string, size, from int64) {
 }
 
 // publish uploads the commit record (when this push archived something)
-// and the agent description (then, and on the first push of a watch).
-// Neither counts in bytes_sent: they are not log bytes.
+// and the agent description, on every push: it is the agent's heartbeat,
+// which tells the historian that the agent is alive and what its last
+// push did. Neither counts in bytes_sent: they are not log bytes.
 func (r *run) publish(ctx context.Context) error {
-	a := r.a
-	if r.rec.n == 0 && len(r.rec.leftovers) == 0 && (a.described || !a.opts.Heartbeat) {
-		return nil
-	}
 	c, err := r.getConn(ctx)
 	if err != nil {
 		return err
@@ -232,6 +229,9 @@ func (r *run) publishWith(ctx context.Context, c Conn) error {
 	if a.opts.Interval > 0 {
 		info.Interval = a.opts.Interval.String()
 	}
+	if a.opts.ExpectEvery > 0 {
+		info.ExpectEvery = a.opts.ExpectEvery.String()
+	}
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
@@ -242,7 +242,6 @@ func (r *run) publishWith(ctx context.Context, c Conn) error {
 	if _, err := c.Store(ctx, path.Join(r.metaDir(), archive.AgentInfoFile), stringsReader(string(b)+"\n"), 0); err != nil {
 		return fmt.Errorf("agent description: %w", err)
 	}
-	a.described = true
 	return nil
 }
 

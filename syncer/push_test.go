@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -79,7 +80,9 @@ func TestPushLifecycle(t *testing.T) {
 		t.Errorf("agent description missing: %v", err)
 	}
 
-	// Nothing changed: nothing is sent or stored.
+	// Nothing changed: nothing is sent or stored but the heartbeat, the
+	// agent description.
+	heartbeat := filepath.Join(tg.tree, ".syncer", "agent.json")
 	before := statTree(t, tg.tree)
 	sum = e.push()
 	wantCounts(t, "idle push", map[string]int64{"unchanged": sum.FilesUnchanged, "sent": sum.BytesSent, "new": sum.FilesNew},
@@ -89,9 +92,12 @@ func TestPushLifecycle(t *testing.T) {
 		t.Errorf("idle push changed the number of server files: %d -> %d", len(before), len(after))
 	}
 	for k, v := range before {
-		if after[k] != v {
+		if after[k] != v && k != heartbeat {
 			t.Errorf("idle push touched %s", k)
 		}
+	}
+	if after[heartbeat] == before[heartbeat] {
+		t.Errorf("idle push sent no heartbeat: %s unchanged", heartbeat)
 	}
 
 	// Appends: only the new bytes travel.
@@ -210,10 +216,10 @@ func TestStateInsideLogDir(t *testing.T) {
 	}
 }
 
-// TestUnchangedPushNeedsNoServer: a push that finds nothing changed makes
-// no network traffic, so it succeeds with the server gone; one with work
-// to do fails at once with a connection error (exit code 3 in push).
-func TestUnchangedPushNeedsNoServer(t *testing.T) {
+// TestUnchangedPushStillLogsIn: every push logs in, also one that finds
+// nothing changed, so a dead historian or a wrong password is reported on
+// the first push, not on the day a log changes (exit code 3 in push).
+func TestUnchangedPushStillLogsIn(t *testing.T) {
 	tg := startSyncerServer(t, nil)
 	e := newEnv(t, tg)
 	e.makeTree(5)
@@ -221,12 +227,13 @@ func TestUnchangedPushNeedsNoServer(t *testing.T) {
 	dead := *tg
 	dead.url = "ftp://127.0.0.1:1"
 	e.tg = &dead
-	if s := e.push(); s.FilesUnchanged != 5 {
-		t.Fatalf("unchanged push without a server: %+v", s)
+	if s, err := e.tryPush(); !errors.Is(err, ftpfs.ErrUnreachable) || !syncer.IsConnectError(err) {
+		t.Fatalf("unchanged push without a server: %+v, err = %v, want an unreachable server", s, err)
 	}
-	e.write("new.log", []byte("x\n"))
-	_, err := e.tryPush()
-	if !syncer.IsConnectError(err) {
-		t.Fatalf("push with work and no server: err = %v, want a connection error", err)
+	wrong := *tg
+	wrong.pass = "wrong"
+	e.tg = &wrong
+	if s, err := e.tryPush(); !errors.Is(err, ftpfs.ErrClientLogin) || !syncer.IsConnectError(err) {
+		t.Fatalf("unchanged push with a wrong password: %+v, err = %v, want a refused login", s, err)
 	}
 }

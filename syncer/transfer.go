@@ -12,6 +12,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -239,7 +240,35 @@ func (t *transfer) send(ctx context.Context, from int64, h hash.Hash) error {
 	if got != t.loc.size {
 		return fmt.Errorf("%w: server has %d bytes, sent up to %d", ErrRemoteMismatch, got, t.loc.size)
 	}
+	t.touch(ctx)
 	return t.commit(h)
+}
+
+// modTimer is a Conn that can set a file's modification time (MFMT);
+// *ftpfs.Client is one.
+type modTimer interface {
+	SetModTime(ctx context.Context, p string, t time.Time) error
+}
+
+// touch gives the archived copy the local file's modification time, so
+// that the archive dates each log by its node (ls -lt, find -mtime, the
+// viewer), not by its upload. Best effort: a server that refuses or lacks
+// MFMT is told once per push and keeps upload times.
+func (t *transfer) touch(ctx context.Context) {
+	mt, ok := t.c.(modTimer)
+	if !ok || t.r.noModTime.Load() {
+		return
+	}
+	err := mt.SetModTime(ctx, t.rpath(), time.Unix(0, t.loc.mtime))
+	switch {
+	case err == nil:
+	case errors.Is(err, ftpfs.ErrNotSupported) || errors.Is(err, ftpfs.ErrPermission):
+		if !t.r.noModTime.Swap(true) {
+			t.r.a.log.Info("the server does not take the files' times; archived files keep their upload times", "err", err)
+		}
+	default:
+		t.r.a.log.Debug("file time not set", "path", t.rel, "err", err)
+	}
 }
 
 // commit records the confirmed file in the manifest, durably: the server

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/iec"
 	"github.com/syncer-dev/syncer/store"
 	"github.com/syncer-dev/syncer/syncer"
 )
@@ -37,6 +38,11 @@ type pushOptions struct {
 	FollowSymlinks bool
 	OldDirs        []string
 	RemoteRoot     string
+	ExpectEvery    time.Duration
+	Verbose, Quiet bool
+	// checkOnly: a `syncer check`, whose dry run never opens the agent's
+	// own manifest.
+	checkOnly bool
 	// Interval is watch's only extra flag.
 	Interval time.Duration
 }
@@ -87,7 +93,8 @@ confirmed; the next push resumes).`,
 		},
 	}
 	addPushFlags(cmd, &opts)
-	addConfigFlag(cmd)
+	// The watch config file (scripts/agent.example.yaml) serves push too.
+	addConfigFlag(cmd, "interval")
 	return cmd
 }
 
@@ -111,15 +118,20 @@ func addPushFlags(cmd *cobra.Command, o *pushOptions) {
 	f.BoolVar(&o.FollowSymlinks, "follow-symlinks", false, "follow symbolic links (default: skip them)")
 	f.StringArrayVar(&o.OldDirs, "olddir", nil, "also look for rotated logs in `DIR` (logrotate's olddir; relative to each log's directory; repeatable)")
 	f.StringVar(&o.RemoteRoot, "remote-root", "/", "server `DIR`ectory that holds the agents' trees (for third-party servers)")
+	f.BoolVarP(&o.Verbose, "verbose", "v", false, "say more: every file sent and every connection")
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "say only errors: no progress bar, no summary")
+	f.DurationVar(&o.ExpectEvery, "expect-every", 0, "how often this agent pushes (a cron job's period, e.g. 1h), told to the historian so it can show the agent late")
 }
 
 // prepared is what push and watch build from their flags.
 type prepared struct {
 	agent    *syncer.Agent
 	manifest *store.Manifest
-	client   ftpfs.ClientConfig
-	log      *slog.Logger
-	bar      *syncer.Bar
+	// tmp is a dry run's temporary manifest directory, removed by close.
+	tmp    string
+	client ftpfs.ClientConfig
+	log    *slog.Logger
+	bar    *syncer.Bar
 }
 
 func (p *prepared) close() {
@@ -127,6 +139,9 @@ func (p *prepared) close() {
 		if err := p.manifest.Close(); err != nil {
 			p.log.Error("closing manifest", "err", err)
 		}
+	}
+	if p.tmp != "" {
+		os.RemoveAll(p.tmp)
 	}
 }
 
@@ -160,10 +175,25 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	if _, err := syncer.NewMatcher(o.Include, o.Exclude); err != nil {
 		return nil, withCode(exitUsage, err)
 	}
+	if o.ExpectEvery < 0 {
+		return nil, usageErrorf("--expect-every %s: must not be negative", o.ExpectEvery)
+	}
 	var cfg ftpfs.ClientConfig
-	if !o.DryRun {
-		if _, _, _, err := ftpfs.ParseServerURL(o.Server); err != nil {
+	if o.Server != "" {
+		_, _, useTLS, err := ftpfs.ParseServerURL(o.Server)
+		if err != nil {
 			return nil, usageErrorf("--server: %v", err)
+		}
+		if o.TLSFingerprint != "" {
+			if err := ftpfs.CheckFingerprint(o.TLSFingerprint); err != nil {
+				return nil, usageErrorf("--tls-fingerprint: %v", err)
+			}
+		}
+		if !useTLS && (o.TLSFingerprint != "" || o.TLSCA != "") {
+			return nil, usageErrorf("--tls-fingerprint and --tls-ca need an ftps:// server (--server %s)", o.Server)
+		}
+		if o.User == "" {
+			return nil, usageErrorf("missing --user (the account on %s)", o.Server)
 		}
 		pw, err := readPassword(o.PasswordFile)
 		if err != nil {
@@ -172,29 +202,44 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 		cfg = ftpfs.ClientConfig{Server: o.Server, User: o.User, Password: pw, CAFile: o.TLSCA, Fingerprint: o.TLSFingerprint}
 	}
 
+	if o.Verbose && o.Quiet {
+		return nil, usageErrorf("-v and -q go against each other: give one")
+	}
 	level := slog.LevelInfo
 	var bar *syncer.Bar
-	interactive := !watch && term.IsTerminal(int(os.Stderr.Fd()))
-	if interactive {
-		// The bar shows progress; only warnings are printed beside it.
+	logOut := io.Writer(os.Stderr)
+	if o.human() && !watch && !o.DryRun && !o.Quiet {
+		// The bar shows progress; only warnings are printed, above it.
 		level = slog.LevelWarn
 		bar = syncer.NewBar(os.Stderr)
+		logOut = bar.Writer(os.Stderr)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	switch {
+	case o.checkOnly, o.Quiet:
+		level = slog.LevelError
+	case o.Verbose:
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = log.With("component", "ftp")
 
-	m, err := store.Open(store.Dir(o.State, o.AgentID))
+	var tmp string
+	m, err := openManifest(o, &tmp)
 	if err != nil {
-		return nil, usageErrorf("--state %s: %v (is another syncer push or watch running for agent %q?)", o.State, err, o.AgentID)
+		os.RemoveAll(tmp)
+		return nil, err
 	}
 	dryOut := io.Writer(os.Stdout)
-	if o.JSON {
+	switch {
+	case o.checkOnly:
+		dryOut = io.Discard // check reports on its own
+	case o.JSON:
 		dryOut = os.Stderr
 	}
 	sopts := syncer.Options{
 		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
 		FollowSymlinks: o.FollowSymlinks, OldDirs: o.OldDirs, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
-		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, Heartbeat: watch,
+		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, ExpectEvery: o.ExpectEvery,
 		// Pushes run with a relaxed garbage collector; watch's idle waits
 		// between them do not.
 		AroundPush: relaxGC,
@@ -208,9 +253,36 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	a, err := syncer.NewAgent(sopts, m)
 	if err != nil {
 		m.Close()
+		os.RemoveAll(tmp)
 		return nil, withCode(exitUsage, err)
 	}
-	return &prepared{agent: a, manifest: m, client: cfg, log: log, bar: bar}, nil
+	return &prepared{agent: a, manifest: m, tmp: tmp, client: cfg, log: log, bar: bar}, nil
+}
+
+// openManifest opens the agent's manifest in --state. A dry run creates
+// nothing: without a manifest yet it reads an empty one in a temporary
+// directory, which *tmp names for the caller to remove.
+func openManifest(o pushOptions, tmp *string) (*store.Manifest, error) {
+	dir := store.Dir(o.State, o.AgentID)
+	if o.DryRun {
+		if _, err := os.Stat(dir); o.checkOnly || errors.Is(err, os.ErrNotExist) {
+			d, err := os.MkdirTemp("", "syncer-dry-run-")
+			if err != nil {
+				return nil, fmt.Errorf("dry run: %w", err)
+			}
+			*tmp = d
+			m, err := store.Open(d)
+			if err != nil {
+				return nil, fmt.Errorf("dry run: %w", err)
+			}
+			return m, nil
+		}
+	}
+	m, err := store.Open(dir)
+	if err != nil {
+		return nil, usageErrorf("--state %s: %v (is another syncer push or watch running for agent %q?)", o.State, err, o.AgentID)
+	}
+	return m, nil
 }
 
 // readPassword reads the password from file, else from SYNCER_PASSWORD. It
@@ -236,11 +308,19 @@ func runPush(ctx context.Context, o pushOptions, _ []string) error {
 	}
 	defer p.close()
 	var conns syncer.Conns
-	if !o.DryRun {
-		// Nothing is dialled until a file needs sending: an unchanged tree
-		// costs no network traffic.
+	switch {
+	case !o.DryRun:
+		// The push logs in first (also when nothing changed) and fails
+		// at once if it cannot.
 		conns = syncer.NewConns(p.client, o.Parallel)
 		defer conns.Close()
+	case o.Server != "":
+		// A dry run with a server checks the login too; it sends nothing.
+		c, err := syncer.Connect(ctx, p.client, 1)
+		if err != nil {
+			return connectError(o, err)
+		}
+		c.Close()
 	}
 	sum, err := p.agent.Push(ctx, conns)
 	if p.bar != nil {
@@ -248,27 +328,84 @@ func runPush(ctx context.Context, o pushOptions, _ []string) error {
 	}
 	if err != nil {
 		if syncer.IsConnectError(err) {
-			return withCode(exitUnreachable, err)
+			return connectError(o, err)
 		}
 		return withCode(exitPartial, err)
 	}
 	if err := printSummary(o, sum); err != nil {
 		return err
 	}
-	if sum.FilesFailed > 0 {
-		return withCode(exitPartial, fmt.Errorf("%d of %d files failed, the rest were archived", sum.FilesFailed, sum.FilesScanned))
-	}
-	return nil
+	return failedFiles(sum)
 }
 
-// printSummary writes the --json object to stdout, or a log line.
+// failedFiles is push's error when files failed: exit 1.
+func failedFiles(sum syncer.Summary) error {
+	if sum.FilesFailed == 0 {
+		return nil
+	}
+	archived := sum.FilesNew + sum.FilesAppended + sum.FilesRewritten + sum.FilesRotated
+	if archived == 0 {
+		return withCode(exitPartial, fmt.Errorf("%d %s failed and nothing was archived (see the lines above)", sum.FilesFailed, plural(sum.FilesFailed, "file", "files")))
+	}
+	return withCode(exitPartial, fmt.Errorf("%d %s failed (see the lines above); %d archived", sum.FilesFailed, plural(sum.FilesFailed, "file", "files"), archived))
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// connectError names why a push could not start, with the fix, and gives
+// its exit code: 2 when the agent's own settings are wrong (its tree is
+// not the account's), 3 when the server could not be reached or refused
+// the login, the address or the certificate.
+func connectError(o pushOptions, err error) error {
+	var (
+		be *ftpfs.BannedError
+		de *syncer.DeniedError
+	)
+	switch {
+	case errors.As(err, &de):
+		return usageErrorf("account %q may not write %s, the tree of --agent-id %s (the host name unless set): "+
+			"give --agent-id %s, or push with an account whose home is /%s (%v)", o.User, de.Dir, o.AgentID, o.User, o.AgentID, de.Err)
+	case errors.As(err, &be):
+		when := "for a while"
+		if !be.Until.IsZero() {
+			when = "until " + be.Until.UTC().Format(time.RFC3339)
+		}
+		return withCode(exitUnreachable, fmt.Errorf("%s refuses this address %s after too many failed logins "+
+			"(an operator can lift it: syncer ban remove ADDR on the historian) (%w)", o.Server, when, err))
+	case errors.Is(err, ftpfs.ErrClientLogin):
+		return withCode(exitUnreachable, fmt.Errorf("login refused for account %q by %s: check the account and the password (--password-file or SYNCER_PASSWORD) (%w)", o.User, o.Server, err))
+	case errors.Is(err, ftpfs.ErrCertificate):
+		return withCode(exitUnreachable, fmt.Errorf("the certificate of %s was rejected: pin it with --tls-fingerprint sha256:HEX "+
+			"(syncer tls fingerprint --state DIR prints it on the historian) or name its CA with --tls-ca FILE (%w)", o.Server, err))
+	default:
+		return withCode(exitUnreachable, fmt.Errorf("%s not reachable (%w)", o.Server, err))
+	}
+}
+
+// human reports whether a person watches stderr (a terminal): push then
+// shows a progress bar and ends with a summary for people.
+func (o pushOptions) human() bool { return !o.JSON && term.IsTerminal(int(os.Stderr.Fd())) }
+
+// printSummary writes the --json object to stdout; on a terminal a summary
+// for people, else a log line; nothing with -q.
 func printSummary(o pushOptions, sum syncer.Summary) error {
-	if o.JSON {
+	switch {
+	case o.JSON:
 		enc := json.NewEncoder(os.Stdout)
 		if err := enc.Encode(sum); err != nil {
 			return fmt.Errorf("write summary: %w", err)
 		}
 		return nil
+	case o.Quiet:
+		return nil
+	case o.human() && !o.DryRun:
+		_, err := io.WriteString(os.Stderr, humanSummary(sum))
+		return err
 	}
 	attrs := []any{"agent", sum.Agent, "scanned", sum.FilesScanned, "new", sum.FilesNew, "appended", sum.FilesAppended,
 		"rewritten", sum.FilesRewritten, "rotated", sum.FilesRotated, "unchanged", sum.FilesUnchanged,
@@ -280,8 +417,34 @@ func printSummary(o pushOptions, sum syncer.Summary) error {
 	if o.DryRun {
 		msg = "dry run done, nothing sent"
 	}
-	// The summary is printed even when the bar raised the log level.
-	// Printed at info level even when the progress bar raised log's level.
 	slog.New(slog.NewTextHandler(os.Stderr, nil)).Info(msg, attrs...)
 	return nil
+}
+
+// humanSummary is push's last words on a terminal, in the manner of
+// rclone's: what was archived, at what rate, what failed, how long it took.
+func humanSummary(sum syncer.Summary) string {
+	var b strings.Builder
+	elapsed := time.Duration(sum.DurationMs) * time.Millisecond
+	files := sum.FilesNew + sum.FilesAppended + sum.FilesRewritten + sum.FilesRotated
+	rate := ""
+	if elapsed > 0 && sum.BytesSent > 0 {
+		rate = ", " + iec.Rate(float64(sum.BytesSent)/elapsed.Seconds())
+	}
+	fmt.Fprintf(&b, "Archived:   %s in %d %s (%d new, %d appended, %d rewritten, %d rotated)%s\n", iec.Bytes(sum.BytesSent),
+		files, plural(files, "file", "files"), sum.FilesNew, sum.FilesAppended, sum.FilesRewritten, sum.FilesRotated, rate)
+	fmt.Fprintf(&b, "Unchanged:  %d %s", sum.FilesUnchanged, plural(sum.FilesUnchanged, "file", "files"))
+	if sum.FilesGone > 0 {
+		fmt.Fprintf(&b, "; %d gone from the node, kept in the archive", sum.FilesGone)
+	}
+	b.WriteString("\n")
+	if sum.FilesFailed > 0 {
+		fmt.Fprintf(&b, "Failed:     %d %s (see above; the next push retries)\n", sum.FilesFailed, plural(sum.FilesFailed, "file", "files"))
+	}
+	if sum.FilesUnrecoverable > 0 {
+		fmt.Fprintf(&b, "Lost:       %d rotated %s gone from the node before it was archived (%s)\n", sum.FilesUnrecoverable,
+			plural(sum.FilesUnrecoverable, "log", "logs"), iec.Bytes(sum.BytesUnrecoverable))
+	}
+	fmt.Fprintf(&b, "Elapsed:    %s\n", elapsed.Round(time.Millisecond))
+	return b.String()
 }

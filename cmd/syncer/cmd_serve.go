@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs"
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
+
 	// Named apart from the tests' in-process FTP fixture, type historian.
 	hist "github.com/syncer-dev/syncer/historian"
 	"github.com/syncer-dev/syncer/syncer"
@@ -44,6 +44,7 @@ type serveOptions struct {
 	MaxUnauthConns     int
 	LoginTimeout       time.Duration
 	IdleTimeout        time.Duration
+	Log                logOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -170,6 +171,8 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.IntVar(&opts.MaxUnauthConns, "max-unauth-conns", ftpfs.DefaultMaxUnauthConns, "maximum connections not logged in yet, all addresses together")
 	f.DurationVar(&opts.LoginTimeout, "login-timeout", ftpfs.DefaultLoginTimeout, "close a connection that has not logged in within this time")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", ftpfs.DefaultIdleTimeout, "close a session silent, or without a file command or transfer, for this long")
+	f.StringVar(&opts.Log.Level, "log-level", "info", "log `LEVEL`: debug (every login and upload), info (a summary a minute, changes, refusals), warn, error")
+	f.StringVar(&opts.Log.Format, "log-format", "text", "log `FORMAT` on stderr: text (key=value) or json (one object a line)")
 	addConfigFlag(cmd)
 	return cmd
 }
@@ -222,6 +225,10 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := checkServeOptions(opts); err != nil {
 		return err
 	}
+	log, err := opts.Log.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
 	perIP := opts.MaxConnsPerIP
 	if perIP == 0 {
 		perIP = -1 // the flag's "unlimited" is the library's negative
@@ -260,7 +267,7 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		IdleTimeout:     opts.IdleTimeout,
 		Reload:          hup,
 		Version:         syncer.Version,
-		Logger:          slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Logger:          log,
 	})
 	if err == nil {
 		err = h.Run(ctx)

@@ -9,6 +9,11 @@ import (
 	"github.com/syncer-dev/syncer/syncer"
 )
 
+// versionLine is what `syncer version` and `syncer --version` print.
+func versionLine() string {
+	return fmt.Sprintf("syncer %s (%s, %s/%s)\n", syncer.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
@@ -16,7 +21,7 @@ func newVersionCommand() *cobra.Command {
 		Example: "  syncer version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "syncer %s (%s, %s/%s)\n", syncer.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprint(cmd.OutOrStdout(), versionLine())
 			return nil
 		},
 	}

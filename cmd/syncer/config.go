@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,12 +15,14 @@ import (
 
 // addConfigFlag adds --config to cmd and makes every flag of cmd readable
 // from SYNCER_<FLAG> and from the YAML file. Precedence: command line, then
-// environment, then file, then the flag's default.
-func addConfigFlag(cmd *cobra.Command) {
+// environment, then file, then the flag's default. ignore names keys of a
+// sibling command that the file may hold and this command ignores (push
+// reads watch's config file, which has "interval").
+func addConfigFlag(cmd *cobra.Command, ignore ...string) {
 	cmd.Flags().String("config", "", "read flags from the YAML `FILE` (keys are flag names, e.g. max-conns: 100)")
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
-		if err := applyEnvAndConfig(c.Flags()); err != nil {
+		if err := applyEnvAndConfig(c.Flags(), ignore...); err != nil {
 			return withCode(exitUsage, err)
 		}
 		if prev != nil {
@@ -37,7 +40,7 @@ func envName(name string) string {
 // applyEnvAndConfig sets every flag not given on the command line from the
 // environment or, failing that, from the --config file. Unknown keys in the
 // file are an error, so a typo never silently falls back to a default.
-func applyEnvAndConfig(fs *pflag.FlagSet) error {
+func applyEnvAndConfig(fs *pflag.FlagSet, ignore ...string) error {
 	if f := fs.Lookup("config"); f != nil && !f.Changed {
 		if v, ok := os.LookupEnv(envName("config")); ok {
 			if err := fs.Set("config", v); err != nil {
@@ -48,7 +51,7 @@ func applyEnvAndConfig(fs *pflag.FlagSet) error {
 	fileValues := map[string]any{}
 	if path, _ := fs.GetString("config"); path != "" {
 		var err error
-		if fileValues, err = readConfigFile(path, fs); err != nil {
+		if fileValues, err = readConfigFile(path, fs, ignore); err != nil {
 			return err
 		}
 	}
@@ -76,8 +79,9 @@ func applyEnvAndConfig(fs *pflag.FlagSet) error {
 	return setErr
 }
 
-// readConfigFile parses the YAML file and rejects keys that name no flag.
-func readConfigFile(path string, fs *pflag.FlagSet) (map[string]any, error) {
+// readConfigFile parses the YAML file and rejects keys that name no flag
+// and are not in ignore; ignored keys are dropped.
+func readConfigFile(path string, fs *pflag.FlagSet, ignore []string) (map[string]any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -89,6 +93,10 @@ func readConfigFile(path string, fs *pflag.FlagSet) (map[string]any, error) {
 	}
 	var unknown []string
 	for k := range values {
+		if slices.Contains(ignore, k) && fs.Lookup(k) == nil {
+			delete(values, k)
+			continue
+		}
 		if f := fs.Lookup(k); f == nil || k == "config" || k == "help" {
 			unknown = append(unknown, k)
 		}

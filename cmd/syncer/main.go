@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/syncer-dev/syncer/store"
+	"github.com/syncer-dev/syncer/syncer"
 )
 
 // Exit codes shared by every subcommand (SPEC.md, "Exit codes of push").
@@ -75,6 +76,9 @@ command line wins over the environment, which wins over the file.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	// syncer --version, as `syncer version`.
+	root.Version = syncer.Version
+	root.SetVersionTemplate(versionLine())
 	for _, c := range commands {
 		root.AddCommand(c.new())
 	}
@@ -94,12 +98,14 @@ type command struct {
 // commands is every subcommand (help lists them by name).
 var commands = []command{
 	{new: newPushCommand},
+	{new: newCheckCommand},
 	{new: newWatchCommand, service: true},
 	{new: newServeCommand, service: true},
 	{new: newMountCommand, service: true},
 	{new: newUserCommand},
 	{new: newBanCommand},
 	{new: newTokenCommand},
+	{new: newTLSCommand},
 	{new: newVersionCommand},
 }
 

@@ -48,6 +48,9 @@ const (
 	UploadClosed
 	UploadFailed
 	UploadSuperseded
+	// UploadTouched: the file's modification time was set (MFMT), outside
+	// any transfer.
+	UploadTouched
 )
 
 func (k UploadKind) String() string {
@@ -62,6 +65,8 @@ func (k UploadKind) String() string {
 		return "failed"
 	case UploadSuperseded:
 		return "superseded"
+	case UploadTouched:
+		return "touched"
 	}
 	return fmt.Sprintf("UploadKind(%d)", int(k))
 }

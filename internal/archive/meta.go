@@ -11,8 +11,8 @@ import (
 )
 
 // AgentInfo is /<agent>/.syncer/agent.json: who the agent is, for the
-// historian's agents page. The agent writes it after every push that
-// archived something (and on a watch's first push).
+// historian's agents page. The agent writes it at the end of every push,
+// as its heartbeat, also when nothing changed.
 type AgentInfo struct {
 	ID       string   `json:"id"`
 	Host     string   `json:"host"`
@@ -22,6 +22,9 @@ type AgentInfo struct {
 	Include  []string `json:"include"`
 	Exclude  []string `json:"exclude"`
 	Interval string   `json:"interval,omitempty"`
+	// ExpectEvery is how often a cron-run agent says it pushes (push
+	// --expect-every), a Go duration; watch agents have Interval.
+	ExpectEvery string `json:"expect_every,omitempty"`
 	// LastPush is the agent's summary of its last push (syncer.Summary),
 	// kept as JSON: the historian shows it without interpreting it.
 	LastPush json.RawMessage `json:"last_push,omitempty"`

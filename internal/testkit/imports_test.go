@@ -16,7 +16,7 @@ const module = "github.com/syncer-dev/syncer"
 // ending in "/..." names a folder's packages). A new package needs a row;
 // a new edge that the layering does not allow fails here, naming it.
 var layers = map[string][]string{
-	"cmd/syncer":         {"historian", "syncer", "store", "ftpfs/...", "fuseview", "httpview", "internal/archive", "internal/pathglob", "internal/statelock", "internal/defender"},
+	"cmd/syncer":         {"historian", "syncer", "store", "ftpfs/...", "fuseview", "httpview", "internal/archive", "internal/pathglob", "internal/statelock", "internal/defender", "internal/iec"},
 	"historian":          {"fuseview", "httpview", "ftpfs/...", "store", "internal/archive", "internal/statelock", "internal/defender"},
 	"syncer":             {"ftpfs", "store", "internal/archive", "internal/pathglob", "internal/statelock"},
 	"store":              {"internal/archive", "internal/statelock"},
@@ -25,9 +25,10 @@ var layers = map[string][]string{
 	"ftpfs/activity":     {},
 	"ftpfs/ftptest":      {"ftpfs", "ftpfs/accounts", "ftpfs/activity", "internal/archive"},
 	"fuseview":           {"store", "internal/archive"},
-	"httpview":           {"store", "ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/pathglob", "internal/defender"},
+	"httpview":           {"store", "ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/pathglob", "internal/defender", "internal/iec"},
 	"internal/archive":   {},
 	"internal/pathglob":  {},
+	"internal/iec":       {},
 	"internal/statelock": {},
 	"internal/defender":  {"internal/statelock"},
 	"internal/rotsim":    {"internal/archive"},
