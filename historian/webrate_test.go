@@ -30,7 +30,7 @@ func TestWebAndFTPDownloadsShareOneBudget(t *testing.T) {
 	const rate = 256 << 10
 	const window = time.Second
 	cfg := testConfig(t, t.TempDir())
-	cfg.HTTPAddr = "0.0.0.0:0" // basic auth, so the web viewer acts as node1
+	// The viewer wants a login on loopback too: it acts as node1.
 	cfg.MaxDownloadRate = rate
 	r := start(t, cfg)
 	_, port, err := net.SplitHostPort(r.h.HTTPAddr().String())

@@ -425,7 +425,7 @@ func TestPushOnTerminal(t *testing.T) {
 // over TLS leaves no WARN (before: one INFO line per upload, most of them
 // the agent's metadata, and spurious close_notify WARNs).
 func TestServeLogsCalmly(t *testing.T) {
-	c := newServeConfig(t, "pw-node1-secret", "tls-self-signed: true\nlog-format: json\n")
+	c := newServeConfigLogin(t, "pw-node1-secret", "tls-self-signed: true\nlog-format: json\n")
 	p := startServe(t, c.config, c.http)
 	fp := runAgent(t, "", "tls", "fingerprint", "--state", c.state)
 	logs := filepath.Join(c.base, "logs")
