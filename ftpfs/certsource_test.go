@@ -13,25 +13,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // handshakeFingerprint is the fingerprint of the certificate a TLS
 // server built from conf shows to a new connection.
@@ -63,7 +50,7 @@ func handshakeFingerprint(t *testing.T, conf *tls.Config) string {
 // connection; the old pair is kept aside.
 func TestCertSourceRenewsSelfSigned(t *testing.T) {
 	dir := t.TempDir()
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	src, err := ftpfs.NewSelfSignedCertSource(dir, []string{"localhost"}, clock.Now, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +120,7 @@ func TestCertSourceRereadsFiles(t *testing.T) {
 
 // TestCertSourceRun: Run checks on its own, every interval.
 func TestCertSourceRun(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	src, err := ftpfs.NewSelfSignedCertSource(t.TempDir(), []string{"127.0.0.1"}, clock.Now, nil)
 	if err != nil {
 		t.Fatal(err)

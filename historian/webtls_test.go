@@ -9,25 +9,12 @@ import (
 	"net/textproto"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/syncer-dev/syncer/ftpfs"
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
-
-// testClock is a clock the test moves.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // httpsFingerprint is the fingerprint of the certificate the web viewer
 // at addr shows a new connection.
@@ -75,7 +62,7 @@ func ftpsFingerprint(t *testing.T, addr string) string {
 // FTPS connections both get it, without a restart. (Before: plain HTTP,
 // and the certificate was renewed only at start.)
 func TestWebHTTPSSelfSignedRenewedWhileRunning(t *testing.T) {
-	clock := &testClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	cfg := testConfig(t, t.TempDir())
 	cfg.TLSSelfSigned = true
 	cfg.Now = clock.Now
