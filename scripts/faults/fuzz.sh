@@ -13,6 +13,7 @@ targets=(
 	"./ftpfs/accounts FuzzLoadUsers" # users file parser
 	"./internal/archive FuzzNames" # commit-record names, version names
 	"./httpview FuzzArchivePath"  # HTTP path parameters
+	"./internal/logfmt FuzzParse" # log line time and level parser
 	"./store FuzzFileKey"         # manifest key encoding
 	"./store FuzzEntry"           # manifest entry encoding
 	"./store FuzzIndexKey"        # historian index key encoding
