@@ -81,6 +81,9 @@ func (w *ixWriter) del(old *IndexEntry) error {
 	if err := w.b.Delete(ixFileKey(old.Agent, old.Path), nil); err != nil {
 		return fmt.Errorf("index delete %s/%s: %w", old.Agent, old.Path, err)
 	}
+	if err := w.b.Delete(ixTimeKey(old.Agent, old.Path), nil); err != nil {
+		return fmt.Errorf("index delete %s/%s: %w", old.Agent, old.Path, err)
+	}
 	w.delta(old.Agent).add(old, -1)
 	w.ops++
 	w.changes = append(w.changes, Change{Agent: old.Agent, Path: old.Path, Removed: true})
@@ -349,8 +352,12 @@ func (w *ixWriter) refresh(agent, rel string, rewriteFrom int64, synced bool, up
 		_ = f.Sync()
 		w.sync = true
 	}
+	fresh := e.Hashed == 0
 	if err := w.ix.hashInto(&e, f, size); err != nil {
 		return fmt.Errorf("index %s/%s: %w", agent, rel, err)
+	}
+	if err := w.updateTimeSpan(agent, rel, f, size, fresh); err != nil {
+		return err
 	}
 	e.Size = size
 	e.MtimeNs = fi.ModTime().UnixNano()
