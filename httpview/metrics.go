@@ -22,6 +22,9 @@ type Metrics struct {
 	bytesIn  *prometheus.CounterVec
 	filesIn  *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	// timelineOpened and timelineSkipped count the files timeline queries
+	// read, and those the index let them skip unopened.
+	timelineOpened, timelineSkipped prometheus.Counter
 
 	mu       sync.Mutex
 	attached bool
@@ -41,7 +44,13 @@ func NewMetrics() *Metrics {
 			Name: "syncer_upload_errors_total", Help: "Uploads that failed or were cut, per agent.",
 		}, []string{"agent"}),
 	}
-	m.reg.MustRegister(m.bytesIn, m.filesIn, m.failures,
+	m.timelineOpened = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "syncer_timeline_files_opened_total", Help: "Files read by timeline queries.",
+	})
+	m.timelineSkipped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "syncer_timeline_files_skipped_total", Help: "Files timeline queries skipped unopened: the index showed them outside the range.",
+	})
+	m.reg.MustRegister(m.bytesIn, m.filesIn, m.failures, m.timelineOpened, m.timelineSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

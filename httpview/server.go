@@ -233,6 +233,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/files/*path", s.files)
 	api.GET("/search", s.search)
 	api.GET("/grep", s.heavy, s.rateLimited, s.grep)
+	api.GET("/timeline", s.heavy, s.rateLimited, s.timeline)
 	api.GET("/connections", s.connections)
 	api.GET("/bans", s.requireAdmin, s.bans)
 	api.DELETE("/bans/:addr", s.sameOrigin, s.requireAdmin, s.unban)
