@@ -48,6 +48,10 @@ type GrepMatch struct {
 	NameFlags []string `json:"name_flags,omitempty"`
 	Line      int64    `json:"line"`
 	Text      string   `json:"text"`
+	// Time and Level are the line's, in a search ordered by time (see
+	// grepByTime).
+	Time  *time.Time `json:"time,omitempty"`
+	Level string     `json:"level,omitempty"`
 }
 
 // GrepDone is the last NDJSON line of /api/v1/grep.
@@ -81,6 +85,10 @@ func (s *Server) grep(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	g := &grepRequest{s: s, c: c}
 	if !g.parse() {
+		return
+	}
+	if c.Query("since") != "" || c.Query("until") != "" || c.Query("order") == "time" {
+		s.grepByTime(c, g)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), g.timeout)

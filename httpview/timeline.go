@@ -236,13 +236,49 @@ func (s *Server) timeline(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), tq.timeout)
 	defer cancel()
-	v := s.viewerOf(c)
-	c.Header("Content-Type", "application/x-ndjson")
+	c.Header("Content-Type", "application/x-ndjsonOut")
 	c.Status(http.StatusOK)
+	out := newNDJSONOut(c)
+	done := s.runTimeline(ctx, tq, s.viewerOf(c), func(l TimelineLine) { out.write(l) })
+	if c.Request.Context().Err() != nil {
+		return
+	}
+	out.write(done)
+	out.flush()
+}
+
+// ndjsonOut streams JSON lines, flushed at least every 200ms so that a slow
+// query shows its results as they come.
+type ndjsonOut struct {
+	c         *gin.Context
+	bw        *bufio.Writer
+	enc       *json.Encoder
+	lastFlush time.Time
+}
+
+func newNDJSONOut(c *gin.Context) *ndjsonOut {
 	bw := bufio.NewWriterSize(c.Writer, 32<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
+	return &ndjsonOut{c: c, bw: bw, enc: enc, lastFlush: time.Now()}
+}
 
+func (o *ndjsonOut) write(v any) {
+	_ = o.enc.Encode(v)
+	if time.Since(o.lastFlush) > 200*time.Millisecond {
+		o.flush()
+	}
+}
+
+func (o *ndjsonOut) flush() {
+	_ = o.bw.Flush()
+	o.c.Writer.Flush()
+	o.lastFlush = time.Now()
+}
+
+// runTimeline hands emit the lines of the query in time order, at most
+// tq.max of them, and returns the trailer.
+func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, emit func(TimelineLine)) TimelineDone {
 	done := TimelineDone{Done: true}
 	var files []*tlFile
 	defer func() {
@@ -277,7 +313,6 @@ func (s *Server) timeline(c *gin.Context) {
 	}
 	heap.Init(&h)
 	var last *tlKey
-	lastFlush := time.Now()
 	for h.Len() > 0 && done.Lines < tq.max && ctx.Err() == nil {
 		f := h[0]
 		line := f.cur
@@ -290,27 +325,17 @@ func (s *Server) timeline(c *gin.Context) {
 		if line.LineNo == 0 {
 			line.LineNo = f.number(ctx, line.Offset)
 		}
-		_ = enc.Encode(line)
+		emit(line)
 		done.Lines++
 		last = &k
-		if time.Since(lastFlush) > 200*time.Millisecond {
-			_ = bw.Flush()
-			c.Writer.Flush()
-			lastFlush = time.Now()
-		}
 	}
-	switch {
-	case c.Request.Context().Err() != nil:
-		return
-	case ctx.Err() != nil || (walkErr != nil && errors.Is(walkErr, context.DeadlineExceeded)):
+	if ctx.Err() != nil || (walkErr != nil && errors.Is(walkErr, context.DeadlineExceeded)) {
 		done.Reason = "timeout"
 	}
 	if last != nil && (h.Len() > 0 || done.Reason != "") {
 		done.Cursor = last.encode()
 	}
-	_ = enc.Encode(done)
-	_ = bw.Flush()
-	c.Writer.Flush()
+	return done
 }
 
 // tlFile is one file's iterator: its lines in the range, in file order.

@@ -291,3 +291,48 @@ func TestTimelineBadRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestGrepByTime: a content search with since/until returns exactly the
+// matching lines of the range, ordered by time across agents, each with
+// its time and level; the file of another day is not read.
+func TestGrepByTime(t *testing.T) {
+	h := newHist(t, false)
+	all := tlCorpus(t, h.root, 2)
+	h.reconcile()
+	slices.SortFunc(all, func(a, b tlRef) int {
+		return cmp.Or(a.t.Compare(b.t), cmp.Compare(a.agent, b.agent), cmp.Compare(a.path, b.path), cmp.Compare(a.offset, b.offset))
+	})
+	since := time.Date(2026, 12, 3, 9, 10, 0, 0, time.UTC)
+	until := since.Add(time.Hour)
+	re := "(Exception|Error|502)"
+	var want []tlRef
+	for _, r := range all {
+		if !r.t.Before(since) && r.t.Before(until) && (strings.Contains(r.text, "Exception") || strings.Contains(r.text, "Error") || strings.Contains(r.text, "502")) {
+			want = append(want, r)
+		}
+	}
+	q := url.Values{"q": {re}, "since": {since.Format(time.RFC3339)}, "until": {until.Format(time.RFC3339)}, "max": {"100000"}}
+	resp, body := h.get("", "/api/v1/grep?"+q.Encode())
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
+	var done GrepDone
+	if err := json.Unmarshal(lines[len(lines)-1], &done); err != nil || !done.Done || done.Reason != "" {
+		t.Fatalf("trailer %s: %v", lines[len(lines)-1], err)
+	}
+	lines = lines[:len(lines)-1]
+	if len(lines) != len(want) || len(want) < 100 || done.Matches != len(want) || done.Files != 4 {
+		t.Fatalf("%d matches (trailer %+v), want %d from 4 files", len(lines), done, len(want))
+	}
+	for i, l := range lines {
+		var m GrepMatch
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatal(err)
+		}
+		w := want[i]
+		if m.Agent != w.agent || m.Path != w.path || m.Text != w.text || m.Time == nil || !m.Time.Equal(w.t) || m.Level != w.level || m.Line < 1 {
+			t.Fatalf("match %d: got %+v, want %+v", i, m, w)
+		}
+	}
+}
