@@ -67,6 +67,9 @@ type TimelineDone struct {
 	// Cursor continues after the last line sent (pass it back with the
 	// same query); empty when the range holds no more lines.
 	Cursor string `json:"cursor,omitempty"`
+	// Last is the cursor of the last line sent, also when the range holds
+	// no more lines yet: a live view asks with it for what follows.
+	Last   string `json:"last,omitempty"`
 	Reason string `json:"reason,omitempty"` // "timeout" or "" (complete)
 }
 
@@ -332,8 +335,13 @@ func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, e
 	if ctx.Err() != nil || (walkErr != nil && errors.Is(walkErr, context.DeadlineExceeded)) {
 		done.Reason = "timeout"
 	}
-	if last != nil && (h.Len() > 0 || done.Reason != "") {
-		done.Cursor = last.encode()
+	if last != nil {
+		done.Last = last.encode()
+		if h.Len() > 0 || done.Reason != "" {
+			done.Cursor = done.Last
+		}
+	} else if tq.after != nil {
+		done.Last = tq.after.encode()
 	}
 	return done
 }

@@ -35,6 +35,8 @@ import (
 //	/agent/{agent}/{dir}?after= an agent's tree, paged
 //	/view/{agent}/{path}?line=N&q=RE  a file at a line, with a search
 //	/search?name=GLOB | ?q=RE&agent=ID&path=GLOB
+//	/timeline?last=15m|since=T&until=T&level=L&agent=ID&q=RE&exclude=RE&live=1
+//	                            every agent's lines in time order
 //	/connections                live FTP sessions
 //	/download/{agent}/{path}?format=zip|tar.gz
 //
@@ -85,6 +87,7 @@ func newUIState() *uiState {
 		"base":       path.Base,
 		"bytes":      iec.Bytes,
 		"when":       when,
+		"tm":         timeElem,
 		"ago":        func(t time.Time) string { return ago(t, time.Now()) },
 		"asset":      func(name string) string { return "/static/" + name + "?v=" + u.assetHash },
 		"join":       strings.Join,
@@ -92,7 +95,7 @@ func newUIState() *uiState {
 		"statusCls":  func(s string) string { return "st-" + strings.ReplaceAll(s, " ", "-") },
 		"pushIssues": pushIssuesOf,
 	}
-	for _, page := range []string{"overview", "agents", "agent", "view", "search", "connections", "error"} {
+	for _, page := range []string{"overview", "agents", "agent", "view", "search", "connections", "error", "timeline"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
 	}
 	return u
@@ -119,6 +122,7 @@ func (s *Server) mountUI(r *gin.Engine, a *gin.RouterGroup) {
 	a.GET("/agent/*path", s.pageAgent)
 	a.GET("/view/*path", s.pageView)
 	a.GET("/search", s.pageSearch)
+	a.GET("/timeline", s.pageTimeline)
 	a.GET("/connections", s.pageConnections)
 	a.GET("/download/*path", s.heavy, s.rateLimited, s.download)
 	a.GET("/api/v1/lines/*path", s.rateLimited, s.apiLines) // heavy for .gz only: apiLines
@@ -225,6 +229,16 @@ func when(t time.Time) string {
 		return "—"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// timeElem is t as a <time> element, in UTC with the zone named; the
+// page's script shows it in the zone the viewer chose.
+func timeElem(t time.Time) template.HTML {
+	if t.IsZero() {
+		return "—"
+	}
+	u := t.UTC()
+	return template.HTML(`<time datetime="` + u.Format(time.RFC3339Nano) + `">` + u.Format("2006-01-02 15:04:05") + ` UTC</time>`)
 }
 
 func ago(t, now time.Time) string {

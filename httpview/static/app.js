@@ -54,10 +54,7 @@
     do { n /= 1024; i++; } while (n >= 1024 && i < u.length - 1);
     return n.toFixed(1) + " " + u[i] + "iB";
   }
-  function when(s) {
-    if (!s || s.startsWith("0001-")) return "—";
-    return s.replace("T", " ").replace(/\.\d+/, "").replace("Z", "Z");
-  }
+  function when(s) { return fmtTime(s, false, true); }
   async function getJSON(url, opts) {
     const r = await fetch(url, Object.assign({ credentials: "same-origin" }, opts || {}));
     if (!r.ok) {
@@ -123,6 +120,209 @@
     } catch (e) {
       return null;
     }
+  }
+
+  // ---------------------------------------------------------------- one clock
+  // Every time on every page is shown in one zone: UTC unless the viewer
+  // switched to the browser's zone (the header's button; remembered),
+  // always 24-hour, and always with the zone named.
+  const TZKEY = "syncer.tz";
+  const tzLocal = () => localStorage.getItem(TZKEY) === "local";
+  const pad = (n, w) => String(n).padStart(w || 2, "0");
+  function offsetName(d) {
+    const m = -d.getTimezoneOffset();
+    return "UTC" + (m < 0 ? "−" : "+") + pad(Math.floor(Math.abs(m) / 60)) + ":" + pad(Math.abs(m) % 60);
+  }
+  function zoneLabel() {
+    if (!tzLocal()) return "UTC";
+    let name = "";
+    try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* old browser */ }
+    const off = offsetName(new Date());
+    return name && name !== "UTC" ? name + " (" + off + ")" : off;
+  }
+  // fmtTime shows a Date (or an RFC 3339 string) as "2026-12-03 10:02:00"
+  // in the chosen zone; ms adds milliseconds, zone the zone's name.
+  function fmtTime(d, ms, zone) {
+    if (typeof d === "string") {
+      if (!d || d.startsWith("0001-")) return "—";
+      d = new Date(d);
+    }
+    if (isNaN(d)) return "—";
+    const L = tzLocal();
+    let s = (L ? d.getFullYear() : d.getUTCFullYear()) + "-" + pad((L ? d.getMonth() : d.getUTCMonth()) + 1) + "-" + pad(L ? d.getDate() : d.getUTCDate()) +
+      " " + pad(L ? d.getHours() : d.getUTCHours()) + ":" + pad(L ? d.getMinutes() : d.getUTCMinutes()) + ":" + pad(L ? d.getSeconds() : d.getUTCSeconds());
+    if (ms) s += "." + pad(L ? d.getMilliseconds() : d.getUTCMilliseconds(), 3);
+    if (zone) s += " " + (L ? offsetName(d) : "UTC");
+    return s;
+  }
+  // parseInputTime reads what a viewer types: "2026-12-03 10:02[:05[.123]]"
+  // in the chosen zone, or any time with a zone (Z, +01:00).
+  function parseInputTime(s) {
+    s = s.trim();
+    if (!s) return null;
+    const m = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,3})\d*)?)?\s*(Z|UTC|[+-]\d\d:?\d\d)?$/i.exec(s);
+    if (!m) return null;
+    const [y, mo, d, h, mi, se, ms] = [m[1], m[2], m[3], m[4], m[5], m[6] || "0", (m[7] || "0").padEnd(3, "0")].map(Number);
+    if (m[8]) {
+      const z = m[8].toUpperCase();
+      let off = 0;
+      if (z !== "Z" && z !== "UTC") {
+        const zz = z.replace(":", "");
+        off = (zz[0] === "-" ? -1 : 1) * (Number(zz.slice(1, 3)) * 60 + Number(zz.slice(3, 5)));
+      }
+      return new Date(Date.UTC(y, mo - 1, d, h, mi, se, ms) - off * 60000);
+    }
+    return tzLocal() ? new Date(y, mo - 1, d, h, mi, se, ms) : new Date(Date.UTC(y, mo - 1, d, h, mi, se, ms));
+  }
+  function applyClock() {
+    for (const t of document.querySelectorAll("time[datetime]")) t.textContent = fmtTime(t.getAttribute("datetime"), false, true);
+    for (const z of document.querySelectorAll("[data-tz-label]")) z.textContent = zoneLabel();
+    const b = $("#tz");
+    if (b) {
+      b.textContent = "Times: " + zoneLabel();
+      b.setAttribute("aria-pressed", tzLocal() ? "true" : "false");
+    }
+    document.dispatchEvent(new Event("syncer:clock"));
+  }
+  const tzBtn = $("#tz");
+  if (tzBtn) {
+    tzBtn.hidden = false;
+    tzBtn.addEventListener("click", () => {
+      localStorage.setItem(TZKEY, tzLocal() ? "utc" : "local");
+      applyClock();
+    });
+  }
+  applyClock();
+
+  // ---------------------------------------------------------------- timeline
+  function timelinePage() {
+    const form = $("#tl-form");
+    if (!form) return;
+    const params = new URLSearchParams(location.search);
+    const out = $("#tl-lines"), status = $("#tl-status"), moreBtn = $("#tl-more");
+    const sinceIn = $("#tl-since"), untilIn = $("#tl-until"), lastSel = $("#tl-last");
+    // The URL holds RFC 3339 times; the inputs show them in the chosen zone.
+    function showInputs() {
+      for (const [inp, k] of [[sinceIn, "since"], [untilIn, "until"]]) {
+        const v = params.get(k);
+        if (v && !isNaN(new Date(v))) inp.value = fmtTime(new Date(v), false, false);
+      }
+    }
+    showInputs();
+    document.addEventListener("syncer:clock", () => { showInputs(); for (const t of out.querySelectorAll("a.t")) t.textContent = fmtTime(t.dataset.time, true, false); });
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const p = new URLSearchParams();
+      const last = lastSel.value;
+      if (last) p.set("last", last);
+      else {
+        const s = parseInputTime(sinceIn.value), u = parseInputTime(untilIn.value);
+        if (sinceIn.value && !s) { status.textContent = "From: not a time; write 2026-12-03 10:02:00 (" + zoneLabel() + ")"; status.classList.add("err"); sinceIn.focus(); return; }
+        if (untilIn.value && !u) { status.textContent = "To: not a time; write 2026-12-03 10:05:00 (" + zoneLabel() + ")"; status.classList.add("err"); untilIn.focus(); return; }
+        if (s) p.set("since", s.toISOString());
+        if (u) p.set("until", u.toISOString());
+      }
+      for (const k of ["level", "path", "q", "exclude"]) {
+        const v = form.elements[k].value;
+        if (v) p.set(k, v);
+      }
+      for (const a of form.querySelectorAll("input[name=agent]:checked")) p.append("agent", a.value);
+      if ($("#tl-live").checked) p.set("live", "1");
+      location.search = p.toString();
+    });
+    sinceIn.addEventListener("input", () => { lastSel.value = ""; });
+    untilIn.addEventListener("input", () => { lastSel.value = ""; });
+
+    const api = new URLSearchParams();
+    const last = params.get("last") || (params.get("since") ? "" : "15m");
+    if (last) {
+      const m = /^(\d+)([mhd])$/.exec(last);
+      const ms = m ? Number(m[1]) * { m: 60000, h: 3600000, d: 86400000 }[m[2]] : 900000;
+      api.set("since", new Date(Date.now() - ms).toISOString());
+    } else if (params.get("since")) api.set("since", params.get("since"));
+    if (params.get("until") && !last) api.set("until", params.get("until"));
+    for (const k of ["level", "path", "q", "exclude"]) if (params.get(k)) api.set(k, params.get(k));
+    for (const a of params.getAll("agent")) api.append("agent", a);
+    api.set("max", "200");
+    const live = params.get("live") === "1";
+    const hl = jsRegExp(params.get("q") || "", true, true);
+    let total = 0, cursor = "", lastKey = "", files = 0, skipped = 0, busy = false;
+
+    function row(l) {
+      const link = "/view/" + encPath(l.agent, l.path) + "?" + (l.line_no ? "line=" + l.line_no : "offset=" + l.offset);
+      const t = el("a", { class: "t", href: link, title: l.time });
+      t.dataset.time = l.time;
+      t.textContent = fmtTime(l.time, true, false);
+      const tx = el("span", { class: "tx" });
+      textWithMarks(tx, l.text, hl);
+      const lv = l.level || "";
+      return el("div", { class: "tl-row" + (lv ? " lv-" + lv : "") + (l.cont ? " cont" : "") },
+        t, el("span", { class: "lv", text: l.cont ? "" : lv.toUpperCase() }),
+        el("a", { class: "src", href: link }, nameNode(l.agent + "/" + l.path)),
+        tx);
+    }
+    function summary(extra) {
+      status.classList.remove("err");
+      status.textContent = total + " line" + (total === 1 ? "" : "s") + " · " + files + " file" + (files === 1 ? "" : "s") + " read, " + skipped + " skipped by their time span · times in " + zoneLabel() + (extra || "");
+    }
+    async function fetchPage(cur, following) {
+      if (busy) return;
+      busy = true;
+      const q = new URLSearchParams(api);
+      if (cur) q.set("cursor", cur);
+      let added = 0;
+      try {
+        const r = await fetch("/api/v1/timeline?" + q, { credentials: "same-origin" });
+        if (!r.ok) {
+          let msg = r.status + "";
+          try { msg = (await r.json()).error; } catch (e) { /* not JSON */ }
+          throw new Error(msg);
+        }
+        const text = await r.text();
+        const atBottom = out.scrollTop + out.clientHeight >= out.scrollHeight - 30;
+        const rows = [];
+        for (const line of text.split("\n")) {
+          if (!line) continue;
+          const m = JSON.parse(line);
+          if (m.done) {
+            files = Math.max(files, m.opened); skipped = Math.max(skipped, m.skipped);
+            cursor = m.cursor || "";
+            if (m.last) lastKey = m.last;
+            continue;
+          }
+          const rw = row(m);
+          if (following) rw.classList.add("new");
+          rows.push(rw);
+          added++;
+        }
+        if (!total && !rows.length && !following) out.replaceChildren(el("p", { class: "hint", text: "No line in this range." }));
+        else if (rows.length) {
+          if (!total) out.replaceChildren();
+          out.append(...rows);
+        }
+        total += added;
+        if (following && atBottom) out.scrollTop = out.scrollHeight;
+        moreBtn.hidden = !cursor || live;
+        summary(live ? " · live, last checked " + fmtTime(new Date(), false, true) : cursor ? " · more below" : " · complete");
+      } catch (e) {
+        status.textContent = "timeline failed: " + e.message;
+        status.classList.add("err");
+      } finally {
+        busy = false;
+      }
+      status.dataset.done = "1";
+      return added;
+    }
+    moreBtn.addEventListener("click", () => fetchPage(cursor, false));
+    (async function () {
+      status.textContent = "loading…";
+      await fetchPage("", false);
+      if (!live) return;
+      // Live: drain what is there, then ask for what follows the last line
+      // every two seconds.
+      while (cursor) if (!(await fetchPage(cursor, false))) break;
+      setInterval(() => { if (!document.hidden) fetchPage(lastKey, true); }, 2000);
+    })();
   }
 
   // ---------------------------------------------------------------- file view
@@ -392,7 +592,7 @@
         size = Math.max(size, end);
         while (linesEl.children.length > MAXROWS) { start = +linesEl.firstChild.dataset.end; linesEl.firstChild.remove(); }
         if (atBottom) linesEl.scrollTop = linesEl.scrollHeight;
-        setStatus("following · " + human(size) + " · last update " + new Date().toLocaleTimeString());
+        setStatus("following · " + human(size) + " · last update " + fmtTime(new Date(), false, true));
       });
       es.addEventListener("skip", (ev) => {
         const d = JSON.parse(ev.data);
@@ -628,7 +828,7 @@
       });
       if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "8", class: "empty", text: "No FTP session right now." })));
       tb.replaceChildren(...rows);
-      $("#conn-updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+      $("#conn-updated").textContent = "Updated " + fmtTime(new Date(), false, true) + ".";
     }
     setInterval(() => { if (!document.hidden) refresh(); }, 2000);
     // Lifting a ban: a same-origin DELETE (no form can send one, and the
@@ -650,7 +850,7 @@
     });
   }
 
-  const pages = { view: fileView, agent: agentTree, search: searchPage, connections: connectionsPage };
+  const pages = { view: fileView, agent: agentTree, search: searchPage, connections: connectionsPage, timeline: timelinePage };
   const run = pages[document.body.dataset.page];
   if (run) run();
 })();
