@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,15 +98,59 @@ func TestBrowserTimeline(t *testing.T) {
 		t.Fatalf("the file view selects %q, want %q", sel, want[0])
 	}
 
+	// The file view is a log view: levels coloured (a stack frame with its
+	// message), only the matching lines on request, a jump to a time.
+	if n := eval[int](b, `[...document.querySelectorAll('#lines .ln.lv-error')].filter(r => r.querySelector('.tx').textContent.startsWith('\tat ')).length`); n == 0 {
+		t.Error("no stack frame coloured as its error")
+	}
+	if n := eval[int](b, `[...document.querySelectorAll('#lines .ln.lv-error .tx')].filter(e => !e.textContent.includes('ERROR') && !e.textContent.startsWith('\tat ')).length`); n != 0 {
+		t.Errorf("%d lines coloured as errors that are not", n)
+	}
+	b.do("search ERROR", chromedp.SetValue(chromedp.ID("q"), "request 2[0-9]+ failed"), chromedp.Click(chromedp.ID("re"), chromedp.NodeVisible))
+	b.click(`#only`, `document.querySelector('#lines').classList.contains('only')`)
+	visible := eval[[]string](b, `[...document.querySelectorAll('#lines .ln')].filter(r => r.offsetParent !== null).map(r => r.querySelector('.tx').textContent)`)
+	if len(visible) == 0 {
+		t.Fatal("only matching: nothing shown")
+	}
+	for _, v := range visible {
+		if !regexp.MustCompile(`request 2[0-9]+ failed`).MatchString(v) {
+			t.Fatalf("only matching shows %q", v)
+		}
+	}
+	b.click(`#only`, `!document.querySelector('#lines').classList.contains('only')`)
+	jumpTo := t0.Add(5*time.Minute + 30*time.Second)
+	b.do("type a time", chromedp.SetValue(chromedp.ID("jump-t"), jumpTo.Format("2006-01-02 15:04:05")))
+	b.click(`#btn-jump`, `location.search.includes('time=') && (document.querySelector('#lines .ln.sel .tx')||{}).textContent.startsWith('`+jumpTo.Format("2006-01-02T15:04:05")+`')`)
+
+	// A live log opens at its end and follows; the header follows too.
+	b.open("/view/n1/app/service.log", `document.querySelector('#btn-tail').getAttribute('aria-pressed') === 'true' && document.querySelectorAll('#lines .ln').length > 0`)
+	lastLine := eval[string](b, `document.querySelector('#lines .ln:last-child .tx').textContent`)
+	if !strings.Contains(lastLine, "request 479") {
+		t.Fatalf("a live log opened at %q, not at its end", lastLine)
+	}
+	sizeBefore := eval[string](b, `document.querySelector('#f-size').title`)
+	follow := fmt.Sprintf("%s WARN n1 followed in the file view", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	appendLine(t, filepath.Join(src1, "app", "service.log"), follow)
+	h.pushAll("n1", src1)
+	b.wait("the appended line in the file view", fmt.Sprintf(`(document.querySelector('#lines .ln:last-child .tx')||{}).textContent === %q && document.querySelector('#lines .ln:last-child').classList.contains('lv-warn')`, follow))
+	b.wait("the header's size follows", `document.querySelector('#f-size').title !== `+fmt.Sprintf("%q", sizeBefore))
+
 	// Live mode shows a line pushed meanwhile.
 	b.open("/timeline?last=15m&live=1", `document.querySelector('#tl-status').dataset.done === '1' && document.querySelectorAll('#tl-lines .tl-row').length > 0`)
 	marker := fmt.Sprintf("%s ERROR n1 pushed while the page was open", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
-	f, err := os.OpenFile(filepath.Join(src1, "app", "service.log"), os.O_APPEND|os.O_WRONLY, 0)
+	appendLine(t, filepath.Join(src1, "app", "service.log"), marker)
+	h.pushAll("n1", src1)
+	b.wait("the pushed line in live mode", fmt.Sprintf(`[...document.querySelectorAll('#tl-lines .tl-row .tx')].some(e => e.textContent === %q)`, marker))
+}
+
+func appendLine(t *testing.T, p, line string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintln(f, marker)
-	f.Close()
-	h.pushAll("n1", src1)
-	b.wait("the pushed line in live mode", fmt.Sprintf(`[...document.querySelectorAll('#tl-lines .tl-row .tx')].some(e => e.textContent === %q)`, marker))
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, line); err != nil {
+		t.Fatal(err)
+	}
 }

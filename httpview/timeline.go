@@ -348,7 +348,6 @@ func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, e
 
 // tlFile is one file's iterator: its lines in the range, in file order.
 type tlFile struct {
-	s      *Server
 	e      store.IndexEntry
 	tq     *timelineQuery
 	ct     *content
@@ -370,18 +369,18 @@ func (s *Server) openTimelineFile(ctx context.Context, e store.IndexEntry, tq *t
 	if err != nil {
 		return nil, err
 	}
-	f := &tlFile{s: s, e: e, tq: tq, ct: ct}
-	head := make([]byte, 16<<10)
-	n, err := ct.readAt(ctx, head, 0)
+	f, err := newTLFile(ctx, ct, e, tq)
 	if err != nil {
 		ct.Close()
 		return nil, err
 	}
-	if bytes.IndexByte(head[:n], 0) >= 0 {
-		f.p = logfmt.NewParser(logfmt.Unknown, logfmt.Options{}) // binary: nothing
-	} else {
-		f.p = logfmt.Detect(head[:n], logfmt.Options{Ref: ct.fi.ModTime()})
-	}
+	return f, nil
+}
+
+// newTLFile reads the lines of ct for tq, from the binary search's answer
+// for tq.since on; closing it closes ct.
+func newTLFile(ctx context.Context, ct *content, e store.IndexEntry, tq *timelineQuery) (*tlFile, error) {
+	f := &tlFile{e: e, tq: tq, ct: ct, p: contentParser(ctx, ct)}
 	start := int64(0)
 	if f.p.Format() != logfmt.Unknown && !ct.gz && !tq.since.IsZero() {
 		start = f.seek(ctx, tq.since)
@@ -391,7 +390,6 @@ func (s *Server) openTimelineFile(ctx context.Context, e store.IndexEntry, tq *t
 	}
 	rd, err := ct.reader(ctx, start)
 	if err != nil {
-		ct.Close()
 		return nil, err
 	}
 	f.r = bufio.NewReaderSize(rd, 16<<10)
@@ -570,4 +568,18 @@ func (h *tlHeap) Pop() any {
 	f := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return f
+}
+
+// firstLineAt returns the offset of the first line of ct whose time is at
+// or after at (a line without a time counts with the line before it);
+// ok is false when there is none.
+func firstLineAt(ctx context.Context, ct *content, at time.Time) (int64, bool, error) {
+	f, err := newTLFile(ctx, ct, store.IndexEntry{}, &timelineQuery{since: at})
+	if err != nil {
+		return 0, false, err
+	}
+	if !f.next(ctx) {
+		return 0, false, ctx.Err()
+	}
+	return f.cur.Offset, true, nil
 }

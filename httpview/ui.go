@@ -573,8 +573,8 @@ func (s *Server) pageView(c *gin.Context) {
 		Status             string
 		Versions           []store.IndexEntry
 		CanRead            bool
-		Binary, Gz         bool
-	}{agent, rel, strings.TrimSuffix(parent, "/"), crumbs(agent, rel), e, e.Status().String(), versions, canRead, binary, gz})
+		Binary, Gz, Live   bool
+	}{agent, rel, strings.TrimSuffix(parent, "/"), crumbs(agent, rel), e, e.Status().String(), versions, canRead, binary, gz, s.isLive(agent, rel, gz)})
 }
 
 func (s *Server) pageSearch(c *gin.Context) {

@@ -55,6 +55,9 @@ type LinesJSON struct {
 	Cut    bool `json:"cut,omitempty"`
 	Binary bool `json:"binary,omitempty"`
 	Gz     bool `json:"gz,omitempty"`
+	// Levels holds each line's level, for colours (see lineLevels);
+	// absent for a file without times.
+	Levels []string `json:"levels,omitempty"`
 }
 
 // contentFor opens the file of a content request after the same checks as
@@ -96,8 +99,9 @@ func int64Param(c *gin.Context, name string) (int64, bool, bool) {
 
 // apiLines answers GET /api/v1/lines/{agent}/{path} with a LinesJSON:
 // ?offset=O the lines starting at or after O, ?before=O the lines ending
-// at or before O, ?line=N from line N, ?end=1 the last lines; &bytes=N
-// sets the window (DefaultWindow, at most MaxWindow).
+// at or before O, ?line=N from line N, ?time=T from the first line at or
+// after time T (RFC 3339), ?end=1 the last lines; &bytes=N sets the
+// window (DefaultWindow, at most MaxWindow).
 func (s *Server) apiLines(c *gin.Context) {
 	ct, ok := s.contentFor(c)
 	if !ok {
@@ -138,6 +142,25 @@ func (s *Server) apiLines(c *gin.Context) {
 		c.JSON(http.StatusOK, out)
 		return
 	}
+	if tv := c.Query("time"); tv != "" && !hasLine && !hasBefore {
+		// Jump to a time: the first line at or after it (the end when
+		// there is none), found by binary search like the timeline.
+		at, err := parseTime(tv)
+		if err != nil {
+			apiError(c, http.StatusBadRequest, "time: "+err.Error())
+			return
+		}
+		off, ok, err := firstLineAt(ctx, ct, at)
+		if err != nil {
+			s.contentErr(c, err)
+			return
+		}
+		offset, hasOffset = off, true
+		if !ok {
+			offset = size
+			c.Header("X-Syncer-Time", "after-end")
+		}
+	}
 	switch {
 	case hasLine:
 		start, _, err := ct.lineStart(ctx, max(line, 1))
@@ -174,6 +197,7 @@ func (s *Server) apiLines(c *gin.Context) {
 			return
 		}
 	}
+	out.Levels = lineLevels(contentParser(ctx, ct), out.Lines)
 	if out.FirstLine == 0 {
 		lctx, cancel := context.WithTimeout(ctx, lineBudget)
 		if n, err := ct.lineAt(lctx, out.Start); err == nil {

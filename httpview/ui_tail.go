@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/syncer-dev/syncer/internal/logfmt"
 )
 
 // Live tail pacing and bounds.
@@ -32,6 +34,12 @@ type TailLines struct {
 	Lines []string `json:"lines"`
 	// Offsets holds where each line starts.
 	Offsets []int64 `json:"offsets"`
+	// Levels as in LinesJSON.
+	Levels []string `json:"levels,omitempty"`
+	// Size and Mtime are the file's when the lines were read, for the
+	// page's header.
+	Size  int64     `json:"size"`
+	Mtime time.Time `json:"mtime"`
 }
 
 // apiTail answers GET /api/v1/tail/{agent}/{path}?offset=O with
@@ -60,6 +68,7 @@ type tailStream struct {
 	// lastWrite is when the stream was last written to, for the pings.
 	lastWrite time.Time
 	buf       []byte
+	parser    *logfmt.Parser // the file's format, detected from its head
 }
 
 // open reads the file and the offset of the request; when the file
@@ -163,7 +172,7 @@ func (t *tailStream) poll() bool {
 		}
 		t.lastWrite = time.Now()
 	}
-	if !t.sendLines(size) {
+	if !t.sendLines(size, fi.ModTime()) {
 		return false
 	}
 	if time.Since(t.lastWrite) > tailPing {
@@ -178,7 +187,7 @@ func (t *tailStream) poll() bool {
 
 // sendLines sends the whole lines from the offset up to size, in events
 // of at most tailMaxChunk bytes; it returns false when the client is gone.
-func (t *tailStream) sendLines(size int64) bool {
+func (t *tailStream) sendLines(size int64, mtime time.Time) bool {
 	for size > t.off {
 		n, err := t.s.readFileAt(t.name, t.buf, t.off)
 		if err != nil || n == 0 {
@@ -188,7 +197,14 @@ func (t *tailStream) sendLines(size int64) bool {
 			break // a line still being written
 		}
 		lines, offs, used, _ := splitLines(t.buf[:n], t.off, false)
-		if !t.send("lines", t.off+int64(used), TailLines{Start: t.off, End: t.off + int64(used), Lines: lines, Offsets: offs}) {
+		if t.parser == nil || t.parser.Format() == logfmt.Unknown {
+			head := make([]byte, levelHead)
+			hn, _ := t.s.readFileAt(t.name, head, 0)
+			t.parser = logfmt.Detect(head[:hn], logfmt.Options{Ref: mtime})
+		}
+		tl := TailLines{Start: t.off, End: t.off + int64(used), Lines: lines, Offsets: offs,
+			Levels: lineLevels(t.parser, lines), Size: size, Mtime: mtime.UTC()}
+		if !t.send("lines", t.off+int64(used), tl) {
 			return false
 		}
 		t.off += int64(used)

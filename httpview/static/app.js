@@ -90,7 +90,7 @@
     }
     if (plain) out.append(plain);
     if (flags && flags.includes("mixed_script")) {
-      out.append(el("span", { class: "lookalike", title: "mixes scripts in one word: it may imitate another name", text: "⚠" }));
+      out.append(el("span", { class: "lookalike", role: "img", "aria-label": "warning: mixes scripts in one word", title: "mixes scripts in one word: it may imitate another name", text: "⚠" }));
     }
     return out;
   }
@@ -345,7 +345,9 @@
     q.value = params.get("q") || "";
     reBox.checked = params.get("re") === "1";
     caseBox.checked = params.get("case") === "1";
-    wrap.checked = localStorage.getItem("syncer.wrap") === "1";
+    // Wrap: as the viewer last chose; on a phone, on until they choose.
+    const wrapSaved = localStorage.getItem("syncer.wrap");
+    wrap.checked = wrapSaved === null ? matchMedia("(max-width: 760px)").matches : wrapSaved === "1";
     linesEl.classList.toggle("wrap", wrap.checked);
     wrap.addEventListener("change", () => {
       linesEl.classList.toggle("wrap", wrap.checked);
@@ -366,16 +368,26 @@
       const nEl = el("span", { class: "no", title: "byte " + off });
       nEl.textContent = no ? String(no) : "";
       const t = el("span", { class: "tx" });
-      textWithMarks(t, text, re);
       const r = el("div", { class: "ln" }, nEl, t);
+      r.classList.toggle("hit", textWithMarks(t, text, re) > 0);
       r.dataset.off = off;
       if (no) r.dataset.no = no;
       return r;
     }
+    // level colours a row: the level the server read from the line, or,
+    // for a line without a time ("^"), the level of the line before it.
+    function level(r, lv, prev) {
+      if (lv === "^") lv = prev ? prev.dataset.lv || "" : "";
+      if (!lv) return;
+      r.dataset.lv = lv;
+      r.classList.add("lv-" + lv);
+    }
     function rowsFrom(d) {
       const out = [];
       for (let i = 0; i < d.lines.length; i++) {
-        out.push(row(d.lines[i], d.offsets[i], d.first_line ? d.first_line + i : 0));
+        const r = row(d.lines[i], d.offsets[i], d.first_line ? d.first_line + i : 0);
+        if (d.levels) level(r, d.levels[i], out[i - 1]);
+        out.push(r);
       }
       // Each row's end is the next row's start, the last one's is d.end.
       for (let i = 0; i < out.length; i++) out[i].dataset.end = i + 1 < out.length ? d.offsets[i + 1] : d.end;
@@ -469,11 +481,47 @@
       let n = 0;
       for (const r of linesEl.children) {
         const t = r.lastChild;
+        if (!t) continue;
         const text = t.textContent;
         t.replaceChildren();
-        n += textWithMarks(t, text, re);
+        const k = textWithMarks(t, text, re);
+        r.classList.toggle("hit", k > 0);
+        n += k;
       }
       return n;
+    }
+    // "only matching" hides the rows the search does not match.
+    const only = $("#only");
+    function applyOnly() { linesEl.classList.toggle("only", !!(only && only.checked && re)); }
+    if (only) {
+      only.checked = params.get("only") === "1";
+      only.addEventListener("change", () => {
+        re = jsRegExp(q.value, reBox.checked, caseBox.checked);
+        rehighlight();
+        applyOnly();
+        setURL((p) => { if (only.checked) p.set("only", "1"); else p.delete("only"); });
+      });
+    }
+    // Jump to a time, typed in the page's zone.
+    const jump = $("#jump");
+    if (jump) jump.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const at = parseInputTime($("#jump-t").value);
+      if (!at) { setStatus("not a time: write 2026-12-03 10:02:00 (" + zoneLabel() + ")", true); return; }
+      stopTail();
+      await openAt("time=" + encodeURIComponent(at.toISOString()));
+      setURL((p) => { p.set("time", at.toISOString()); p.delete("line"); p.delete("end"); p.delete("offset"); });
+    });
+    // openAt loads the window a query names (offset=O, time=T), with
+    // some lines before it, and selects its first line.
+    async function openAt(qs) {
+      const d = await load(qs);
+      if (!d) return;
+      const first = d.lines.length ? d.offsets[0] : -1;
+      if (d.start > 0) await more(false);
+      const r = first >= 0 ? rowAt(first) : null;
+      if (r) markCurrent(r);
+      else setStatus("no line at or after that time: showing the end");
     }
     function markCurrent(r) {
       for (const m of linesEl.querySelectorAll("mark.cur")) m.classList.remove("cur");
@@ -493,6 +541,7 @@
       stopTail();
       re = jsRegExp(text, reBox.checked, caseBox.checked);
       rehighlight();
+      applyOnly();
       setURL((p) => {
         p.set("q", text);
         if (reBox.checked) p.set("re", "1"); else p.delete("re");
@@ -585,8 +634,13 @@
           const r = row(d.lines[i], d.offsets[i], no ? no + i : 0);
           r.dataset.end = i + 1 < d.lines.length ? d.offsets[i + 1] : d.end;
           r.classList.add("new");
+          if (d.levels) level(r, d.levels[i], i ? rows[i - 1] : last);
           rows.push(r);
         }
+        // The header follows the file too.
+        const fs = $("#f-size"), fm = $("#f-mtime");
+        if (fs && d.size) { fs.textContent = human(d.size); fs.title = d.size + " bytes"; }
+        if (fm && d.mtime) fm.replaceChildren(el("time", { datetime: d.mtime, text: fmtTime(d.mtime, false, true) }));
         linesEl.append(...rows);
         end = d.end;
         size = Math.max(size, end);
@@ -609,12 +663,19 @@
     }
     if (tailBtn) tailBtn.addEventListener("click", () => { if (es) stopTail(); else startTail(); });
 
-    // Open as the URL says.
+    // Open as the URL says; a live log with nothing asked opens at its
+    // end and follows it.
     (async function () {
       re = jsRegExp(q.value, reBox.checked, caseBox.checked);
+      applyOnly();
       const line = parseInt(params.get("line") || "", 10);
-      if (params.get("tail") === "1" && tailBtn) {
+      const asked = ["line", "offset", "time", "q", "end", "tail"].some((k) => params.has(k));
+      if ((params.get("tail") === "1" || (!asked && box.dataset.live === "true")) && tailBtn) {
         await startTail();
+      } else if (params.has("offset")) {
+        await openAt("offset=" + (parseInt(params.get("offset"), 10) || 0));
+      } else if (params.has("time")) {
+        await openAt("time=" + encodeURIComponent(params.get("time")));
       } else if (params.get("end") === "1") {
         await toEnd();
       } else if (line > 1) {
@@ -815,11 +876,11 @@
       try { d = await getJSON("/api/v1/connections"); } catch (e) { $("#conn-updated").textContent = "(update failed: " + e.message + ")"; return; }
       const rows = d.connections.sort((a, b) => a.id - b.id).map((c) => {
         const tr = el("td");
-        for (const t of c.transfers) tr.append(el("div", {}, t.upload ? "↑ " : "↓ ", nameNode(t.path), " · " + human(t.bytes) + (t.offset ? " from " + human(t.offset) : "")));
+        for (const t of c.transfers) tr.append(el("div", {}, t.upload ? "upload " : "download ", nameNode(t.path), " · " + human(t.bytes) + (t.offset ? " from " + human(t.offset) : "")));
         return el("tr", {},
           el("td", { text: String(c.id) }),
           el("td", {}, c.user ? c.user : el("i", { text: "not logged in" })),
-          el("td", { text: c.remote_addr + (c.tls ? " 🔒" : "") }),
+          el("td", {}, c.remote_addr, c.tls ? el("span", { class: "badge st-active", text: "TLS" }) : null),
           el("td", { text: ago(c.connected_at), title: c.connected_at }),
           el("td", { class: "n", text: human(c.bytes_in) }),
           el("td", { class: "n", text: human(c.bytes_out) }),
