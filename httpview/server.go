@@ -220,7 +220,15 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	r.Use(s.recoverer, securityHeaders, s.checkHost)
-	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "no such page") })
+	r.NoRoute(func(c *gin.Context) {
+		// A browser asking for a page gets one (with the site's layout, so
+		// that it is a proper document); scripts get JSON.
+		if !strings.HasPrefix(c.Request.URL.Path, "/api/") && strings.Contains(c.GetHeader("Accept"), "text/html") {
+			s.pageError(c, http.StatusNotFound, "no such page")
+			return
+		}
+		apiError(c, http.StatusNotFound, "no such page")
+	})
 	r.NoMethod(func(c *gin.Context) { apiError(c, http.StatusMethodNotAllowed, "method not allowed") })
 	r.GET("/healthz", s.healthz)
 

@@ -708,7 +708,9 @@
         const p = encPath(d.agent, e.path, e.path_b64);
         if (e.type === "dir") {
           const sub = el("ul");
-          const det = el("details", {}, el("summary", {}, el("a", { href: "/agent/" + p }, nameNode(e.name, e.name_flags), "/")), sub);
+          // The summary only opens and closes (a link inside it would be
+          // a control inside a control); the listing links to the folder.
+          const det = el("details", {}, el("summary", { title: "open or close " + e.name + "/" }, nameNode(e.name, e.name_flags), "/"), sub);
           let loaded = false;
           det.addEventListener("toggle", () => {
             if (det.open && !loaded) { loaded = true; fill(sub, p); }
@@ -770,7 +772,7 @@
         }
         nameOut.append(el("p", { class: "status", text: d.results.length + " file" + (d.results.length === 1 ? "" : "s") + (d.truncated ? " (more not shown: narrow the glob)" : "") }));
         if (d.results.length) {
-          nameOut.append(el("div", { class: "scroll" }, el("table", { class: "grid", id: "name-table" },
+          nameOut.append(el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": "Files found" }, el("table", { class: "grid", id: "name-table" },
             el("thead", {}, el("tr", {}, el("th", { text: "Agent" }), el("th", { text: "Path" }), el("th", { class: "n", text: "Size" }), el("th", { text: "Modified" }), el("th", { text: "Status" }))), tb)));
         }
       }).catch((e) => { nameOut.textContent = "search failed: " + e.message; });
