@@ -2,6 +2,7 @@ package httpview
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -91,6 +92,26 @@ func TestBrowserTimeline(t *testing.T) {
 		t.Errorf("the zone is not shown: %q", z)
 	}
 	b.shot("timeline", false)
+
+	// Content search in a time range: the same lines, in time order,
+	// across both agents, with their times.
+	b.open("/search?"+url.Values{"q": {"failed"}, "since": {since.Format("2006-01-02 15:04:05")}, "until": {until.Format("2006-01-02 15:04:05")}}.Encode(),
+		`document.querySelector('#grep-status').dataset.done === '1'`)
+	hits := eval[[]string](b, `[...document.querySelectorAll('#grep-results .hit .tx')].map(e => e.textContent)`)
+	var wantHits []string
+	for _, w := range want {
+		if strings.Contains(w, "failed") {
+			wantHits = append(wantHits, w)
+		}
+	}
+	if strings.Join(hits, "\n") != strings.Join(wantHits, "\n") {
+		t.Fatalf("search in a range:\n%s\nwant:\n%s", strings.Join(hits, "\n"), strings.Join(wantHits, "\n"))
+	}
+	if w := eval[string](b, `document.querySelector('#grep-results .hit .when').textContent`); !strings.HasPrefix(w, since.Add(10*time.Second).Format("2006-01-02 15:04")) {
+		t.Errorf("first hit's time shown as %q", w)
+	}
+	b.open("/timeline?"+url.Values{"since": {since.Format(time.RFC3339)}, "until": {until.Format(time.RFC3339)}, "level": {"error"}}.Encode(),
+		`document.querySelector('#tl-status').dataset.done === '1'`)
 
 	// Follow the first line to its place in the file view.
 	b.click(`#tl-lines .tl-row a.t`, `location.pathname.startsWith('/view/') && !!document.querySelector('#lines .ln.sel')`)

@@ -589,10 +589,12 @@ func (s *Server) pageSearch(c *gin.Context) {
 		chosen[a] = true
 	}
 	s.render(c, http.StatusOK, "search", "Search", struct {
-		Name, Q, Path, Max, Timeout string
-		Agents                      []string
-		Chosen                      map[string]bool
-	}{c.Query("name"), c.Query("q"), c.Query("path"), c.DefaultQuery("max", "500"), c.DefaultQuery("timeout", "20s"), agents, chosen})
+		Name, Q, Path, Max, Timeout, Since, Until string
+		ByTime                                    bool
+		Agents                                    []string
+		Chosen                                    map[string]bool
+	}{c.Query("name"), c.Query("q"), c.Query("path"), c.DefaultQuery("max", "500"), c.DefaultQuery("timeout", "20s"),
+		c.Query("since"), c.Query("until"), c.Query("order") == "time", agents, chosen})
 }
 
 func (s *Server) visibleConns(v viewer) []activity.ConnInfo {

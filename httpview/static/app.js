@@ -790,13 +790,24 @@
     const hl = jsRegExp(q, true, true);
     let matches = 0, files = 0, reason = "";
     const t0 = performance.now();
+    // A range or order=time asks for hits in time order, across the
+    // agents at once: times are typed in the page's zone.
+    const since = parseInputTime(params.get("since") || ""), until = parseInputTime(params.get("until") || "");
+    if ((params.get("since") && !since) || (params.get("until") && !until)) {
+      status.textContent = "From/To: not a time; write 2026-12-03 10:02:00 (" + zoneLabel() + ")";
+      status.classList.add("err");
+      return;
+    }
+    const byTime = !!(since || until || params.get("order") === "time");
     function show(m) {
       const p = encPath(m.agent, m.path, m.path_b64);
       const link = "/view/" + p + "?" + new URLSearchParams({ line: String(m.line), q: q, re: "1", case: "1" });
       const tx = el("span", { class: "tx" });
       textWithMarks(tx, m.text, hl);
-      out.append(el("div", { class: "hit" },
-        el("a", { class: "where", href: link }, nameNode(m.agent + "/" + m.path, m.name_flags)),
+      const where = el("a", { class: "where", href: link }, nameNode(m.agent + "/" + m.path, m.name_flags));
+      if (m.time) where.prepend(el("span", { class: "when", text: fmtTime(m.time, true, false) + " " }));
+      out.append(el("div", { class: "hit" + (m.level ? " lv-" + m.level : "") },
+        where,
         el("a", { class: "ln", href: link, text: String(m.line) }),
         tx));
     }
@@ -810,7 +821,7 @@
     }
     (async function () {
       const deadline = performance.now() + parseDurationMs(tlimit);
-      const targets = agents.length ? agents : [""];
+      const targets = agents.length && !byTime ? agents : [""];
       try {
         for (const a of targets) {
           const left = max - matches;
@@ -819,6 +830,12 @@
           if (deadline - performance.now() <= 0) { reason = "timeout"; break; }
           const qs = new URLSearchParams({ q: q, max: String(left), timeout: ms + "ms" });
           if (a) qs.set("agent", a);
+          if (byTime) {
+            for (const x of agents) qs.append("agent", x);
+            qs.set("order", "time");
+            if (since) qs.set("since", since.toISOString());
+            if (until) qs.set("until", until.toISOString());
+          }
           if (params.get("path")) qs.set("path", params.get("path"));
           const r = await fetch("/api/v1/grep?" + qs, { signal: ctl.signal, credentials: "same-origin" });
           if (!r.ok) {
