@@ -31,10 +31,12 @@ const (
 	// timelineSlack is how far before the binary search's answer a file is
 	// read: lines slightly out of order (threads writing at once) that
 	// belong in the range are not lost.
-	timelineSlack = 64 << 10
-	// timelineProbe bounds the bytes one step of the binary search reads
-	// looking for a timed line.
-	timelineProbe = 64 << 10
+	timelineSlack = 8 << 10
+	// timelineProbe is what one step of the binary search reads looking
+	// for a timed line; a step that finds none reads up to
+	// timelineProbeMax (a long stack trace).
+	timelineProbe    = 4 << 10
+	timelineProbeMax = 256 << 10
 )
 
 // TimelineLine is one NDJSON line of /api/v1/timeline.
@@ -420,27 +422,34 @@ func (f *tlFile) seek(ctx context.Context, since time.Time) int64 {
 }
 
 // probe returns the time of the first timed line that starts after off
-// (within timelineProbe bytes).
+// (within timelineProbeMax bytes).
 func (f *tlFile) probe(ctx context.Context, buf []byte, off int64) (time.Time, bool) {
-	n, err := f.ct.readAt(ctx, buf, off)
-	if err != nil || n == 0 {
-		return time.Time{}, false
-	}
-	b := buf[:n]
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return time.Time{}, false
-	}
-	b = b[i+1:]
-	for {
-		j := bytes.IndexByte(b, '\n')
-		if j < 0 {
+	for size := len(buf); ; size *= 2 {
+		if size > len(buf) {
+			buf = make([]byte, size)
+		}
+		n, err := f.ct.readAt(ctx, buf, off)
+		if err != nil || n == 0 {
 			return time.Time{}, false
 		}
-		if t, ok := f.p.Time(bytes.TrimRight(b[:j], "\r")); ok {
-			return t, true
+		b := buf[:n]
+		i := bytes.IndexByte(b, '\n')
+		if i >= 0 {
+			b = b[i+1:]
+			for {
+				j := bytes.IndexByte(b, '\n')
+				if j < 0 {
+					break
+				}
+				if t, ok := f.p.Time(bytes.TrimRight(b[:j], "\r")); ok {
+					return t, true
+				}
+				b = b[j+1:]
+			}
 		}
-		b = b[j+1:]
+		if n < len(buf) || size >= timelineProbeMax {
+			return time.Time{}, false
+		}
 	}
 }
 

@@ -64,6 +64,9 @@ type sizes struct {
 	WebList            int   // 7: directory entries
 	WebGrepFiles       int   // 7: files of the content search tree
 	WebGrepSize        string
+	// 9: files of the timeline archive and the size of each
+	TLFiles     int
+	TLFileBytes int64
 	// 8: rotations of the schedule and lines per write; at most RotRounds
 	// rounds (0: as the others); the rsyslog receiver is counted once
 	// nothing has arrived for RotIdle, at most RotCatchUp after the
@@ -85,6 +88,7 @@ var full = sizes{
 	BigFiles: 1000, BigSize: 1 << 20, SmallFiles: 20000, AppendFiles: 1000, UnchangedFiles: 100000,
 	IngestBytes: 1 << 30, IngestFiles: 2000, FuseMiB: 1024, FuseSmall: 10000, FuseFind: 10000,
 	WebBytes: 1 << 30, WebList: 10000, WebGrepFiles: 400, WebGrepSize: "mixed",
+	TLFiles: 1000, TLFileBytes: 2 << 20,
 	RotRotations: 21, RotLines: 1000, RotIdle: 5 * time.Second, RotCatchUp: time.Minute,
 	Rounds: 5, MinRounds: 3, Budget: 150 * time.Second, ListPerRound: 10, ScenarioTimeout: 30 * time.Minute, UnchangedSetupTimeout: 20 * time.Minute,
 }
@@ -93,6 +97,7 @@ var quick = sizes{
 	BigFiles: 24, BigSize: 256 << 10, SmallFiles: 120, AppendFiles: 24, UnchangedFiles: 500,
 	IngestBytes: 32 << 20, IngestFiles: 100, FuseMiB: 32, FuseSmall: 300, FuseFind: 1000,
 	WebBytes: 32 << 20, WebList: 1000, WebGrepFiles: 40, WebGrepSize: "64KiB",
+	TLFiles: 40, TLFileBytes: 128 << 10,
 	RotRotations: 9, RotLines: 100, RotRounds: 1, RotIdle: 2 * time.Second, RotCatchUp: 15 * time.Second,
 	Rounds: 2, MinRounds: 2, ListPerRound: 5, ScenarioTimeout: 3 * time.Minute, UnchangedSetupTimeout: 2 * time.Minute,
 }
@@ -214,7 +219,7 @@ func mainErr() int {
 		fn func(context.Context) []*Scenario
 	}
 	// Scenarios 1-4 share one historian: they run in one call.
-	steps := []step{{"5", b.ingestScenarios}, {"6", b.fuseScenario}, {"7", b.webScenarios}, {"8", b.rotationScenarios}}
+	steps := []step{{"5", b.ingestScenarios}, {"6", b.fuseScenario}, {"7", b.webScenarios}, {"8", b.rotationScenarios}, {"9", b.timelineScenarios}}
 	agentIDs := []string{}
 	for _, id := range []string{"1", "2", "3", "4"} {
 		if len(want) == 0 || want[id] {
