@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -285,12 +286,7 @@ func (o *ndjsonOut) flush() {
 // tq.max of them, and returns the trailer.
 func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, emit func(TimelineLine)) TimelineDone {
 	done := TimelineDone{Done: true}
-	var files []*tlFile
-	defer func() {
-		for _, f := range files {
-			f.close()
-		}
-	}()
+	var entries []store.IndexEntry
 	walkErr := s.idx.Walk(ctx, "", func(e store.IndexEntry) error {
 		if e.Dir || (tq.agents != nil && !tq.agents[e.Agent]) || (tq.pathGlob != nil && !tq.pathGlob.Match(e.Path)) || hidden(e.Path) || !v.can(fullPath(e.Agent, e.Path), 'r') {
 			return nil
@@ -301,18 +297,20 @@ func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, e
 			s.metrics.timelineSkipped.Inc()
 			return nil
 		}
-		f, err := s.openTimelineFile(ctx, e, tq)
-		if err != nil {
-			return nil // gone since it was indexed
-		}
-		done.Opened++
-		s.metrics.timelineOpened.Inc()
-		files = append(files, f)
+		entries = append(entries, e)
 		return nil
 	})
+	files := s.openTimelineFiles(ctx, entries, tq)
+	defer func() {
+		for _, f := range files {
+			f.close()
+		}
+	}()
+	done.Opened = len(files)
+	s.metrics.timelineOpened.Add(float64(len(files)))
 	h := tlHeap{}
 	for _, f := range files {
-		if f.next(ctx) {
+		if f.advance(ctx) {
 			h = append(h, f)
 		}
 	}
@@ -322,7 +320,7 @@ func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, e
 		f := h[0]
 		line := f.cur
 		k := f.key()
-		if f.next(ctx) {
+		if f.advance(ctx) {
 			heap.Fix(&h, 0)
 		} else {
 			heap.Pop(&h)
@@ -348,6 +346,51 @@ func (s *Server) runTimeline(ctx context.Context, tq *timelineQuery, v viewer, e
 	return done
 }
 
+// timelineWorkers is how many files are opened, entered and read ahead
+// at once.
+const timelineWorkers = 2
+
+// openTimelineFiles opens the files of entries and reads each one's first
+// lines ahead, timelineWorkers files at once: a few lines each for a
+// timeline (the merge reads on as it needs), all up to the page's size
+// for a content search, whose lines are few and far apart. Files that
+// cannot be opened (gone since they were indexed) are left out.
+func (s *Server) openTimelineFiles(ctx context.Context, entries []store.IndexEntry, tq *timelineQuery) []*tlFile {
+	ahead := 8
+	if tq.q != nil {
+		ahead = tq.max
+	}
+	out := make([]*tlFile, len(entries))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(timelineWorkers, len(entries)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				f, err := s.openTimelineFile(ctx, entries[i], tq)
+				if err != nil {
+					continue
+				}
+				f.prefetch(ctx, ahead)
+				out[i] = f
+			}
+		}()
+	}
+	for i := range entries {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	files := out[:0]
+	for _, f := range out {
+		if f != nil {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
 // tlFile is one file's iterator: its lines in the range, in file order.
 type tlFile struct {
 	e      store.IndexEntry
@@ -364,6 +407,29 @@ type tlFile struct {
 	begun bool
 	cur   TimelineLine
 	err   error
+	// ahead holds lines read ahead of cur (prefetch), numbered.
+	ahead []TimelineLine
+	ended bool // next returned false: the file has no more lines for the query
+}
+
+// prefetch reads up to n lines ahead and numbers them.
+func (f *tlFile) prefetch(ctx context.Context, n int) {
+	for len(f.ahead) < n && f.next(ctx) {
+		f.ahead = append(f.ahead, f.cur)
+	}
+	for i := range f.ahead {
+		f.ahead[i].LineNo = f.number(ctx, f.ahead[i].Offset)
+	}
+}
+
+// advance makes the next line current: one read ahead, else the next of
+// the file.
+func (f *tlFile) advance(ctx context.Context) bool {
+	if len(f.ahead) > 0 {
+		f.cur, f.ahead = f.ahead[0], f.ahead[1:]
+		return true
+	}
+	return f.next(ctx)
 }
 
 func (s *Server) openTimelineFile(ctx context.Context, e store.IndexEntry, tq *timelineQuery) (*tlFile, error) {
@@ -493,6 +559,17 @@ func nilEOF(err error, n int) error {
 // next advances to the next line in the range that the filters keep;
 // false at the end of the range, of the file, or of ctx.
 func (f *tlFile) next(ctx context.Context) bool {
+	if f.ended {
+		return false
+	}
+	if f.more(ctx) {
+		return true
+	}
+	f.ended = true
+	return false
+}
+
+func (f *tlFile) more(ctx context.Context) bool {
 	tq := f.tq
 	for ctx.Err() == nil {
 		line, off, err := f.readLine()
