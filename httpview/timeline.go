@@ -372,7 +372,7 @@ func (s *Server) openTimelineFiles(ctx context.Context, entries []store.IndexEnt
 				if err != nil {
 					continue
 				}
-				f.prefetch(ctx, ahead)
+				f.prefetch(ctx, ahead, tq.q != nil)
 				out[i] = f
 			}
 		}()
@@ -412,13 +412,19 @@ type tlFile struct {
 	ended bool // next returned false: the file has no more lines for the query
 }
 
-// prefetch reads up to n lines ahead and numbers them.
-func (f *tlFile) prefetch(ctx context.Context, n int) {
+// prefetch reads up to n lines ahead; with number, it numbers them too
+// (numbering the first line of a file deep inside it counts the lines
+// before it: worth doing ahead for the few lines a search finds, not for
+// the first lines of every file of a timeline, most of which the page
+// does not show).
+func (f *tlFile) prefetch(ctx context.Context, n int, number bool) {
 	for len(f.ahead) < n && f.next(ctx) {
 		f.ahead = append(f.ahead, f.cur)
 	}
 	for i := range f.ahead {
-		f.ahead[i].LineNo = f.number(ctx, f.ahead[i].Offset)
+		if number {
+			f.ahead[i].LineNo = f.number(ctx, f.ahead[i].Offset)
+		}
 	}
 }
 
