@@ -148,48 +148,83 @@ func (w *ixWriter) updateTimeSpan(agent, rel string, f *os.File, size int64, fre
 	return w.b.Set(key, encodeTimeSpan(span), nil)
 }
 
-// scanSpan reads the complete lines of f from span.Scanned to size into
-// the span.
+// spanProbe bounds how far scanSpan looks for a timed line from either
+// end of the bytes it adds (a long stack trace, a burst of untimed lines).
+const spanProbe = 1 << 20
+
+// scanSpan extends the span over the complete lines of f from
+// span.Scanned to size: it reads the times of the first and the last timed
+// line of those bytes, not of every line, so that the index pays a few
+// reads per append, not a parse per line. The span is therefore that of
+// the first and last lines of each appended piece; a line in the middle
+// of a piece that is earlier or later than both (logs are written in time
+// order, give or take a moment) is not in it.
 func scanSpan(span *TimeSpan, p *logfmt.Parser, f *os.File, size int64) error {
 	bp := hashBufs.Get().(*[]byte)
 	defer hashBufs.Put(bp)
-	buf := *bp
-	off := span.Scanned
-	for off < size {
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
+	buf := (*bp)[:min(len(*bp), spanProbe)]
+	// The end of the last complete line.
+	tail := max(span.Scanned, size-int64(len(buf)))
+	n, err := f.ReadAt(buf[:size-tail], tail)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	end := bytes.LastIndexByte(buf[:n], '\n')
+	if end < 0 {
+		if size-span.Scanned >= int64(len(buf)) {
+			span.Scanned = size // one line longer than the probe: skipped
 		}
-		chunk := buf[:n]
-		end := bytes.LastIndexByte(chunk, '\n')
-		if end < 0 {
-			if n == len(buf) {
-				off += int64(n) // a line longer than the buffer: skipped
-				span.Scanned = off
-				continue
-			}
-			break // a partial last line: next time
-		}
-		chunk = chunk[:end+1]
-		for len(chunk) > 0 {
-			i := bytes.IndexByte(chunk, '\n')
-			if t, ok := p.Time(chunk[:i]); ok {
-				switch {
-				case span.First.IsZero():
-					span.First, span.Last = t.UTC(), t.UTC()
-				case t.Before(span.First):
-					span.First = t.UTC()
-				case t.After(span.Last):
-					span.Last = t.UTC()
-				}
-			}
-			chunk = chunk[i+1:]
-		}
-		off += int64(end + 1)
-		span.Scanned = off
-		if n == 0 {
-			break
+		return nil
+	}
+	last := tail + int64(end) + 1
+	add := func(t time.Time) {
+		t = t.UTC()
+		switch {
+		case span.First.IsZero():
+			span.First, span.Last = t, t
+		case t.Before(span.First):
+			span.First = t
+		case t.After(span.Last):
+			span.Last = t
 		}
 	}
+	// The last timed line: backwards from the end, not into a line the
+	// window starts inside.
+	b := buf[:end]
+	if tail > span.Scanned {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	for {
+		j := bytes.LastIndexByte(b, '\n')
+		line := b[j+1:]
+		if t, ok := p.Time(bytes.TrimRight(line, "\r")); ok {
+			add(t)
+			break
+		}
+		if j < 0 {
+			break
+		}
+		b = b[:j]
+	}
+	// The first timed line: forwards from where the last scan ended.
+	n, err = f.ReadAt(buf[:min(int64(len(buf)), last-span.Scanned)], span.Scanned)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	b = buf[:n]
+	for len(b) > 0 {
+		j := bytes.IndexByte(b, '\n')
+		if j < 0 {
+			break
+		}
+		if t, ok := p.Time(bytes.TrimRight(b[:j], "\r")); ok {
+			add(t)
+			break
+		}
+		b = b[j+1:]
+	}
+	span.Scanned = last
 	return nil
 }

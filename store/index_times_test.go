@@ -73,6 +73,16 @@ func TestIndexTimeSpan(t *testing.T) {
 	e.flush()
 	want("app/a.log", t0.Add(24*time.Hour), t0.Add(24*time.Hour+9*time.Minute))
 
+	// A file larger than the probe window: first and last lines found from
+	// both ends.
+	big := timedLines(t0, 10*time.Millisecond, 60000)
+	if len(big) < 2*spanProbe {
+		t.Fatalf("big file of %d bytes is not larger than two probe windows", len(big))
+	}
+	e.upload("n1", "app/big.log", 0, big, false)
+	e.flush()
+	want("app/big.log", t0, t0.Add(59999*10*time.Millisecond))
+
 	// A file without times has an unknown span; it is never "outside".
 	e.upload("n1", "notes.log", 0, []byte("no time here\nnor here\n"), false)
 	e.flush()

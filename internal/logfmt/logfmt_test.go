@@ -185,3 +185,18 @@ func FuzzParse(f *testing.F) {
 		Detect(line, Options{})
 	})
 }
+
+// BenchmarkParse is the cost the index pays per line of an appended log
+// (store keeps each file's first and last time).
+func BenchmarkParse(b *testing.B) {
+	for _, s := range samples {
+		p := NewParser(s.format, Options{Ref: ref})
+		line := []byte(s.lines[0])
+		b.Run(s.format.String()+"/"+s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(line) + 1))
+			for b.Loop() {
+				p.Parse(line)
+			}
+		})
+	}
+}
