@@ -560,9 +560,9 @@ func (m *lineMatcher) searchBlock(block []byte, lineNo *int64, emit func(line in
 	var find func(b []byte) int
 	switch {
 	case m.complete:
-		find = func(b []byte) int { return bytes.Index(b, m.lit) }
+		find = rareIndex(m.lit)
 	case len(m.prefix) > 0:
-		find = func(b []byte) int { return bytes.Index(b, m.prefix) }
+		find = rareIndex(m.prefix)
 	default:
 		find = func([]byte) int { return 0 } // every line is a candidate
 	}

@@ -61,6 +61,8 @@ func TestBlockSearchEqualsLineByLine(t *testing.T) {
 	patterns := []string{
 		// literals (bytes.Index path), prefixes, plain regular expressions
 		"ERROR", "order=1", "a", " ", "\r", "\n", "b\nc", "", "x\r",
+		// literals whose rarest byte (grep_rare.go) is last, in the middle, repeated
+		"xyz", "abc xyz", "c xyz", "code=501", "ab", "bxa", "\t\n",
 		`ERROR api`, `ERROR .*code=50[12]`, `order=\d+ code`,
 		// anchors: line starts and ends, \A and \z, (?m) and (?-m)
 		`^`, `$`, `^$`, `^\s*$`, `^a`, `c$`, `^abc$`, `\Ac`, `c\z`, `(?m)^c`, `(?-m)c$`, `(?m:^)x|y$`,
@@ -237,7 +239,7 @@ func BenchmarkLineMatcher(b *testing.B) {
 	for len(data) < 8<<20 {
 		data = append(data, demoLog(int64(len(data)), 20000)...)
 	}
-	for _, p := range []string{"checkout failed", `ERROR .*code=503`, `(?i)checkout FAILED`, `code=50[23] upstream`, `\d{4}ms$`} {
+	for _, p := range []string{"code=E4711", "checkout failed", `ERROR .*code=503`, `(?i)checkout FAILED`, `code=50[23] upstream`, `\d{4}ms$`} {
 		m, err := newLineMatcher(p)
 		if err != nil {
 			b.Fatal(err)
