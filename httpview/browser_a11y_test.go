@@ -2,6 +2,7 @@ package httpview
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // axeSource is axe-core (testdata/axe-core/README.md), injected into the
@@ -41,7 +44,7 @@ func (b *browserT) axeSerious(src string) []string {
 // phone the agents table keeps its Status column on screen.
 func TestBrowserAccessibility(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
+		testkit.Unavailable(t, fmt.Sprintf("browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err))
 	}
 	src, err := os.ReadFile(axeSource)
 	if err != nil {

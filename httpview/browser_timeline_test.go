@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/syncer-dev/syncer/internal/testkit"
 )
 
 // tlBrowserLog writes n lines, one a second from t0, every 13th an ERROR
@@ -40,7 +42,7 @@ func tlBrowserLog(t0 time.Time, node string, n int) ([]byte, []string) {
 // a line pushed meanwhile by the real agent.
 func TestBrowserTimeline(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
+		testkit.Unavailable(t, fmt.Sprintf("browser test needs Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err))
 	}
 	h := newHist(t, false)
 	t0 := time.Now().UTC().Truncate(time.Second).Add(-10 * time.Minute)
