@@ -34,6 +34,10 @@ type tlFile struct {
 	// ahead holds lines read ahead of cur (prefetch), numbered.
 	ahead []TimelineLine
 	ended bool // next returned false: the file has no more lines for the query
+	// pendBuf holds the lines a search has not parsed yet, one after the
+	// other; pendEnds where each ends.
+	pendBuf  []byte
+	pendEnds []int
 }
 
 // prefetch reads up to n lines ahead; with number, it numbers them too
@@ -211,6 +215,22 @@ func (f *tlFile) more(ctx context.Context) bool {
 		if f.lineNo > 0 {
 			f.lineNo++
 		}
+		if tq.q != nil {
+			// A search: a line that does not match waits unparsed; the
+			// time of the lines before a match is read when one comes
+			// (see settle), and every pendMax lines to stop at until.
+			if !tq.q.matchLine(line) {
+				f.pendBuf = append(f.pendBuf, line...)
+				f.pendEnds = append(f.pendEnds, len(f.pendBuf))
+				if len(f.pendEnds) >= pendMax && !f.settle() {
+					return false
+				}
+				continue
+			}
+			if !f.settle() {
+				return false
+			}
+		}
 		t, lvl, timed := f.p.Parse(line)
 		if timed {
 			f.t, f.lvl, f.begun = t.UTC(), lvl, true
@@ -237,6 +257,27 @@ func (f *tlFile) more(ctx context.Context) bool {
 		return true
 	}
 	return false
+}
+
+// pendMax bounds the lines a search leaves unparsed.
+const pendMax = 64
+
+// settle gives f the time and level of the last timed line among the
+// lines left unparsed, read from the newest back (usually one parse), and
+// drops them; false when that time is at or after until.
+func (f *tlFile) settle() bool {
+	for i := len(f.pendEnds) - 1; i >= 0; i-- {
+		start := 0
+		if i > 0 {
+			start = f.pendEnds[i-1]
+		}
+		if t, lvl, ok := f.p.Parse(f.pendBuf[start:f.pendEnds[i]]); ok {
+			f.t, f.lvl, f.begun = t.UTC(), lvl, true
+			break
+		}
+	}
+	f.pendBuf, f.pendEnds = f.pendBuf[:0], f.pendEnds[:0]
+	return !f.begun || f.tq.until.IsZero() || f.t.Before(f.tq.until)
 }
 
 func (f *tlFile) key() tlKey { return tlKey{f.cur.Time, f.e.Agent, f.e.Path, f.cur.Offset} }
