@@ -32,8 +32,9 @@ var layers = map[string][]string{
 	"internal/statelock": {},
 	"internal/defender":  {"internal/statelock"},
 	"internal/rotsim":    {"internal/archive"},
+	"internal/lazyfs":    {},
 	"internal/testkit":   {"ftpfs/...", "internal/archive"},
-	"faults":             {"ftpfs/...", "store", "internal/archive"},
+	"faults":             {"ftpfs/...", "store", "internal/archive", "internal/lazyfs"},
 	"scripts/...":        {"store", "internal/archive", "internal/rotsim"},
 }
 
