@@ -74,9 +74,6 @@ func Mount(mountpoint, backing, store string) (*FS, error) {
 		return nil, fmt.Errorf("lazyfs: snapshot of %s: %w", backing, err)
 	}
 	lr := &gofs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
-	lr.NewNode = func(r *gofs.LoopbackRoot, _ *gofs.Inode, _ string, _ *syscall.Stat_t) gofs.InodeEmbedder {
-		return &node{LoopbackNode: gofs.LoopbackNode{RootData: r}, fs: f}
-	}
 	root := &node{LoopbackNode: gofs.LoopbackNode{RootData: lr}, fs: f}
 	lr.RootNode = root
 	srv, err := gofs.Mount(mountpoint, root, &gofs.Options{MountOptions: fuse.MountOptions{

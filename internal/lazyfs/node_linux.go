@@ -22,12 +22,21 @@ var (
 	_ gofs.NodeCreater        = (*node)(nil)
 	_ gofs.NodeMkdirer        = (*node)(nil)
 	_ gofs.NodeMknoder        = (*node)(nil)
+	_ gofs.NodeWrapChilder    = (*node)(nil)
 
 	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
 )
+
+// WrapChild makes every node below the root one of ours.
+func (n *node) WrapChild(_ context.Context, ops gofs.InodeEmbedder) gofs.InodeEmbedder {
+	if l, ok := ops.(*gofs.LoopbackNode); ok {
+		return &node{LoopbackNode: *l, fs: n.fs}
+	}
+	return ops
+}
 
 func (n *node) backingPath() string {
 	return filepath.Join(n.RootData.Path, n.Path(n.Root()))
