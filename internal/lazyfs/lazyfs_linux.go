@@ -52,6 +52,9 @@ type FS struct {
 	// is store/<ino>.
 	files map[uint64]os.FileMode
 	syncs int // fsyncs recorded, for the test's log
+
+	written map[string]int64 // bytes written, by Count's patterns
+	count   func(path string) string
 }
 
 type entry struct {
@@ -151,6 +154,32 @@ func (f *FS) Crash() {
 	f.mu.Lock()
 	f.crashed = true
 	f.mu.Unlock()
+}
+
+// Count makes Written count the bytes written to each file under the
+// key that key(path) returns ("" to not count); path is relative to the
+// mount.
+func (f *FS) Count(key func(path string) string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count, f.written = key, map[string]int64{}
+}
+
+// Written is the bytes written to files under key, counted since Count.
+func (f *FS) Written(key string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.written[key]
+}
+
+func (f *FS) wrote(path string, n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.count != nil {
+		if k := f.count(path); k != "" {
+			f.written[k] += n
+		}
+	}
 }
 
 // Syncs is how many fsyncs (files and directories) were recorded.

@@ -70,6 +70,7 @@ func syncDir(t *testing.T, p string) {
 // data as of its last fsync, a directory's names as of its last fsync.
 func TestPowerCut(t *testing.T) {
 	f, mnt, base := mountTest(t)
+	f.Count(func(p string) string { return filepath.Dir(p) })
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -87,6 +88,9 @@ func TestPowerCut(t *testing.T) {
 	must(os.Mkdir(filepath.Join(mnt, "newdir"), 0o755))                    // parent not synced after
 	write(t, filepath.Join(mnt, "newdir", "x"), "x", true).Close()
 	syncDir(t, filepath.Join(mnt, "newdir"))
+	if n := f.Written("d"); n != int64(len("one")+len("lost data")+len(" two")+len("data synced, name not")) {
+		t.Errorf("Written(d) = %d", n)
+	}
 	f.Crash()
 	syncDir(t, mnt) // after the crash: records nothing
 	must(f.Unmount())

@@ -23,6 +23,10 @@ var (
 	_ gofs.NodeMkdirer        = (*node)(nil)
 	_ gofs.NodeMknoder        = (*node)(nil)
 	_ gofs.NodeWrapChilder    = (*node)(nil)
+	_ gofs.NodeWritever       = (*node)(nil)
+	_ gofs.NodeOpener         = (*node)(nil)
+
+	_ gofs.FilePassthroughFder = file{}
 
 	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
@@ -33,7 +37,7 @@ var (
 // WrapChild makes every node below the root one of ours.
 func (n *node) WrapChild(_ context.Context, ops gofs.InodeEmbedder) gofs.InodeEmbedder {
 	if l, ok := ops.(*gofs.LoopbackNode); ok {
-		return &node{LoopbackNode: *l, fs: n.fs}
+		return &node{LoopbackNode: gofs.LoopbackNode{RootData: l.RootData}, fs: n.fs} // fresh: only RootData is set yet
 	}
 	return ops
 }
@@ -72,7 +76,26 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		// The kernel sends CREATE only for a name it found missing.
 		n.fs.fresh(in.StableAttr().Ino)
 	}
-	return in, fh, ff, errno
+	return in, noPassthrough(fh), ff, errno
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	fh, ff, errno := n.LoopbackNode.Open(ctx, flags)
+	return noPassthrough(fh), ff, errno
+}
+
+// file is a loopback file whose reads and writes come to the daemon: with
+// FUSE passthrough the kernel would write to the backing file itself, and
+// Written could not count.
+type file struct{ *gofs.LoopbackFile }
+
+func (file) PassthroughFd() (int, bool) { return -1, false }
+
+func noPassthrough(fh gofs.FileHandle) gofs.FileHandle {
+	if lf, ok := fh.(*gofs.LoopbackFile); ok {
+		return file{lf}
+	}
+	return fh
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -89,6 +112,28 @@ func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *f
 		n.fs.fresh(in.StableAttr().Ino)
 	}
 	return in, errno
+}
+
+// Writev passes writes through and counts their bytes for Written.
+func (n *node) Writev(ctx context.Context, fh gofs.FileHandle, iov [][]byte, off int64) (uint32, syscall.Errno) {
+	var w uint32
+	var errno syscall.Errno
+	if fw, ok := fh.(gofs.FileWritever); ok {
+		w, errno = fw.Writev(ctx, iov, off)
+	} else if fw, ok := fh.(gofs.FileWriter); ok {
+		for _, b := range iov {
+			var k uint32
+			k, errno = fw.Write(ctx, b, off+int64(w))
+			w += k
+			if errno != 0 {
+				break
+			}
+		}
+	} else {
+		return 0, syscall.ENOSYS
+	}
+	n.fs.wrote(n.Path(n.Root()), int64(w))
+	return w, errno
 }
 
 // OpendirHandle wraps the loopback's directory handle so that fsync of
