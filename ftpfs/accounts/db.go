@@ -59,6 +59,8 @@ type DB struct {
 	// serialises them between processes.
 	writeMu sync.Mutex
 
+	auth *authCache // passwords bcrypt has verified (authcache.go)
+
 	mu    sync.RWMutex
 	users map[string]User // by name
 	sum   [sha256.Size]byte
@@ -71,7 +73,7 @@ func New() *DB {
 }
 
 func newDB(path string) *DB {
-	db := &DB{path: path, cost: PasswordCost, users: map[string]User{}}
+	db := &DB{path: path, cost: PasswordCost, users: map[string]User{}, auth: newAuthCache()}
 	db.dummyHash = sync.OnceValue(func() []byte {
 		secret := make([]byte, 32)
 		_, _ = rand.Read(secret)
@@ -118,9 +120,13 @@ func (db *DB) Authenticate(name, password string) (User, error) {
 		_ = bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
 		return User{}, ErrServerAuth
 	}
+	if db.auth.verified(u.Name, u.PasswordHash, password) {
+		return u, nil
+	}
 	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); err != nil {
 		return User{}, ErrServerAuth
 	}
+	db.auth.remember(u.Name, u.PasswordHash, password)
 	return u, nil
 }
 
