@@ -29,8 +29,9 @@ const (
 )
 
 // transfer is the FileTransfer handle of one upload or download. It does
-// not implement io.ReaderFrom or io.WriterTo: io.Copy must call Read and
-// Write, where the rate limit and the cut check are.
+// not implement io.WriterTo, and its io.ReaderFrom only calls Write with a
+// larger buffer: every byte goes through Read and Write, where the rate
+// limit and the cut check are.
 type transfer struct {
 	s      *Server
 	sess   *session
@@ -74,6 +75,7 @@ type transfer struct {
 var (
 	_ ftpserver.FileTransfer      = (*transfer)(nil)
 	_ ftpserver.FileTransferError = (*transfer)(nil)
+	_ io.ReaderFrom               = (*transfer)(nil)
 )
 
 // writerTable enforces one writer per archive path.
@@ -558,6 +560,43 @@ func (t *transfer) Write(p []byte) (int, error) {
 		t.event(activity.UploadProgress, t.size(), nil)
 	}
 	return total, nil
+}
+
+// uploadBufs are ReadFrom's buffers.
+var uploadBufs = sync.Pool{New: func() any { b := make([]byte, uploadBuf); return &b }}
+
+// uploadBuf is the buffer ReadFrom receives an upload with: io.Copy's
+// 32 KiB made a large upload cost one write(2), one lock and one limiter
+// wait per 32 KiB.
+const uploadBuf = 1 << 20
+
+// ReadFrom implements io.ReaderFrom for uploads: ftpserverlib copies the
+// data connection into the transfer with io.Copy, which (through the TCP
+// connection's WriteTo) comes here. Each chunk goes through Write.
+func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
+	if !t.upload {
+		return 0, errors.New("write to a download")
+	}
+	bp := uploadBufs.Get().(*[]byte)
+	defer uploadBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			w, werr := t.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return total, nil
+		case rerr != nil:
+			return total, rerr
+		}
+	}
 }
 
 // stopReason prefers the cut's cause to the limiter's context error.
