@@ -267,5 +267,26 @@ max_per_ip=200
 			}
 			return netrc(t)
 		}}
-	return []*ftpTarget{sy, vs, py}
+	targets := []*ftpTarget{sy, vs, py}
+	if b.serveBefore != "" {
+		before := *sy
+		before.label, before.syncer = "syncer serve, before ("+filepath.Base(b.serveBefore)+")", false
+		before.start = func(ctx context.Context, t *ftpTarget) error {
+			// Sequential: nothing else runs b.syncer meanwhile.
+			now := b.syncer
+			b.syncer = b.serveBefore
+			defer func() { b.syncer = now }()
+			h, err := b.startHistorian(ctx, "ingest-"+id+"-syncer-before", []string{"bench"}, "")
+			if err != nil {
+				return err
+			}
+			t.srv, t.port, t.pw, t.dir = h.srv, h.ftp, h.pw, filepath.Join(h.root, "bench")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			return netrc(t)
+		}
+		targets = append(targets, &before)
+	}
+	return targets
 }
