@@ -23,8 +23,17 @@ const authCacheMax = 4096
 type authCache struct {
 	key [32]byte
 
-	mu sync.Mutex
-	m  map[string]authEntry // by account name
+	mu       sync.Mutex
+	m        map[string]authEntry // by account name
+	inflight map[string]*authCall // verifications running, by name and MAC
+}
+
+// authCall is one bcrypt verification that logins with the same name and
+// password arriving meanwhile wait for: an agent's --parallel connections
+// log in at the same moment.
+type authCall struct {
+	done chan struct{}
+	ok   bool
 }
 
 type authEntry struct {
@@ -33,7 +42,7 @@ type authEntry struct {
 }
 
 func newAuthCache() *authCache {
-	c := &authCache{m: map[string]authEntry{}}
+	c := &authCache{m: map[string]authEntry{}, inflight: map[string]*authCall{}}
 	_, _ = rand.Read(c.key[:])
 	return c
 }
@@ -59,6 +68,32 @@ func (c *authCache) verified(name, hash, password string) bool {
 	}
 	m := c.mac(name, password)
 	return hmac.Equal(m[:], e.mac[:])
+}
+
+// verify runs check (bcrypt) for name and password, unless the same
+// verification is running already: then it waits for that one's answer.
+// A success is remembered.
+func (c *authCache) verify(name, hash, password string, check func() bool) bool {
+	m := c.mac(name, password)
+	key := name + "\x00" + hash + "\x00" + string(m[:])
+	c.mu.Lock()
+	if call := c.inflight[key]; call != nil {
+		c.mu.Unlock()
+		<-call.done
+		return call.ok
+	}
+	call := &authCall{done: make(chan struct{})}
+	c.inflight[key] = call
+	c.mu.Unlock()
+	call.ok = check()
+	if call.ok {
+		c.remember(name, hash, password)
+	}
+	c.mu.Lock()
+	delete(c.inflight, key)
+	c.mu.Unlock()
+	close(call.done)
+	return call.ok
 }
 
 // remember records that bcrypt verified password for name with hash.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -44,6 +45,28 @@ func TestAuthCache(t *testing.T) {
 	}
 	login("second-password", false)
 	login("third-password", true)
+
+	// Logins at the same moment (an agent's --parallel connections)
+	// share one verification, and a wrong password among them fails.
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pw := "third-password"
+			if i%4 == 3 {
+				pw = "wrong-password"
+			}
+			_, errs[i] = db.Authenticate("node1", pw)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%4 == 3) != errors.Is(err, ErrServerAuth) || (i%4 != 3 && err != nil) {
+			t.Errorf("concurrent login %d: %v", i, err)
+		}
+	}
 
 	// A users file changed by another process (syncer user passwd).
 	dir := t.TempDir()

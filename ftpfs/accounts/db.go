@@ -123,10 +123,12 @@ func (db *DB) Authenticate(name, password string) (User, error) {
 	if db.auth.verified(u.Name, u.PasswordHash, password) {
 		return u, nil
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); err != nil {
+	ok = db.auth.verify(u.Name, u.PasswordHash, password, func() bool {
+		return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil
+	})
+	if !ok {
 		return User{}, ErrServerAuth
 	}
-	db.auth.remember(u.Name, u.PasswordHash, password)
 	return u, nil
 }
 
