@@ -84,7 +84,7 @@ func (b *bench) ingestScenarios(ctx context.Context) []*Scenario {
 	b.ingest(ctx, c, func(ctx context.Context, t *ftpTarget, round int) (runResult, string, error) {
 		name := fmt.Sprintf("r%d", round)
 		remote := "/" + t.base
-		if t.syncer {
+		if t.peer == "" { // syncer serve, this build's or the one before
 			remote = "/" + t.user
 		}
 		res, err := run(ctx, cmdSpec{Name: b.syncer, Timeout: sz.ScenarioTimeout, Env: []string{"SYNCER_PASSWORD=" + t.pw},
