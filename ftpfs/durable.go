@@ -32,8 +32,9 @@ import (
 // upload is received (startWriteback, every writebackEvery bytes), so the
 // final fdatasync of a large file has little left to write.
 //
-// The flusher is one goroutine that exists while there is work: the first
-// request starts it, and it ends when a round finds nothing waiting.
+// There is one flusher at a time: the upload that finds none running leads
+// the rounds itself until its own is done (no hand-off for an upload
+// alone), then a goroutine takes over while uploads wait.
 
 // writebackEvery is how many bytes an upload receives between two requests
 // to the kernel to start writing them back (Linux: sync_file_range).
@@ -104,39 +105,70 @@ func (fl *flusher) sync(f *os.File, dirs ...string) error {
 	}
 	fl.mu.Lock()
 	fl.waiting = append(fl.waiting, r)
-	if !fl.running {
-		fl.running = true
-		go fl.run()
-	}
+	lead := !fl.running
+	fl.running = true
 	fl.mu.Unlock()
+	if lead {
+		// No round is running: this upload runs them itself, no
+		// hand-off to another goroutine, until its own is done.
+		fl.lead(r)
+	}
 	<-r.done
 	return r.err
 }
 
-// run does rounds while uploads wait.
-func (fl *flusher) run() {
+// lead does rounds until mine is done; then, if uploads wait, a goroutine
+// carries on (lead(nil): until none waits), else no round runs.
+func (fl *flusher) lead(mine *flushReq) {
+	if mine == nil {
+		for fl.roundOnce() {
+		}
+		return
+	}
 	for {
-		fl.mu.Lock()
-		batch := fl.waiting
-		fl.waiting = nil
-		if len(batch) == 0 {
-			fl.running = false
+		select {
+		case <-mine.done:
+			fl.mu.Lock()
+			if len(fl.waiting) == 0 {
+				fl.running = false
+				fl.mu.Unlock()
+				return
+			}
 			fl.mu.Unlock()
+			go fl.lead(nil)
+			return
+		default:
+		}
+		if !fl.roundOnce() {
 			return
 		}
-		for _, r := range batch {
-			for _, d := range r.dirs {
-				fl.dirty[d] = struct{}{}
-			}
-		}
-		dirs := make([]string, 0, len(fl.dirty))
-		for d := range fl.dirty {
-			dirs = append(dirs, d)
-		}
-		clear(fl.dirty)
-		fl.mu.Unlock()
-		fl.round(batch, dirs)
 	}
+}
+
+// roundOnce takes every waiting upload and makes them durable in one
+// round. It reports false, and stops leading, when none was waiting.
+func (fl *flusher) roundOnce() bool {
+	fl.mu.Lock()
+	batch := fl.waiting
+	fl.waiting = nil
+	if len(batch) == 0 {
+		fl.running = false
+		fl.mu.Unlock()
+		return false
+	}
+	for _, r := range batch {
+		for _, d := range r.dirs {
+			fl.dirty[d] = struct{}{}
+		}
+	}
+	dirs := make([]string, 0, len(fl.dirty))
+	for d := range fl.dirty {
+		dirs = append(dirs, d)
+	}
+	clear(fl.dirty)
+	fl.mu.Unlock()
+	fl.round(batch, dirs)
+	return true
 }
 
 // round makes one batch durable: all files' data in parallel, then all
@@ -147,6 +179,13 @@ func (fl *flusher) round(batch []*flushReq, dirs []string) {
 	var wg sync.WaitGroup
 	for _, r := range batch {
 		if r.f == nil {
+			continue
+		}
+		if len(batch) == 1 {
+			// Alone in its round: no goroutine.
+			if err := datasync(r.f); err != nil {
+				r.err = fmt.Errorf("sync data: %w", err)
+			}
 			continue
 		}
 		wg.Add(1)
@@ -161,6 +200,10 @@ func (fl *flusher) round(batch []*flushReq, dirs []string) {
 	wg.Wait()
 	dirErr := make([]error, len(dirs))
 	for i, d := range dirs {
+		if len(dirs) == 1 {
+			dirErr[i] = fl.syncDir(d)
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
