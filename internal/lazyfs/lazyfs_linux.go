@@ -55,6 +55,7 @@ type FS struct {
 
 	written map[string]int64 // bytes written, by Count's patterns
 	count   func(path string) string
+	first   map[string]int64 // lowest offset written, by path counted
 }
 
 type entry struct {
@@ -162,7 +163,16 @@ func (f *FS) Crash() {
 func (f *FS) Count(key func(path string) string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.count, f.written = key, map[string]int64{}
+	f.count, f.written, f.first = key, map[string]int64{}, map[string]int64{}
+}
+
+// FirstWrite is the lowest offset written to the file at path (relative
+// to the mount) since Count, if Count counts it and it was written.
+func (f *FS) FirstWrite(path string) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	off, ok := f.first[path]
+	return off, ok
 }
 
 // Written is the bytes written to files under key, counted since Count.
@@ -172,12 +182,15 @@ func (f *FS) Written(key string) int64 {
 	return f.written[key]
 }
 
-func (f *FS) wrote(path string, n int64) {
+func (f *FS) wrote(path string, off, n int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.count != nil {
 		if k := f.count(path); k != "" {
 			f.written[k] += n
+			if o, ok := f.first[path]; !ok || off < o {
+				f.first[path] = off
+			}
 		}
 	}
 }

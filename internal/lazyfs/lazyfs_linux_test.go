@@ -91,6 +91,9 @@ func TestPowerCut(t *testing.T) {
 	if n := f.Written("d"); n != int64(len("one")+len("lost data")+len(" two")+len("data synced, name not")) {
 		t.Errorf("Written(d) = %d", n)
 	}
+	if off, ok := f.FirstWrite("d/synced"); !ok || off != 0 {
+		t.Errorf("FirstWrite(d/synced) = %d, %v; want 0, true", off, ok)
+	}
 	f.Crash()
 	syncDir(t, mnt) // after the crash: records nothing
 	must(f.Unmount())

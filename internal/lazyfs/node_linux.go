@@ -132,7 +132,7 @@ func (n *node) Writev(ctx context.Context, fh gofs.FileHandle, iov [][]byte, off
 	} else {
 		return 0, syscall.ENOSYS
 	}
-	n.fs.wrote(n.Path(n.Root()), int64(w))
+	n.fs.wrote(n.Path(n.Root()), off, int64(w))
 	return w, errno
 }
 
