@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -293,7 +295,11 @@ func readPassword(file string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("--password-file: %w", errors.Unwrap(err))
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		pw, err := passwordText(b)
+		if err != nil {
+			return "", fmt.Errorf("--password-file %s: %w", file, err)
+		}
+		return pw, nil
 	}
 	if pw, ok := os.LookupEnv("SYNCER_PASSWORD"); ok {
 		return pw, nil
@@ -447,4 +453,20 @@ func humanSummary(sum syncer.Summary) string {
 	}
 	fmt.Fprintf(&b, "Elapsed:    %s\n", elapsed.Round(time.Millisecond))
 	return b.String()
+}
+
+// passwordText is the password in the bytes of a password file: one line,
+// UTF-8, its line ending dropped. A UTF-8 byte-order mark (PowerShell 5.1's
+// Set-Content and Out-File -Encoding utf8 write one) is not part of the
+// password. UTF-16 (Out-File's default in PowerShell 5.1) is refused rather
+// than sent as a wrong password that counts toward the server's ban.
+func passwordText(b []byte) (string, error) {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(b, []byte("\xff\xfe")) || bytes.HasPrefix(b, []byte("\xfe\xff")) || bytes.IndexByte(b, 0) >= 0 {
+		return "", errors.New("the file is UTF-16 text; save it as UTF-8 (PowerShell: Set-Content -Encoding ascii, or -Encoding utf8NoBOM in PowerShell 7)")
+	}
+	if !utf8.Valid(b) {
+		return "", errors.New("the file is not UTF-8 text")
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
