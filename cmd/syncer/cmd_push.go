@@ -31,6 +31,7 @@ type pushOptions struct {
 	Dir            string
 	Include        []string
 	Exclude        []string
+	IgnoreCase     bool
 	State          string
 	Parallel       int
 	DryRun         bool
@@ -71,18 +72,25 @@ func newPushCommand() *cobra.Command {
 changed: new files, the appended tail of grown files, and a new version of
 rewritten or truncated files (the historian keeps the old one). Files go to
 /<agent-id>/<path relative to --dir> on the server. Deleted files stay
-archived. A log is followed by its identity (device and inode, and a
-fingerprint of its first bytes) through rotation: renamed (app.log ->
+archived. A log is followed by its identity (device and inode; on Windows
+volume serial number and file index; and a fingerprint of its first bytes)
+through rotation: renamed (app.log ->
 app.log.1 -> app.log.2), copied (copytruncate) or compressed (app.log.1.gz),
 its bytes are not sent again, and the lines written just before the rotation
 reach its archived copy even when the rotated name is not matched. Rotated
 files moved to another directory (logrotate's olddir) are found with
 --olddir.
 
+Globs use '/' as separator; on Windows '\' is a separator too (Logs\X\*.log)
+and not an escape, and names match without regard to case unless
+--ignore-case=false. On Windows a log is read with delete sharing, so a
+logger can rename or delete it during an upload.
+
 The password comes from --password-file or the SYNCER_PASSWORD environment
 variable, never from the command line. The manifest lives in
 --state/manifest-<agent-id>/ (default state directory: $XDG_STATE_HOME/syncer
-or ~/.local/state/syncer on Linux, the user config directory elsewhere).
+or ~/.local/state/syncer on Linux, %ProgramData%\syncer on Windows, the user
+config directory elsewhere).
 
 Exit codes: 0 all done; 1 some files failed (the rest were archived); 2 usage
 or configuration error; 3 could not reach or log in to the server; 130
@@ -111,6 +119,7 @@ func addPushFlags(cmd *cobra.Command, o *pushOptions) {
 	f.StringVar(&o.Dir, "dir", "", "log `DIR`ectory to archive")
 	f.StringArrayVar(&o.Include, "include", nil, "archive files matching `GLOB` (repeatable; default '**/*.log')")
 	f.StringArrayVar(&o.Exclude, "exclude", nil, "skip files matching `GLOB` (repeatable)")
+	f.BoolVar(&o.IgnoreCase, "ignore-case", syncer.DefaultIgnoreCase, "match --include and --exclude without regard to letter case (default true on Windows, where NTFS names are compared so)")
 	f.StringVar(&o.State, "state", syncer.DefaultStateDir(), "state `DIR`ectory holding the manifest")
 	f.IntVar(&o.Parallel, "parallel", 4, "upload `N` files at once, one connection each")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be sent; send nothing, change nothing")
@@ -174,7 +183,7 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	if o.State == "" {
 		return nil, usageErrorf("--state: no default state directory on this system; set one")
 	}
-	if _, err := syncer.NewMatcher(o.Include, o.Exclude); err != nil {
+	if _, err := syncer.NewMatcherCase(o.Include, o.Exclude, syncer.GlobCaseOf(o.IgnoreCase)); err != nil {
 		return nil, withCode(exitUsage, err)
 	}
 	if o.ExpectEvery < 0 {
@@ -239,7 +248,7 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 		dryOut = os.Stderr
 	}
 	sopts := syncer.Options{
-		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
+		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude, GlobCase: syncer.GlobCaseOf(o.IgnoreCase),
 		FollowSymlinks: o.FollowSymlinks, OldDirs: o.OldDirs, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
 		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, ExpectEvery: o.ExpectEvery,
 		// Pushes run with a relaxed garbage collector; watch's idle waits
