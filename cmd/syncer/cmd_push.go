@@ -219,6 +219,9 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	level := slog.LevelInfo
 	var bar *syncer.Bar
 	logOut := io.Writer(os.Stderr)
+	if logSink != nil {
+		logOut = logSink
+	}
 	if o.human() && !watch && !o.DryRun && !o.Quiet {
 		// The bar shows progress; only warnings are printed, above it.
 		level = slog.LevelWarn
@@ -295,6 +298,10 @@ func openManifest(o pushOptions, tmp *string) (*store.Manifest, error) {
 	}
 	return m, nil
 }
+
+// logSink, when set, receives the agent's log lines instead of stderr: the
+// Windows service sends them to its log file and the event log.
+var logSink io.Writer
 
 // readPassword reads the password from file, else from SYNCER_PASSWORD. It
 // never comes from a flag: flags show in process lists.
