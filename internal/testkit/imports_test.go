@@ -34,6 +34,7 @@ var layers = map[string][]string{
 	"internal/rotsim":    {"internal/archive"},
 	"internal/testkit":   {"ftpfs/...", "internal/archive"},
 	"faults":             {"ftpfs/...", "store", "internal/archive"},
+	"internal/winetest":  {},
 	"scripts/...":        {"store", "internal/archive", "internal/rotsim"},
 }
 
