@@ -22,10 +22,9 @@ func keepOwner(*os.File, os.FileInfo) error { return nil }
 func syncDir(string) {}
 
 // readShared reads the file p through a handle that shares read, write and
-// delete. os.ReadFile does not share delete, and while any process holds
-// the users file open that way Windows refuses to replace it ("Access is
-// denied"): a server reloading the file would make a concurrent
-// `syncer user add` fail.
+// delete, so that the read never stops another program from renaming or
+// deleting the file. (Replacing a file while any handle has it open is
+// refused by Windows whatever the sharing: replaceFile retries that.)
 func readShared(p string) ([]byte, error) {
 	name, err := windows.UTF16PtrFromString(p)
 	if err != nil {
@@ -46,10 +45,10 @@ func readShared(p string) ([]byte, error) {
 // close the file it replaces.
 const replaceTimeout = 5 * time.Second
 
-// replaceFile renames src over dst. Another program (an editor, a virus
-// scanner, an older syncer) may hold dst open without delete sharing for a
-// moment, and Windows then refuses the replace with "Access is denied" or a
-// sharing violation: the rename is retried for up to replaceTimeout.
+// replaceFile renames src over dst. While any other process has dst open
+// (a server reloading it, an editor, a virus scanner), Windows refuses the
+// replace with "Access is denied" or a sharing violation: such readers
+// hold it for moments, so the rename is retried for up to replaceTimeout.
 func replaceFile(src, dst string) error {
 	deadline := time.Now().Add(replaceTimeout)
 	for {

@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -416,4 +417,40 @@ func readOr(p string) string {
 		return err.Error()
 	}
 	return string(b)
+}
+
+// TestWinePackageTests runs the Windows-only unit tests of the agent and
+// the accounts under wine: the handle identity through a rename, the
+// handle's size of a file still being written, a rename and a delete of a
+// log the agent holds open, paths past MAX_PATH; the case rule of globs;
+// the users file's shared read and retried replace.
+func TestWinePackageTests(t *testing.T) {
+	w := needWine(t)
+	for _, tc := range []struct{ pkg, run string }{
+		{"github.com/syncer-dev/syncer/syncer", "TestWindows|TestMatcher"},
+		{"github.com/syncer-dev/syncer/ftpfs/accounts", "TestWindows"},
+		{"github.com/syncer-dev/syncer/internal/pathglob", "."},
+	} {
+		exe := filepath.Join(w.dir, filepath.Base(tc.pkg)+".test.exe")
+		c := exec.Command("go", "test", "-c", "-o", exe, tc.pkg)
+		c.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+		if b, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("go test -c %s for windows: %v\n%s", tc.pkg, err, b)
+		}
+		r := w.run(t, "", exe, "-test.run", tc.run, "-test.v", "-test.count=1")
+		if r.code != 0 || !strings.Contains(r.stdout, "\nPASS") {
+			t.Errorf("%s under wine: exit %d\n%s\n%s", tc.pkg, r.code, r.stdout, r.stderr)
+			continue
+		}
+		var ran []string
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if name, ok := strings.CutPrefix(l, "--- PASS: "); ok {
+				ran = append(ran, strings.Fields(name)[0])
+			}
+		}
+		t.Logf("%s under wine: %d tests passed: %v", tc.pkg, len(ran), ran)
+		if len(ran) == 0 {
+			t.Errorf("%s: no test ran under wine", tc.pkg)
+		}
+	}
 }
