@@ -62,7 +62,7 @@ func needWine(t *testing.T) *wineEnv {
 	t.Helper()
 	testkit.Require(t, "wine", "wine", "wineserver")
 	testkit.Require(t, "wine64", "/usr/lib/wine/wine64")
-	testkit.Require(t, "mingw-w64", "x86_64-w64-mingw32-gcc")
+	testkit.Require(t, "gcc-mingw-w64-x86-64-win32", "x86_64-w64-mingw32-gcc")
 	setupOnce.Do(func() { theWine, setupErr = setupWine() })
 	if setupErr != nil {
 		t.Fatal(setupErr)

@@ -251,8 +251,9 @@ func TestWineWatchHistorianRestart(t *testing.T) {
 }
 
 // TestWineService: syncer service install, start, status, stop and
-// uninstall under wine's service control manager; the service's watch
-// archives a log, and the stop request stops it as SIGTERM stops watch.
+// uninstall under wine's service control manager, with the example
+// configuration of scripts/windows; the service's watch archives a log,
+// and the stop request stops it as SIGTERM stops watch.
 func TestWineService(t *testing.T) {
 	w := needWine(t)
 	h := newHistorian(t)
@@ -262,10 +263,23 @@ func TestWineService(t *testing.T) {
 	writeFile(t, p, l.lines(500, 80))
 	dir := t.TempDir()
 	config := filepath.Join(dir, "agent.yaml")
-	var yaml strings.Builder
+	// The example of scripts/windows, with this test's historian, paths
+	// and interval.
+	set := map[string]string{}
 	args := a.args("--interval", "300ms")
 	for i := 0; i < len(args); i += 2 {
-		fmt.Fprintf(&yaml, "%s: '%s'\n", strings.TrimPrefix(args[i], "--"), args[i+1])
+		set[strings.TrimPrefix(args[i], "--")] = args[i+1]
+	}
+	var yaml strings.Builder
+	for _, line := range strings.Split(string(mustRead(t, filepath.Join("..", "..", "scripts", "windows", "agent.example.yaml"))), "\n") {
+		if k, _, ok := strings.Cut(line, ":"); ok && set[k] != "" {
+			line = fmt.Sprintf("%s: '%s'", k, set[k])
+			delete(set, k)
+		}
+		yaml.WriteString(line + "\n")
+	}
+	if len(set) > 0 {
+		t.Fatalf("scripts/windows/agent.example.yaml lacks the keys %v", set)
 	}
 	writeFile(t, config, []byte(yaml.String()))
 	name := fmt.Sprintf("syncer-test-%d", os.Getpid())
