@@ -121,6 +121,11 @@ func TestWinePushAwkwardNames(t *testing.T) {
 	if s.FilesUnchanged != int64(len(files)) || s.BytesSent != 0 {
 		t.Errorf("second push of an unchanged tree: %+v; want all unchanged, 0 bytes sent", s)
 	}
+	// Matching case exactly, on request: UPPER/CASE.LOG is not a *.log.
+	s = a.push(t, append(incl, "--ignore-case=false", "--dry-run")...)
+	if s.FilesScanned != int64(len(files))-1 {
+		t.Errorf("--ignore-case=false: %d files matched, want %d (all but CASE.LOG)", s.FilesScanned, len(files)-1)
+	}
 }
 
 // TestWineAppendExact: appends of every shape (a partial line, one byte,
