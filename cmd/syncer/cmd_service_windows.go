@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -182,8 +183,12 @@ func serviceStatus(o serviceOptions) error {
 	if st.State == svc.Stopped && st.ServiceSpecificExitCode != 0 {
 		line += fmt.Sprintf(" (last exit code %d)", st.ServiceSpecificExitCode)
 	}
-	if c, err := s.Config(); err == nil {
-		line += "; " + c.BinaryPathName
+	if startType, cmdline, err := queryConfig(s); err == nil {
+		start := map[uint32]string{mgr.StartAutomatic: "starts at boot", mgr.StartManual: "starts by hand", mgr.StartDisabled: "disabled"}[startType]
+		if start == "" {
+			start = fmt.Sprintf("start type %d", startType)
+		}
+		line += "; " + start + "; " + cmdline
 	}
 	fmt.Println(line)
 	return nil
@@ -382,3 +387,21 @@ var _ svc.Handler = (*agentService)(nil)
 
 // serviceAvailable: the service control manager is here.
 func serviceAvailable() error { return nil }
+
+// queryConfig returns the service's start type and command line.
+// (mgr.Service.Config also asks for the description and the delayed
+// start, which wine's service manager does not answer.)
+func queryConfig(s *mgr.Service) (startType uint32, cmdline string, err error) {
+	n := uint32(1024)
+	for {
+		b := make([]byte, n)
+		c := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&b[0]))
+		err := windows.QueryServiceConfig(s.Handle, c, n, &n)
+		if err == nil {
+			return c.StartType, windows.UTF16PtrToString(c.BinaryPathName), nil
+		}
+		if !errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) || n <= uint32(len(b)) {
+			return 0, "", err
+		}
+	}
+}

@@ -300,8 +300,9 @@ func TestWineService(t *testing.T) {
 	if r := svc("install", "--config", winPath(config)); r.code != 2 || !strings.Contains(r.stderr, "installed already") {
 		t.Errorf("second install: exit %d %q; want 2, installed already", r.code, r.stderr)
 	}
-	if r := svc("status"); r.code != 0 || !strings.Contains(r.stdout, "stopped") {
-		t.Errorf("status after install: exit %d %q", r.code, r.stdout)
+	if r := svc("status"); r.code != 0 || !strings.Contains(r.stdout, "stopped") || !strings.Contains(r.stdout, "starts at boot") ||
+		!strings.Contains(r.stdout, "service run --name "+name+" --config "+winPath(config)) {
+		t.Errorf("status after install: exit %d %q; want stopped, starts at boot, and the command it runs", r.code, r.stdout)
 	}
 	if r := svc("start"); r.code != 0 || !strings.Contains(r.stdout, "running") {
 		t.Fatalf("service start: exit %d\n%s%s\nlog: %s", r.code, r.stdout, r.stderr, readOr(logFile))
