@@ -22,6 +22,11 @@ package winetest
 //     and ignored, and the "on non-crash failures" flag is refused: install
 //     warns), there is no boot, and wine's event log only traces: the
 //     test reads the service's log file.
+//   - os.RemoveAll. Go 1.26 deletes with FileDispositionInformationEx,
+//     which wine 8 answers "Invalid function" instead of the status Go
+//     falls back on: t.TempDir's cleanup fails in Windows test binaries
+//     (the Windows unit tests make their directories themselves), and a
+//     dry run's temporary manifest is left behind under wine only.
 //
 // Sharing modes are wine's own: wineserver enforces them between Windows
 // processes (TestWineSharingControl shows a rename refused while a file is
