@@ -324,6 +324,9 @@ func TestWineService(t *testing.T) {
 	if log := readOr(logFile); !strings.Contains(log, "watch stopped") {
 		t.Errorf("the service's log does not show an orderly stop:\n%s", log)
 	}
+	if r := svc("run", "--config", winPath(config)); r.code != 2 || !strings.Contains(r.stderr, "only the service control manager starts this") {
+		t.Errorf("service run by hand: exit %d %q; want 2 and a line saying so", r.code, r.stderr)
+	}
 	if r := svc("uninstall"); r.code != 0 || !strings.Contains(r.stdout, "removed") {
 		t.Fatalf("service uninstall: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
