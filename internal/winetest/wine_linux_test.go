@@ -249,8 +249,10 @@ func TestWineWatchHistorianRestart(t *testing.T) {
 	waitFor(t, "the log on the historian", time.Minute, func() bool { return sameFile(p, remote) })
 	h.stop()
 	appendFile(t, p, l.lines(500, 80))
+	// The first failed connect (a push retries for 30 s before it
+	// gives up and watch backs off; either way it must catch up).
 	waitFor(t, "watch to notice the historian is down", time.Minute, func() bool {
-		return strings.Contains(stderr.String(), "not reachable")
+		return strings.Contains(stderr.String(), "connect failed") || strings.Contains(stderr.String(), "not reachable")
 	})
 	appendFile(t, p, l.lines(500, 80))
 	h.start()
