@@ -245,7 +245,7 @@ func (db *DB) reload(onlyIfChanged bool) (bool, error) {
 	if db.path == "" {
 		return false, nil
 	}
-	data, err := os.ReadFile(db.path)
+	data, err := readShared(db.path)
 	if err != nil {
 		db.mu.RLock()
 		neverExisted := db.sum == emptySum

@@ -35,6 +35,7 @@ var layers = map[string][]string{
 	"internal/lazyfs":    {},
 	"internal/testkit":   {"ftpfs/...", "internal/archive"},
 	"faults":             {"ftpfs/...", "store", "internal/archive", "internal/lazyfs"},
+	"internal/winetest":  {},
 	"scripts/...":        {"store", "internal/archive", "internal/rotsim"},
 }
 
