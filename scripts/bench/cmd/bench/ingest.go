@@ -80,12 +80,18 @@ func (b *bench) ingestScenarios(ctx context.Context) []*Scenario {
 	// The same client against every server: syncer push speaks plain FTP
 	// to a third-party server (--remote-root), each run a new agent with
 	// a new manifest, so it sends every file.
-	c.Setup = "syncer push --parallel 4 --remote-root DIR --agent-id rN --dir DIR --state NEW (password from SYNCER_PASSWORD); syncer serve: account bench, DIR /bench; pyftpdlib: DIR /; not vsftpd (its anonymous upload directory kept none of the files)"
+	c.Setup = "syncer push --parallel 4 --remote-root DIR --agent-id rN --dir DIR --state NEW (password from SYNCER_PASSWORD); syncer serve: account bench, DIR /bench; pyftpdlib: DIR /; vsftpd: the upload directory's real path (vsftpd run as the launching user does not chroot)"
 	b.ingest(ctx, c, func(ctx context.Context, t *ftpTarget, round int) (runResult, string, error) {
 		name := fmt.Sprintf("r%d", round)
 		remote := "/" + t.base
-		if t.peer == "" { // syncer serve, this build's or the one before
+		switch t.peer {
+		case "": // syncer serve, this build's or the one before
 			remote = "/" + t.user
+		case "vsftpd":
+			// run_as_launching_user turns vsftpd's chroot off: the
+			// anonymous login starts in anon_root, but "/" is the
+			// machine's root, so an absolute remote root is the real path.
+			remote = t.dir
 		}
 		res, err := run(ctx, cmdSpec{Name: b.syncer, Timeout: sz.ScenarioTimeout, Env: []string{"SYNCER_PASSWORD=" + t.pw},
 			Args: []string{"push", "--server", fmt.Sprintf("ftp://127.0.0.1:%d", t.port), "--user", t.user,
@@ -115,12 +121,6 @@ func (b *bench) ingest(ctx context.Context, sc *Scenario,
 	rows := map[*ftpTarget]*Row{}
 	var active []*ftpTarget
 	for _, t := range targets {
-		if sc.ID == "5c" && t.peer == "vsftpd" {
-			// syncer push into vsftpd's anonymous upload directory
-			// reports every file new and sent, and none is there
-			// afterwards (seen 2026-12-03, not investigated yet).
-			continue
-		}
 		r := sc.row(t.label, t.syncer, "s")
 		r.PayloadBytes, r.PayloadFiles = payload, files
 		r.RSSWhat = "server"
