@@ -349,7 +349,12 @@ func (w *ixWriter) refresh(agent, rel string, rewriteFrom int64, synced bool, up
 		_ = f.Sync()
 		w.sync = true
 	}
-	if err := w.ix.hashInto(&e, f, size); err != nil {
+	content, closeContent, err := w.ix.contentOf(agent, rel, f)
+	if err != nil {
+		return fmt.Errorf("index %s/%s: %w", agent, rel, err)
+	}
+	defer closeContent()
+	if err := w.ix.hashInto(&e, content, size); err != nil {
 		return fmt.Errorf("index %s/%s: %w", agent, rel, err)
 	}
 	e.Size = size

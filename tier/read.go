@@ -1,0 +1,355 @@
+package tier
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/syncer-dev/syncer/internal/archive"
+)
+
+// Open opens agent's archived file rel: a plain local file when none of
+// its bytes are evicted, otherwise a file that reads the evicted prefix
+// from its segments (through the cache) and the rest from the disk. Reads
+// of bytes whose segment fails its check fail with an error wrapping
+// ErrCorrupt and syscall.EIO, and mark the file mismatch in the index.
+func (t *Tier) Open(agent, rel string) (archive.File, error) {
+	if !archive.ValidAgentID(agent) || !archive.ValidRel(rel) || rel == "" {
+		return nil, fmt.Errorf("open %s/%s: %w", agent, rel, fs.ErrNotExist)
+	}
+	f, err := t.root.Open(agent + "/" + rel)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok, err := t.cat.get(agent, rel)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !ok || (rec.Evicted == 0 && rec.Mismatch == "") {
+		return f, nil
+	}
+	return &file{t: t, f: f, agent: agent, rel: rel}, nil
+}
+
+// file is an archived file with evicted bytes.
+type file struct {
+	t          *Tier
+	f          *os.File
+	agent, rel string
+	mu         sync.Mutex
+	off        int64
+	// The last frame decoded, for sequential reads.
+	lastKey  string
+	lastData []byte
+}
+
+var _ archive.File = (*file)(nil)
+
+func (f *file) Stat() (fs.FileInfo, error) { return f.f.Stat() }
+func (f *file) Close() error               { return f.f.Close() }
+
+func (f *file) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.ReadAt(p, f.off)
+	f.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (f *file) Seek(off int64, whence int) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch whence {
+	case io.SeekCurrent:
+		off += f.off
+	case io.SeekEnd:
+		fi, err := f.f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		off += fi.Size()
+	}
+	if off < 0 {
+		return 0, errors.New("seek before the start")
+	}
+	f.off = off
+	return off, nil
+}
+
+// ReadAt reads the evicted part from segments, the rest from the disk.
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	t := f.t
+	t.evictMu.RLock()
+	defer t.evictMu.RUnlock()
+	rec, _, err := t.cat.get(f.agent, f.rel)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for n < len(p) && off+int64(n) < rec.Evicted {
+		pos := off + int64(n)
+		want := p[n:min(int64(len(p)), int64(n)+rec.Evicted-pos)]
+		m, err := f.readSealed(&rec, want, pos)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	m, err := f.f.ReadAt(p[n:], off+int64(n))
+	return n + m, err
+}
+
+// readSealed fills p from the segments of rec at off (all below Evicted).
+func (f *file) readSealed(rec *fileRec, p []byte, off int64) (int, error) {
+	if rec.Mismatch != "" {
+		return 0, f.t.corrupt(rec, fmt.Errorf("%w: %s", ErrCorrupt, rec.Mismatch))
+	}
+	i := sort.Search(len(rec.Segments), func(i int) bool { return rec.Segments[i].End > off })
+	if i == len(rec.Segments) || rec.Segments[i].Start > off {
+		return 0, fmt.Errorf("read %s/%s at %d: no segment holds it: %w", rec.Agent, rec.Path, off, syscall.EIO)
+	}
+	s := &rec.Segments[i]
+	if s.Frames == nil {
+		frames, err := f.t.seekTable(context.Background(), s)
+		if err != nil {
+			return 0, f.t.corrupt(rec, err)
+		}
+		s.Frames = frames
+		_ = f.t.cat.put(rec)
+	}
+	rel := off - s.Start
+	var foff, coff int64
+	for j, fr := range s.Frames {
+		if rel < foff+int64(fr.Decomp) {
+			data, err := f.frame(s, j, coff)
+			if err != nil {
+				return 0, f.t.corrupt(rec, err)
+			}
+			return copy(p, data[rel-foff:]), nil
+		}
+		foff += int64(fr.Decomp)
+		coff += int64(fr.Comp)
+	}
+	return 0, f.t.corrupt(rec, fmt.Errorf("%w: %s holds %d bytes, not %d", ErrCorrupt, s.Key, foff, s.End-s.Start))
+}
+
+// frame returns frame j of s (compressed at coff), checked.
+func (f *file) frame(s *segment, j int, coff int64) ([]byte, error) {
+	ck := s.Key + "#" + strconv.Itoa(j)
+	if f.lastKey == ck {
+		return f.lastData, nil
+	}
+	fr := s.Frames[j]
+	data, ok := f.t.cache.get(ck, fr)
+	if !ok {
+		comp, err := f.t.b.getRange(context.Background(), s.Key, s.ETag, coff, int64(fr.Comp))
+		if err != nil {
+			return nil, err
+		}
+		f.t.m.frameFetches.Inc()
+		if data, err = decodeFrame(comp, fr); err != nil {
+			return nil, fmt.Errorf("%s frame %d: %w", s.Key, j, err)
+		}
+		f.t.cache.put(ck, data)
+	}
+	f.lastKey, f.lastData = ck, data
+	return data, nil
+}
+
+// corrupt marks rec's file mismatch (in the catalog and the index) when
+// err is a failed check, and returns err as an I/O error.
+func (t *Tier) corrupt(rec *fileRec, err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		if rec.Mismatch == "" {
+			rec.Mismatch = err.Error()
+			if cerr := t.cat.put(rec); cerr != nil {
+				t.log.Error("tier: cannot record a mismatch", "err", cerr)
+			}
+			t.log.Error("tier: a segment fails its check; the file is marked mismatch and its sealed bytes are not served",
+				"agent", rec.Agent, "path", rec.Path, "err", err)
+			t.m.corrupt.Inc()
+		}
+		if ix := t.ix.Load(); ix != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			go func() {
+				defer cancel()
+				_ = ix.MarkMismatch(ctx, rec.Agent, rec.Path)
+			}()
+		}
+	}
+	return fmt.Errorf("read %s/%s: %w (%w)", rec.Agent, rec.Path, err, syscall.EIO)
+}
+
+// seekTable fetches and parses the seek table of s (a segment recovered
+// from a listing).
+func (t *Tier) seekTable(ctx context.Context, s *segment) ([]frame, error) {
+	if s.Comp < footerSize {
+		return nil, fmt.Errorf("%w: %s: %d bytes", ErrCorrupt, s.Key, s.Comp)
+	}
+	foot, err := t.b.getRange(ctx, s.Key, s.ETag, s.Comp-footerSize, footerSize)
+	if err != nil {
+		return nil, err
+	}
+	n, err := seekTableLen(foot)
+	if err != nil || int64(n) > s.Comp {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
+	}
+	tb, err := t.b.getRange(ctx, s.Key, s.ETag, s.Comp-int64(n), int64(n))
+	if err != nil {
+		return nil, err
+	}
+	frames, err := parseSeekTable(tb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
+	}
+	return frames, nil
+}
+
+// verifySegment reads s whole and checks every frame, its length and its
+// SHA-256.
+func (t *Tier) verifySegment(ctx context.Context, s *segment) error {
+	body, err := t.b.getRange(ctx, s.Key, s.ETag, 0, -1)
+	if err != nil {
+		return err
+	}
+	s.Comp = int64(len(body))
+	if len(body) < footerSize {
+		return fmt.Errorf("%w: %s too short", ErrCorrupt, s.Key)
+	}
+	n, err := seekTableLen(body[len(body)-footerSize:])
+	if err != nil || n > len(body) {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
+	}
+	frames, err := parseSeekTable(body[len(body)-n:])
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
+	}
+	h := sha256.New()
+	var off, length int64
+	for j, fr := range frames {
+		data, err := decodeFrame(body[off:min(off+int64(fr.Comp), int64(len(body)))], fr)
+		if err != nil {
+			return fmt.Errorf("%s frame %d: %w", s.Key, j, err)
+		}
+		h.Write(data)
+		off += int64(fr.Comp)
+		length += int64(len(data))
+	}
+	if length != s.End-s.Start || hex.EncodeToString(h.Sum(nil)) != s.SHA256 {
+		return fmt.Errorf("%w: %s: SHA-256 or length of its bytes is not the recorded one", ErrCorrupt, s.Key)
+	}
+	s.Frames = frames
+	return nil
+}
+
+// frameCache is a bounded directory of decompressed frames, least
+// recently used out first. It starts empty at every start.
+type frameCache struct {
+	dir   string
+	limit int64
+	mu    sync.Mutex
+	size  int64
+	lru   *list.List // of *cacheItem, most recent first
+	items map[string]*list.Element
+}
+
+type cacheItem struct {
+	key  string
+	size int64
+}
+
+func newFrameCache(dir string, limit int64) (*frameCache, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &frameCache{dir: dir, limit: limit, lru: list.New(), items: map[string]*list.Element{}}, nil
+}
+
+func (c *frameCache) path(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return filepath.Join(c.dir, hex.EncodeToString(h[:16]))
+}
+
+// get returns a cached frame, checked again against fr (a cache file
+// damaged on disk is dropped, and the frame fetched anew).
+func (c *frameCache) get(key string, fr frame) ([]byte, bool) {
+	c.mu.Lock()
+	e, ok := c.items[key]
+	if ok {
+		c.lru.MoveToFront(e)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	b, err := os.ReadFile(c.path(key))
+	if err != nil || len(b) != int(fr.Decomp) || uint32(xxhash.Sum64(b)) != fr.Sum {
+		c.drop(key)
+		return nil, false
+	}
+	return b, true
+}
+
+func (c *frameCache) put(key string, data []byte) {
+	if int64(len(data)) > c.limit {
+		return
+	}
+	if err := os.WriteFile(c.path(key), data, 0o600); err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[key]; ok {
+		return
+	}
+	c.items[key] = c.lru.PushFront(&cacheItem{key, int64(len(data))})
+	c.size += int64(len(data))
+	for c.size > c.limit {
+		old := c.lru.Back()
+		it := old.Value.(*cacheItem)
+		c.lru.Remove(old)
+		delete(c.items, it.key)
+		c.size -= it.size
+		_ = os.Remove(c.path(it.key))
+	}
+}
+
+func (c *frameCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.size -= e.Value.(*cacheItem).size
+		c.lru.Remove(e)
+		delete(c.items, key)
+		_ = os.Remove(c.path(key))
+	}
+}
+
+func (c *frameCache) bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
+}
