@@ -10,18 +10,17 @@ import (
 
 // segment is one sealed segment of a file, as the catalog records it.
 type segment struct {
-	Key        string  `json:"k"`
-	Start      int64   `json:"s"`
-	End        int64   `json:"e"`
-	SHA256     string  `json:"h"`
-	ETag       string  `json:"t,omitempty"`
-	Comp       int64   `json:"c"`
-	SealedNs   int64   `json:"n"`
-	Historian  string  `json:"i"`
-	Epoch      int64   `json:"p"`
-	Frames     []frame `json:"f,omitempty"`
-	FileMtime  int64   `json:"m,omitempty"`
-	compacting bool
+	Key       string  `json:"k"`
+	Start     int64   `json:"s"`
+	End       int64   `json:"e"`
+	SHA256    string  `json:"h"`
+	ETag      string  `json:"t,omitempty"`
+	Comp      int64   `json:"c"`
+	SealedNs  int64   `json:"n"`
+	Historian string  `json:"i"`
+	Epoch     int64   `json:"p"`
+	Frames    []frame `json:"f,omitempty"`
+	FileMtime int64   `json:"m,omitempty"`
 }
 
 // fileRec is the catalog's record of one file.

@@ -49,7 +49,8 @@ type Config struct {
 	SealSize int64
 	SealIdle time.Duration
 	// LocalKeep is how long sealed bytes stay on the local disk after
-	// their segment is confirmed; negative never evicts.
+	// their segment is confirmed: 0 evicts them at once, negative never
+	// (above the high-water mark they are evicted regardless).
 	LocalKeep time.Duration
 	// HighWater is DefaultHighWater when zero.
 	HighWater float64
@@ -60,7 +61,8 @@ type Config struct {
 	// RetainAgent overrides it per agent id (0: keep for ever).
 	Retain      time.Duration
 	RetainAgent map[string]time.Duration
-	// Every is the period of the seal loop (default 5 s).
+	// Every is the period of the seal loop (default 5 s, or half of a
+	// shorter SealIdle).
 	Every time.Duration
 	// SnapshotEvery is how often the catalog is shipped to the bucket
 	// (default 5 min; and on stop).
@@ -113,7 +115,7 @@ func (c *Config) check() error {
 	case c.Retain < 0:
 		return &ConfigError{"Retain", c.Retain.String(), errors.New("must not be negative")}
 	case c.State == "" || c.Root == "":
-		return &ConfigError{"State", c.State, errors.New("State and Root are required")}
+		return &ConfigError{"State", c.State, errors.New("state and archive directories are required")}
 	}
 	for id, d := range c.RetainAgent {
 		if d < 0 {
@@ -133,7 +135,8 @@ func (c *Config) check() error {
 		c.HighWater = DefaultHighWater
 	}
 	if c.Every == 0 {
-		c.Every = 5 * time.Second
+		// Often enough that a short SealIdle (tests) is kept.
+		c.Every = min(5*time.Second, max(c.SealIdle/2, 200*time.Millisecond))
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 5 * time.Minute

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -55,6 +56,13 @@ type file struct {
 	// The last frame decoded, for sequential reads.
 	lastKey  string
 	lastData []byte
+	// A segment read whole in order (a cat, a grep, the index's hash) is
+	// checked against its SHA-256 as well as frame by frame: seqKey is
+	// the segment, seqNext the frame expected next, seqHash the hash of
+	// the frames before it.
+	seqKey  string
+	seqNext int
+	seqHash hash.Hash
 }
 
 var _ archive.File = (*file)(nil)
@@ -173,7 +181,32 @@ func (f *file) frame(s *segment, j int, coff int64) ([]byte, error) {
 		f.t.cache.put(ck, data)
 	}
 	f.lastKey, f.lastData = ck, data
+	if err := f.followSegment(s, j, data); err != nil {
+		return nil, err
+	}
 	return data, nil
+}
+
+// followSegment feeds frame j of s to the whole-segment hash when the
+// frames come in order from the first, and checks the hash at the last.
+func (f *file) followSegment(s *segment, j int, data []byte) error {
+	switch {
+	case j == 0:
+		f.seqKey, f.seqNext, f.seqHash = s.Key, 0, sha256.New()
+	case f.seqKey != s.Key || j != f.seqNext:
+		f.seqKey = ""
+		return nil
+	}
+	f.seqHash.Write(data)
+	f.seqNext = j + 1
+	if f.seqNext < len(s.Frames) {
+		return nil
+	}
+	f.seqKey = ""
+	if got := hex.EncodeToString(f.seqHash.Sum(nil)); got != s.SHA256 {
+		return fmt.Errorf("%w: %s: its bytes hash to %s, not the recorded %s", ErrCorrupt, s.Key, got, s.SHA256)
+	}
+	return nil
 }
 
 // corrupt marks rec's file mismatch (in the catalog and the index) when
@@ -223,43 +256,6 @@ func (t *Tier) seekTable(ctx context.Context, s *segment) ([]frame, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
 	}
 	return frames, nil
-}
-
-// verifySegment reads s whole and checks every frame, its length and its
-// SHA-256.
-func (t *Tier) verifySegment(ctx context.Context, s *segment) error {
-	body, err := t.b.getRange(ctx, s.Key, s.ETag, 0, -1)
-	if err != nil {
-		return err
-	}
-	s.Comp = int64(len(body))
-	if len(body) < footerSize {
-		return fmt.Errorf("%w: %s too short", ErrCorrupt, s.Key)
-	}
-	n, err := seekTableLen(body[len(body)-footerSize:])
-	if err != nil || n > len(body) {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
-	}
-	frames, err := parseSeekTable(body[len(body)-n:])
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.Key, err)
-	}
-	h := sha256.New()
-	var off, length int64
-	for j, fr := range frames {
-		data, err := decodeFrame(body[off:min(off+int64(fr.Comp), int64(len(body)))], fr)
-		if err != nil {
-			return fmt.Errorf("%s frame %d: %w", s.Key, j, err)
-		}
-		h.Write(data)
-		off += int64(fr.Comp)
-		length += int64(len(data))
-	}
-	if length != s.End-s.Start || hex.EncodeToString(h.Sum(nil)) != s.SHA256 {
-		return fmt.Errorf("%w: %s: SHA-256 or length of its bytes is not the recorded one", ErrCorrupt, s.Key)
-	}
-	s.Frames = frames
-	return nil
 }
 
 // frameCache is a bounded directory of decompressed frames, least

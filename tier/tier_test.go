@@ -308,3 +308,30 @@ func TestStoreDown(t *testing.T) {
 		t.Fatalf("read after the store came back: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestSegmentHashChecked: a segment read whole, in order, is checked
+// against its recorded SHA-256 as well as frame by frame.
+func TestSegmentHashChecked(t *testing.T) {
+	e := newEnv(t, nil)
+	data := logs("h", 10000) // one segment of two frames
+	e.write("n/h.log", data, false)
+	e.clock.Add(2 * time.Minute)
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.read("n/h.log")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %d bytes, %v", len(got), err)
+	}
+	rec, _, _ := e.tier.cat.get("n", "h.log")
+	if len(rec.Segments) != 1 || len(rec.Segments[0].Frames) < 2 || rec.Evicted == 0 {
+		t.Fatalf("want one evicted segment of several frames: %+v", rec)
+	}
+	rec.Segments[0].SHA256 = strings.Repeat("0", 64)
+	if err := e.tier.cat.put(&rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.read("n/h.log"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("whole read of a segment whose hash differs: %v, want ErrCorrupt", err)
+	}
+}
