@@ -51,8 +51,9 @@ type file struct {
 	t          *Tier
 	f          *os.File
 	agent, rel string
-	mu         sync.Mutex
+	mu         sync.Mutex // Read and Seek's offset
 	off        int64
+	fmu        sync.Mutex // the frame state below: ReadAt may run concurrently
 	// The last frame decoded, for sequential reads.
 	lastKey  string
 	lastData []byte
@@ -163,6 +164,8 @@ func (f *file) readSealed(rec *fileRec, p []byte, off int64) (int, error) {
 
 // frame returns frame j of s (compressed at coff), checked.
 func (f *file) frame(s *segment, j int, coff int64) ([]byte, error) {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
 	ck := s.Key + "#" + strconv.Itoa(j)
 	if f.lastKey == ck {
 		return f.lastData, nil

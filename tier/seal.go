@@ -37,12 +37,16 @@ func (t *Tier) sealAll(ctx context.Context, ix *store.Index, highWater bool) err
 		return err
 	}
 	now := t.cfg.Now()
+	// First the backlog, so that the gauges say what this pass has to do
+	// while it does it.
+	type work struct {
+		rec  fileRec
+		cuts []int64
+		at   fileAt
+	}
+	var todo []work
 	var backlog, pending int64
-	var firstErr error
 	for _, f := range files {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		rec, _, err := t.cat.get(f.agent, f.rel)
 		if err != nil {
 			return err
@@ -56,10 +60,19 @@ func (t *Tier) sealAll(ctx context.Context, ix *store.Index, highWater bool) err
 			now.Sub(time.Unix(0, f.mtimeNs)) >= t.cfg.SealIdle
 		cuts := t.cuts(sealed, f.size, final)
 		pending += int64(len(cuts))
-		if firstErr != nil {
-			continue // count the backlog, seal nothing more this pass
+		if len(cuts) > 0 || rec.Evicted < sealed {
+			todo = append(todo, work{rec, cuts, f})
 		}
-		for _, end := range cuts {
+	}
+	t.m.backlog.Store(backlog)
+	t.m.pending.Store(pending)
+	var firstErr error
+	for _, w := range todo {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rec, f := w.rec, w.at
+		for _, end := range w.cuts {
 			if err := t.sealOne(ctx, &rec, end, f.mtimeNs); err != nil {
 				if errors.Is(err, errLocal) {
 					t.log.Warn("tier: cannot seal a file", "agent", f.agent, "path", f.rel, "err", err)
@@ -69,18 +82,16 @@ func (t *Tier) sealAll(ctx context.Context, ix *store.Index, highWater bool) err
 				firstErr = err
 				break
 			}
-			backlog -= rec.sealed() - sealed
-			sealed = rec.sealed()
-			pending--
+			t.m.backlog.Add(-(rec.sealed() - rec.Segments[len(rec.Segments)-1].Start))
+			t.m.pending.Add(-1)
 		}
-		if firstErr == nil {
-			if err := t.evict(&rec, highWater); err != nil {
-				t.log.Warn("tier: cannot evict sealed bytes", "agent", f.agent, "path", f.rel, "err", err)
-			}
+		if firstErr != nil {
+			break
+		}
+		if err := t.evict(&rec, highWater); err != nil {
+			t.log.Warn("tier: cannot evict sealed bytes", "agent", f.agent, "path", f.rel, "err", err)
 		}
 	}
-	t.m.backlog.Store(backlog)
-	t.m.pending.Store(pending)
 	return firstErr
 }
 

@@ -173,6 +173,7 @@ func (t *Tier) Round(ctx context.Context) error {
 	if firstErr == nil && t.cfg.Now().Sub(t.lastSnapshot) >= t.cfg.SnapshotEvery {
 		firstErr = t.snapshot(ctx)
 	}
+	t.m.rounds.Inc()
 	return firstErr
 }
 

@@ -284,7 +284,7 @@ func TestStoreDown(t *testing.T) {
 	data := logs("d", 20000)
 	e.write("n/d.log", data, false)
 	e.clock.Add(2 * time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	err := e.tier.Round(ctx)
 	cancel()
 	if err == nil {
