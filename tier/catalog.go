@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -45,14 +47,23 @@ func (r *fileRec) sealed() int64 {
 
 // catalog is the tier's Pebble database: 'f' agent 0 rel -> JSON fileRec;
 // 'm' agent 0 rel -> stamp of a metadata file shipped to the bucket.
-type catalog struct{ db *pebble.DB }
+//
+// Records read are kept in memory too: a read through the FUSE view asks
+// for its file's record at every 128 KiB. A record returned shares its
+// Segments array with the memory copy: callers append (put stores a copy
+// with no spare capacity) but never change an element in place.
+type catalog struct {
+	db  *pebble.DB
+	mu  sync.RWMutex
+	mem map[string]fileRec
+}
 
 func openCatalog(dir string) (*catalog, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open tier catalog %s: %w", dir, err)
 	}
-	return &catalog{db: db}, nil
+	return &catalog{db: db, mem: map[string]fileRec{}}, nil
 }
 
 type quietLogger struct{}
@@ -71,6 +82,12 @@ func metaStampKey(agent, rel string) []byte {
 }
 
 func (c *catalog) get(agent, rel string) (fileRec, bool, error) {
+	c.mu.RLock()
+	r, ok := c.mem[agent+"\x00"+rel]
+	c.mu.RUnlock()
+	if ok {
+		return r, true, nil
+	}
 	v, closer, err := c.db.Get(fileKey(agent, rel))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return fileRec{Agent: agent, Path: rel}, false, nil
@@ -79,11 +96,19 @@ func (c *catalog) get(agent, rel string) (fileRec, bool, error) {
 		return fileRec{}, false, err
 	}
 	defer closer.Close()
-	var r fileRec
 	if err := json.Unmarshal(v, &r); err != nil {
 		return fileRec{}, false, fmt.Errorf("tier catalog %s/%s: %w", agent, rel, err)
 	}
+	c.remember(&r)
 	return r, true, nil
+}
+
+func (c *catalog) remember(r *fileRec) {
+	m := *r
+	m.Segments = slices.Clip(slices.Clone(r.Segments))
+	c.mu.Lock()
+	c.mem[r.Agent+"\x00"+r.Path] = m
+	c.mu.Unlock()
 }
 
 func (c *catalog) put(r *fileRec) error {
@@ -91,10 +116,17 @@ func (c *catalog) put(r *fileRec) error {
 	if err != nil {
 		return err
 	}
-	return c.db.Set(fileKey(r.Agent, r.Path), b, pebble.Sync)
+	if err := c.db.Set(fileKey(r.Agent, r.Path), b, pebble.Sync); err != nil {
+		return err
+	}
+	c.remember(r)
+	return nil
 }
 
 func (c *catalog) del(agent, rel string) error {
+	c.mu.Lock()
+	delete(c.mem, agent+"\x00"+rel)
+	c.mu.Unlock()
 	return c.db.Delete(fileKey(agent, rel), pebble.Sync)
 }
 

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -64,6 +65,9 @@ type file struct {
 	seqKey  string
 	seqNext int
 	seqHash hash.Hash
+	// The frame read before, to tell a sequential reader (read ahead).
+	prevSeg   string
+	prevFrame int
 }
 
 var _ archive.File = (*file)(nil)
@@ -143,6 +147,9 @@ func (f *file) readSealed(rec *fileRec, p []byte, off int64) (int, error) {
 		if err != nil {
 			return 0, f.t.corrupt(rec, err)
 		}
+		// A copy: the array is shared with the catalog's memory.
+		rec.Segments = slices.Clone(rec.Segments)
+		s = &rec.Segments[i]
 		s.Frames = frames
 		_ = f.t.cat.put(rec)
 	}
@@ -166,12 +173,15 @@ func (f *file) readSealed(rec *fileRec, p []byte, off int64) (int, error) {
 func (f *file) frame(s *segment, j int, coff int64) ([]byte, error) {
 	f.fmu.Lock()
 	defer f.fmu.Unlock()
-	ck := s.Key + "#" + strconv.Itoa(j)
+	ck := frameKey(s, j)
 	if f.lastKey == ck {
 		return f.lastData, nil
 	}
 	fr := s.Frames[j]
 	data, ok := f.t.cache.get(ck, fr)
+	if !ok && f.t.awaitFetch(ck) {
+		data, ok = f.t.cache.get(ck, fr)
+	}
 	if !ok {
 		comp, err := f.t.b.getRange(context.Background(), s.Key, s.ETag, coff, int64(fr.Comp))
 		if err != nil {
@@ -184,11 +194,109 @@ func (f *file) frame(s *segment, j int, coff int64) ([]byte, error) {
 		f.t.cache.put(ck, data)
 	}
 	f.lastKey, f.lastData = ck, data
+	if j == 0 || (f.prevSeg == s.Key && f.prevFrame == j-1) {
+		f.t.readAhead(s, j+1)
+	}
+	f.prevSeg, f.prevFrame = s.Key, j
 	if err := f.followSegment(s, j, data); err != nil {
 		return nil, err
 	}
 	return data, nil
 }
+
+// readAheadFrames is how many frames a sequential reader has fetched
+// ahead of it, in one range GET per run of missing frames: a grep over an
+// evicted file waits for the store once per few MiB, not once per frame.
+const readAheadFrames = 16
+
+// readAheadChunk frames go in one GET; the chunks of a read-ahead are
+// fetched at once.
+const readAheadChunk = 4
+
+// readAhead fetches in the background the frames from..from+readAheadFrames
+// of s that are neither cached nor being fetched.
+func (t *Tier) readAhead(s *segment, from int) {
+	end := min(from+readAheadFrames, len(s.Frames))
+	t.fetchMu.Lock()
+	for from < end && (t.fetching[frameKey(s, from)] != nil || t.cache.has(frameKey(s, from))) {
+		from++
+	}
+	to := from
+	for to < end && t.fetching[frameKey(s, to)] == nil && !t.cache.has(frameKey(s, to)) {
+		to++
+	}
+	if from == to {
+		t.fetchMu.Unlock()
+		return
+	}
+	seg := *s
+	for a := from; a < to; a += readAheadChunk {
+		t.fetchChunk(&seg, a, min(a+readAheadChunk, to))
+	}
+	t.fetchMu.Unlock()
+}
+
+// fetchChunk fetches frames [from,to) of seg in one range GET into the
+// cache, in the background; fetchMu is held.
+func (t *Tier) fetchChunk(s *segment, from, to int) {
+	done := make(chan struct{})
+	for j := from; j < to; j++ {
+		t.fetching[frameKey(s, j)] = done
+	}
+	seg := *s
+	t.fetchWG.Add(1)
+	go func() {
+		defer t.fetchWG.Done()
+		defer func() {
+			t.fetchMu.Lock()
+			for j := from; j < to; j++ {
+				delete(t.fetching, frameKey(&seg, j))
+			}
+			t.fetchMu.Unlock()
+			close(done)
+		}()
+		var coff int64
+		for _, fr := range seg.Frames[:from] {
+			coff += int64(fr.Comp)
+		}
+		var n int64
+		for _, fr := range seg.Frames[from:to] {
+			n += int64(fr.Comp)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		comp, err := t.b.getRange(ctx, seg.Key, seg.ETag, coff, n)
+		if err != nil {
+			return // the reader's own fetch reports it
+		}
+		t.m.frameFetches.Inc()
+		var off int64
+		for j := from; j < to; j++ {
+			fr := seg.Frames[j]
+			data, err := decodeFrame(comp[off:off+int64(fr.Comp)], fr)
+			if err != nil {
+				return
+			}
+			t.cache.put(frameKey(&seg, j), data)
+			off += int64(fr.Comp)
+		}
+	}()
+}
+
+// awaitFetch waits for a read-ahead that is fetching key, and says
+// whether there was one.
+func (t *Tier) awaitFetch(key string) bool {
+	t.fetchMu.Lock()
+	ch := t.fetching[key]
+	t.fetchMu.Unlock()
+	if ch == nil {
+		return false
+	}
+	<-ch
+	return true
+}
+
+func frameKey(s *segment, j int) string { return s.Key + "#" + strconv.Itoa(j) }
 
 // followSegment feeds frame j of s to the whole-segment hash when the
 // frames come in order from the first, and checks the hash at the last.
@@ -270,7 +378,15 @@ type frameCache struct {
 	size  int64
 	lru   *list.List // of *cacheItem, most recent first
 	items map[string]*list.Element
+	// The most recent frames are kept in memory as well (memFrames of
+	// them): a sequential reader takes what the read-ahead just fetched
+	// without reading it back from the disk.
+	mem     map[string][]byte
+	memKeys []string // ring, oldest at memNext
+	memNext int
 }
+
+const memFrames = 64
 
 type cacheItem struct {
 	key  string
@@ -284,7 +400,8 @@ func newFrameCache(dir string, limit int64) (*frameCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &frameCache{dir: dir, limit: limit, lru: list.New(), items: map[string]*list.Element{}}, nil
+	return &frameCache{dir: dir, limit: limit, lru: list.New(), items: map[string]*list.Element{},
+		mem: map[string][]byte{}, memKeys: make([]string, memFrames)}, nil
 }
 
 func (c *frameCache) path(key string) string {
@@ -296,6 +413,10 @@ func (c *frameCache) path(key string) string {
 // damaged on disk is dropped, and the frame fetched anew).
 func (c *frameCache) get(key string, fr frame) ([]byte, bool) {
 	c.mu.Lock()
+	if b, ok := c.mem[key]; ok {
+		c.mu.Unlock()
+		return b, true // checked when it was decoded, never written since
+	}
 	e, ok := c.items[key]
 	if ok {
 		c.lru.MoveToFront(e)
@@ -313,6 +434,14 @@ func (c *frameCache) get(key string, fr frame) ([]byte, bool) {
 }
 
 func (c *frameCache) put(key string, data []byte) {
+	c.mu.Lock()
+	if _, ok := c.mem[key]; !ok {
+		delete(c.mem, c.memKeys[c.memNext])
+		c.memKeys[c.memNext] = key
+		c.memNext = (c.memNext + 1) % len(c.memKeys)
+		c.mem[key] = data
+	}
+	c.mu.Unlock()
 	if int64(len(data)) > c.limit {
 		return
 	}
@@ -339,12 +468,21 @@ func (c *frameCache) put(key string, data []byte) {
 func (c *frameCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.mem, key)
 	if e, ok := c.items[key]; ok {
 		c.size -= e.Value.(*cacheItem).size
 		c.lru.Remove(e)
 		delete(c.items, key)
 		_ = os.Remove(c.path(key))
 	}
+}
+
+func (c *frameCache) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[key]
+	_, inMem := c.mem[key]
+	return ok || inMem
 }
 
 func (c *frameCache) bytes() int64 {

@@ -41,6 +41,12 @@ type Tier struct {
 	// the evicted offset to reading the disk bytes above it.
 	evictMu sync.RWMutex
 
+	// fetching holds the frames a read-ahead is fetching, each with a
+	// channel closed when it is done.
+	fetchMu  sync.Mutex
+	fetching map[string]chan struct{}
+	fetchWG  sync.WaitGroup
+
 	m metrics
 	// backoff is the wait after a round that failed to reach the bucket.
 	backoff           time.Duration
@@ -107,7 +113,8 @@ func New(cfg Config) (*Tier, error) {
 		root.Close()
 		return nil, err
 	}
-	t := &Tier{cfg: cfg, log: cfg.Logger, b: bk, cat: cat, cache: cache, root: root, id: id.Historian, epoch: id.Epoch}
+	t := &Tier{cfg: cfg, log: cfg.Logger, b: bk, cat: cat, cache: cache, root: root, id: id.Historian, epoch: id.Epoch,
+		fetching: map[string]chan struct{}{}}
 	t.punch, t.blockSize = canPunch(cfg.Root)
 	if !t.punch {
 		t.log.Warn("the archive's file system cannot punch holes: sealed bytes stay on the local disk too (no eviction)", "root", cfg.Root)
@@ -179,6 +186,7 @@ func (t *Tier) Round(ctx context.Context) error {
 
 // Close closes the catalog and the cache. Run must have returned.
 func (t *Tier) Close() error {
+	t.fetchWG.Wait()
 	err := t.cat.close()
 	t.root.Close()
 	return err

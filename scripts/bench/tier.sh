@@ -149,6 +149,7 @@ tgrep() {
 }
 hot=(); cold=(); warm=()
 for r in $(seq "$ROUNDS"); do
+  sync; echo 3 >/proc/sys/vm/drop_caches # both from their store: the disk, the bucket
   hot+=("$(tgrep "$W/mnt-hot/node1/$f")")
   # Cold: a fresh tier process has an empty cache; drop the page cache too.
   kill "$TIER_PID"; wait "$TIER_PID" 2>/dev/null || true; umount -l "$W/mnt-tier" 2>/dev/null || true
@@ -184,7 +185,7 @@ cat <<TABLE
 | S3 requests per GiB sealed | $reqgib | |
 | ingest with tier on / off (push of $((logs_bytes >> 20)) MiB: ${ton}s / ${toff}s) | $(awk -v a="$ton" -v b="$toff" 'BEGIN{printf "%.2f", b/a}') | target ≥ 0.95 (throughput ratio) |
 | rebuild from the bucket, $nfiles files, until all verified | ${rebuild}s | |
-| grep -c over a sealed ${BIG_MIB} MiB log via the mount: hot / evicted, cold cache | $(awk -v h="$hmed" -v c="$cmed" 'BEGIN{printf "%.2f", h/c}') (${hmed}s / ${cmed}s) | target ≥ 0.5 |
-| the same, warm cache | $(awk -v h="$hmed" -v c="$wmed" 'BEGIN{printf "%.2f", h/c}') (${wmed}s) | |
+| grep -c over a sealed ${BIG_MIB} MiB log via the mount: hot (local disk) / evicted (bucket), caches dropped | $(awk -v h="$hmed" -v c="$cmed" 'BEGIN{printf "%.2f", h/c}') (${hmed}s / ${cmed}s) | target ≥ 0.5 |
+| the same, evicted, read again (tier cache and page cache warm) | $(awk -v h="$hmed" -v c="$wmed" 'BEGIN{printf "%.2f", h/c}') (${wmed}s) | |
 | random 4 KiB read through the mount, evicted, cold: p50 / p99 ms | ${lat/ / \/ } | target p50 < 5 ms |
 TABLE
