@@ -46,6 +46,7 @@ func (h *Historian) startTier(ctx context.Context) (stop func(context.Context) e
 func (h *Historian) startSealing(context.Context) (stop func(context.Context) error, err error) {
 	t := h.tier
 	t.Attach(h.index.ix)
+	h.index.uploads.superseded = t.Superseded
 	if err := h.index.metrics.Register(t.Collectors()...); err != nil {
 		return nil, err
 	}

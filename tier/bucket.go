@@ -213,7 +213,8 @@ func escapeKey(s string) string {
 
 func unescapeKey(s string) (string, error) { return url.PathUnescape(s) }
 
-// segmentKey names bytes [start,end) of agent's rel sealed by historian.
+// segmentKey names bytes [start,end) of agent's rel sealed by historian
+// (its id, '-', a nonce).
 func (b *bucket) segmentKey(agent, rel string, start, end int64, historian string) string {
 	return fmt.Sprintf("%sseg/%s/%s@%016x-%016x.%s.zst", b.prefix, agent, escapeKey(rel), start, end, historian)
 }
@@ -243,7 +244,8 @@ func (b *bucket) parseSegmentKey(key string) (agent, rel string, start, end int6
 	if err1 != nil || err2 != nil || e < s {
 		return "", "", 0, 0, "", bad
 	}
-	return agent, rel, s, e, f[1], nil
+	hid, _, _ := strings.Cut(f[1], "-")
+	return agent, rel, s, e, hid, nil
 }
 
 func (b *bucket) metaKey(agent, rel string) string {

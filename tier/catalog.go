@@ -35,6 +35,10 @@ type fileRec struct {
 	// Mismatch says a segment of the file failed its check: the bytes it
 	// holds are not served.
 	Mismatch string `json:"x,omitempty"`
+	// Ino is the local file's inode number when it was sealed: a file
+	// put in the path's place since (a new upload from the start) is not
+	// the one the record describes.
+	Ino uint64 `json:"i,omitempty"`
 }
 
 // sealed is the end of the sealed prefix.

@@ -44,6 +44,9 @@ func (t *Tier) Open(agent, rel string) (archive.File, error) {
 	if !ok || (rec.Evicted == 0 && rec.Mismatch == "") {
 		return f, nil
 	}
+	if ino, err := inode(f); err != nil || (rec.Ino != 0 && ino != rec.Ino) {
+		return f, nil // another file in the sealed one's place: all local
+	}
 	return &file{t: t, f: f, agent: agent, rel: rel}, nil
 }
 

@@ -2,6 +2,7 @@ package tier
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -50,6 +52,14 @@ func (t *Tier) sealAll(ctx context.Context, ix *store.Index, highWater bool) err
 		rec, _, err := t.cat.get(f.agent, f.rel)
 		if err != nil {
 			return err
+		}
+		if rec.Ino != 0 {
+			if ino, ok := t.localIno(f.agent, f.rel); ok && ino != rec.Ino {
+				if err := t.reattach(&rec, ino); err != nil {
+					t.log.Warn("tier: a sealed file was replaced and its record cannot be moved", "agent", f.agent, "path", f.rel, "err", err)
+					continue
+				}
+			}
 		}
 		sealed := rec.sealed()
 		if f.size < sealed || rec.Mismatch != "" {
@@ -121,10 +131,18 @@ var errLocal = errors.New("local file")
 // through, and takes it.
 func (t *Tier) sealOne(ctx context.Context, rec *fileRec, end, mtimeNs int64) error {
 	start := rec.sealed()
-	if p, ok := t.intent(rec); ok && p > start && p <= end {
-		end = p
+	var nonce string
+	if p, n, ok := t.intent(rec); ok && p > start && p <= end {
+		end, nonce = p, n
 	}
-	if err := t.setIntent(rec, end); err != nil {
+	if nonce == "" {
+		// The nonce keeps apart segments of the same range of different
+		// contents under one name (a file superseded and uploaded anew).
+		r := make([]byte, 4)
+		_, _ = rand.Read(r)
+		nonce = hex.EncodeToString(r)
+	}
+	if err := t.setIntent(rec, end, nonce); err != nil {
 		return err
 	}
 	data, err := t.readLocal(rec, start, end)
@@ -133,7 +151,7 @@ func (t *Tier) sealOne(ctx context.Context, rec *fileRec, end, mtimeNs int64) er
 	}
 	sum := sha256.Sum256(data)
 	comp, frames := compressSegment(data)
-	key := t.b.segmentKey(rec.Agent, rec.Path, start, end, t.id)
+	key := t.b.segmentKey(rec.Agent, rec.Path, start, end, t.id+"-"+nonce)
 	meta := map[string]string{
 		metaHistorian: t.id,
 		metaEpoch:     strconv.FormatInt(t.epoch, 10),
@@ -176,18 +194,20 @@ func pendingKey(agent, rel string) []byte {
 	return append(append([]byte{'p'}, agent...), append([]byte{0}, rel...)...)
 }
 
-func (t *Tier) intent(rec *fileRec) (int64, bool) {
+// intent is the end and nonce of the segment being sealed for rec.
+func (t *Tier) intent(rec *fileRec) (int64, string, bool) {
 	v, closer, err := t.cat.db.Get(pendingKey(rec.Agent, rec.Path))
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
 	defer closer.Close()
-	n, err := strconv.ParseInt(string(v), 10, 64)
-	return n, err == nil
+	e, nonce, _ := strings.Cut(string(v), " ")
+	n, err := strconv.ParseInt(e, 10, 64)
+	return n, nonce, err == nil
 }
 
-func (t *Tier) setIntent(rec *fileRec, end int64) error {
-	return t.cat.db.Set(pendingKey(rec.Agent, rec.Path), []byte(strconv.FormatInt(end, 10)), nil)
+func (t *Tier) setIntent(rec *fileRec, end int64, nonce string) error {
+	return t.cat.db.Set(pendingKey(rec.Agent, rec.Path), []byte(strconv.FormatInt(end, 10)+" "+nonce), pebble.Sync)
 }
 
 // readLocal reads bytes [start,end) of the local file, which must not be
@@ -201,6 +221,14 @@ func (t *Tier) readLocal(rec *fileRec, start, end int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	ino, err := inode(f)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Ino != 0 && rec.Ino != ino {
+		return nil, fmt.Errorf("another file (inode %d) is in the place of the one sealed (inode %d)", ino, rec.Ino)
+	}
+	rec.Ino = ino
 	data := make([]byte, end-start)
 	if _, err := f.ReadAt(data, start); err != nil {
 		if errors.Is(err, io.EOF) {

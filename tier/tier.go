@@ -52,6 +52,7 @@ type Tier struct {
 	backoff           time.Duration
 	lastHighWaterWarn time.Time
 	lastSnapshot      time.Time
+	snapshotDue       atomic.Bool
 }
 
 var _ archive.Opener = (*Tier)(nil)
@@ -177,7 +178,7 @@ func (t *Tier) Round(ctx context.Context) error {
 	if err := t.retain(ctx, ix); err != nil && firstErr == nil {
 		firstErr = err
 	}
-	if firstErr == nil && t.cfg.Now().Sub(t.lastSnapshot) >= t.cfg.SnapshotEvery {
+	if firstErr == nil && (t.snapshotDue.Swap(false) || t.cfg.Now().Sub(t.lastSnapshot) >= t.cfg.SnapshotEvery) {
 		firstErr = t.snapshot(ctx)
 	}
 	t.m.rounds.Inc()

@@ -235,7 +235,9 @@ func TestRetriedSeal(t *testing.T) {
 	before := e.objects("seg/")
 	// Forget the record, keep the intent: as after a kill -9 mid-seal.
 	rec, _, _ := e.tier.cat.get("n", "r.log")
-	if err := e.tier.setIntent(&rec, rec.sealed()); err != nil {
+	k := rec.Segments[0].Key
+	nonce := k[strings.LastIndexByte(k, '-')+1 : len(k)-len(".zst")]
+	if err := e.tier.setIntent(&rec, rec.sealed(), nonce); err != nil {
 		t.Fatal(err)
 	}
 	// Local bytes are needed again to reseal: put them back.
@@ -255,6 +257,9 @@ func TestRetriedSeal(t *testing.T) {
 	}
 	// A different object under the key: refused, and the file not sealed.
 	_ = e.tier.cat.del("n", "r.log")
+	if err := e.tier.setIntent(&rec, rec.sealed(), nonce); err != nil {
+		t.Fatal(err)
+	}
 	e.write("n/r.log", data, false)
 	ctx := context.Background()
 	junk := []byte("not ours")
@@ -333,5 +338,50 @@ func TestSegmentHashChecked(t *testing.T) {
 	}
 	if _, err := e.read("n/h.log"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("whole read of a segment whose hash differs: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestSupersededKeepsItsSegments: a sealed, evicted file renamed to a
+// version before a new upload takes its place keeps its segments under
+// the version's name, told by the FTP server's event or, without one,
+// found by its inode; the new file at the path is all local.
+func TestSupersededKeepsItsSegments(t *testing.T) {
+	for _, told := range []bool{true, false} {
+		t.Run(map[bool]string{true: "told", false: "found"}[told], func(t *testing.T) {
+			e := newEnv(t, nil)
+			old := logs("old", 15000)
+			e.write("n/app.log", old, false)
+			e.clock.Add(2 * time.Minute)
+			if err := e.round(); err != nil {
+				t.Fatal(err)
+			}
+			const version = "app.log.superseded-20261203T120000Z"
+			if err := os.Rename(filepath.Join(e.root, "n/app.log"), filepath.Join(e.root, "n", version)); err != nil {
+				t.Fatal(err)
+			}
+			if told {
+				e.tier.Superseded("/n/app.log", "/n/"+version)
+			}
+			e.ix.Notify(store.IngestEvent{Kind: store.IngestSuperseded, Path: "/n/app.log", VersionPath: "/n/" + version, Time: time.Now()})
+			fresh := logs("new", 300)
+			e.write("n/app.log", fresh, false)
+			if err := e.round(); err != nil {
+				t.Fatal(err)
+			}
+			for rel, want := range map[string][]byte{"n/" + version: old, "n/app.log": fresh} {
+				got, err := e.read(rel)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s: %d bytes (err %v), want %d identical", rel, len(got), err, len(want))
+				}
+			}
+			e.clock.Add(2 * time.Minute)
+			if err := e.round(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.read("n/app.log")
+			if err != nil || !bytes.Equal(got, fresh) {
+				t.Errorf("new app.log once sealed: %d bytes (err %v)", len(got), err)
+			}
+		})
 	}
 }

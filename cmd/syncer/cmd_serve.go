@@ -137,7 +137,14 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 
   # Agents behind one NAT address: allow more connections per address
   syncer serve --root /srv/archive --state /var/lib/syncer \
-      --max-conns-per-ip 200 --login-timeout 30s`,
+      --max-conns-per-ip 200 --login-timeout 30s
+
+  # Sealed bytes in an S3-compatible bucket (keys from AWS_ACCESS_KEY_ID/
+  # AWS_SECRET_ACCESS_KEY or ~/.aws/credentials), local copies freed after a
+  # week, everything deleted after 400 days but node17's kept for ever
+  syncer serve --root /srv/archive --state /var/lib/syncer \
+      --tier s3://logs/historian1 --tier-endpoint https://rgw.example.org \
+      --tier-path-style --local-keep 7d --retain 400d --retain-agent node17=0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.tierChanged = cmd.Flags().Changed

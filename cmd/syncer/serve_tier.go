@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +37,7 @@ func addTierFlags(f *pflag.FlagSet, o *tierOptions) {
 	o.LocalKeep = ageFlag(tier.DefaultLocalKeep)
 	f.Var(&o.LocalKeep, "local-keep", "keep sealed bytes on the local disk this long after their segment is confirmed, e.g. 7d (then evicted; the disk's high-water mark, 90%, evicts at once)")
 	f.Var(&o.CacheSize, "tier-cache-size", "bound of the local read cache of evicted bytes, e.g. 1GiB")
-	f.Var(&o.Retain, "retain", "delete sealed files (segments, local copy, index entry) this long after their last byte was sealed, e.g. 400d (default: keep everything)")
+	f.Var(&o.Retain, "retain", "delete sealed files (segments, local copy, index entry) this long after their last byte was sealed, e.g. 400d (0: keep everything)")
 	f.StringArrayVar(&o.RetainAgent, "retain-agent", nil, "per-agent retention `ID=AGE`, overriding --retain (AGE 0 keeps the agent's files for ever); repeatable")
 }
 
@@ -54,6 +57,16 @@ func (o *tierOptions) config(changed func(string) bool) (*tier.Config, error) {
 	}
 	if o.Endpoint == "" {
 		return nil, usageErrorf("--tier needs --tier-endpoint URL (the S3 endpoint)")
+	}
+	if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+		return nil, usageErrorf("--tier-endpoint %s: want http://HOST[:PORT] or https://HOST[:PORT]", o.Endpoint)
+	}
+	if o.CAFile != "" {
+		if pem, err := os.ReadFile(o.CAFile); err != nil {
+			return nil, usageErrorf("--tier-ca %s: %v", o.CAFile, err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("--tier-ca %s: no PEM certificate in it", o.CAFile)
+		}
 	}
 	if o.SealSize <= 0 {
 		return nil, usageErrorf("--seal-size %d: must be positive", o.SealSize)
@@ -121,7 +134,10 @@ func (a *ageFlag) Set(v string) error {
 
 func (a *ageFlag) String() string {
 	d := time.Duration(*a)
-	if d > 0 && d%(24*time.Hour) == 0 {
+	if d == 0 {
+		return "0"
+	}
+	if d%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
 	}
 	return d.String()
