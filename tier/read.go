@@ -387,6 +387,8 @@ type frameCache struct {
 	mem     map[string][]byte
 	memKeys []string // ring, oldest at memNext
 	memNext int
+	writing map[string]bool // frames being written to the disk
+	wg      sync.WaitGroup
 }
 
 const memFrames = 64
@@ -404,7 +406,7 @@ func newFrameCache(dir string, limit int64) (*frameCache, error) {
 		return nil, err
 	}
 	return &frameCache{dir: dir, limit: limit, lru: list.New(), items: map[string]*list.Element{},
-		mem: map[string][]byte{}, memKeys: make([]string, memFrames)}, nil
+		mem: map[string][]byte{}, memKeys: make([]string, memFrames), writing: map[string]bool{}}, nil
 }
 
 func (c *frameCache) path(key string) string {
@@ -444,10 +446,27 @@ func (c *frameCache) put(key string, data []byte) {
 		c.memNext = (c.memNext + 1) % len(c.memKeys)
 		c.mem[key] = data
 	}
-	c.mu.Unlock()
-	if int64(len(data)) > c.limit {
+	if int64(len(data)) > c.limit || c.writing[key] {
+		c.mu.Unlock()
 		return
 	}
+	c.writing[key] = true
+	c.mu.Unlock()
+	// To the disk in the background: the reader has its bytes already
+	// (the memory copy serves until the file is there).
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.persist(key, data)
+	}()
+}
+
+func (c *frameCache) persist(key string, data []byte) {
+	defer func() {
+		c.mu.Lock()
+		delete(c.writing, key)
+		c.mu.Unlock()
+	}()
 	if err := os.WriteFile(c.path(key), data, 0o600); err != nil {
 		return
 	}

@@ -39,7 +39,13 @@ func (t *Tier) Restore(ctx context.Context) (int, error) {
 			t.log.Warn("tier: not a segment; ignored", "key", key)
 			return nil
 		}
-		seg, ok := known[key]
+		k, ok := known[key]
+		seg := k.seg
+		if ok && k.path != "" {
+			// The snapshot knows where the segment belongs now (a file
+			// renamed to a version after it was sealed).
+			agent, rel = splitPath(k.path)
+		}
 		if !ok || seg.Comp != size {
 			etag, _, meta, err := t.b.stat(ctx, key)
 			if err != nil {
@@ -183,7 +189,12 @@ func (t *Tier) restoreMeta(ctx context.Context) error {
 
 // loadSnapshots reads the newest catalog snapshot of every historian in
 // the bucket: segment key -> segment.
-func (t *Tier) loadSnapshots(ctx context.Context) (map[string]segment, error) {
+type knownSegment struct {
+	seg  segment
+	path string // agent/rel of the file it belongs to
+}
+
+func (t *Tier) loadSnapshots(ctx context.Context) (map[string]knownSegment, error) {
 	newest := map[string]string{}
 	err := t.b.list(ctx, "catalog/", func(key string, _ int64) error {
 		hid := path.Base(path.Dir(key))
@@ -195,7 +206,7 @@ func (t *Tier) loadSnapshots(ctx context.Context) (map[string]segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore from the bucket: %w", err)
 	}
-	out := map[string]segment{}
+	out := map[string]knownSegment{}
 	_, d := codecs()
 	for _, key := range newest {
 		body, err := t.b.getRange(ctx, key, "", 0, -1)
@@ -214,7 +225,7 @@ func (t *Tier) loadSnapshots(ctx context.Context) (map[string]segment, error) {
 				break
 			}
 			for _, s := range r.Segments {
-				out[s.Key] = s
+				out[s.Key] = knownSegment{s, r.Agent + "/" + r.Path}
 			}
 		}
 	}

@@ -68,6 +68,7 @@ func (t *Tier) reattach(rec *fileRec, ino uint64) error {
 			continue
 		}
 		if vi, ok := t.localIno(rec.Agent, dir+de.Name()); ok && vi == rec.Ino {
+			t.snapshotDue.Store(true)
 			return t.moveRec(rec, dir+de.Name())
 		}
 	}

@@ -188,6 +188,7 @@ func (t *Tier) Round(ctx context.Context) error {
 // Close closes the catalog and the cache. Run must have returned.
 func (t *Tier) Close() error {
 	t.fetchWG.Wait()
+	t.cache.wg.Wait()
 	err := t.cat.close()
 	t.root.Close()
 	return err

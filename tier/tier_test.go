@@ -382,6 +382,17 @@ func TestSupersededKeepsItsSegments(t *testing.T) {
 			if err != nil || !bytes.Equal(got, fresh) {
 				t.Errorf("new app.log once sealed: %d bytes (err %v)", len(got), err)
 			}
+			// The bucket alone gives each its own bytes back.
+			e.stop()
+			_ = os.RemoveAll(e.root)
+			_ = os.RemoveAll(e.state)
+			e.start(nil)
+			for rel, want := range map[string][]byte{"n/" + version: old, "n/app.log": fresh} {
+				got, err := e.read(rel)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("restored %s: %d bytes (err %v), want %d identical", rel, len(got), err, len(want))
+				}
+			}
 		})
 	}
 }
