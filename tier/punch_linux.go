@@ -54,11 +54,16 @@ func punchHole(root *os.Root, rel string, off, n int64) error {
 	return nil
 }
 
-// diskUsed is the fraction of the file system of dir in use.
+// diskUsed is the fraction of the file system of dir in use, as df's
+// Use% counts it (blocks reserved for root left out).
 func diskUsed(dir string) (float64, bool) {
 	var st unix.Statfs_t
 	if unix.Statfs(dir, &st) != nil || st.Blocks == 0 {
 		return 0, false
 	}
-	return 1 - float64(st.Bavail)/float64(st.Blocks), true
+	used := float64(st.Blocks - st.Bfree)
+	if used+float64(st.Bavail) == 0 {
+		return 0, false
+	}
+	return used / (used + float64(st.Bavail)), true
 }

@@ -396,3 +396,32 @@ func TestSupersededKeepsItsSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestHighWater: over the disk's high-water mark, sealed bytes are
+// evicted at once whatever --local-keep says; under it they stay.
+func TestHighWater(t *testing.T) {
+	for _, over := range []bool{false, true} {
+		t.Run(map[bool]string{false: "under", true: "over"}[over], func(t *testing.T) {
+			e := newEnv(t, func(c *Config) {
+				c.LocalKeep = time.Hour
+				c.HighWater = 0.999999
+				if over {
+					c.HighWater = 1e-9 // any disk in use is over it
+				}
+			})
+			data := logs("w", 20000)
+			e.write("n/w.log", data, false)
+			e.clock.Add(2 * time.Minute)
+			if err := e.round(); err != nil {
+				t.Fatal(err)
+			}
+			got := allocated(t, filepath.Join(e.root, "n/w.log"))
+			if evicted := got < int64(len(data))/2; evicted != over {
+				t.Fatalf("over the mark: %v; %d of %d bytes still on disk", over, got, len(data))
+			}
+			if b, err := e.read("n/w.log"); err != nil || !bytes.Equal(b, data) {
+				t.Fatalf("read: %d bytes, %v", len(b), err)
+			}
+		})
+	}
+}
