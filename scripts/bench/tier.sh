@@ -84,7 +84,7 @@ sealed() {
   local r0; r0=$(metric "$HTTP" syncer_tier_rounds_total)
   for _ in $(seq 6000); do
     local r u; r=$(metric "$HTTP" syncer_tier_rounds_total); u=$(metric "$HTTP" syncer_tier_unsealed_bytes)
-    if [ "${u:-1}" = 0 ] && awk -v a="$r" -v b="$r0" 'BEGIN{exit !(a>b)}'; then return 0; fi
+    if [ "${u:-1}" = 0 ] && awk -v a="$r" -v b="$r0" 'BEGIN{exit !(a>b+1)}'; then return 0; fi
     sleep 0.2
   done
   echo "not sealed in time"; exit 1
