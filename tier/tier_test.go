@@ -3,7 +3,9 @@ package tier
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/store"
 )
 
@@ -423,5 +426,49 @@ func TestHighWater(t *testing.T) {
 				t.Fatalf("read: %d bytes, %v", len(b), err)
 			}
 		})
+	}
+}
+
+// TestCommitAfterEviction: an agent's commit record for a prefix of a
+// file whose bytes were evicted (and appended to since) is checked by the
+// index against the bytes read through the tier, not the holes on disk.
+func TestCommitAfterEviction(t *testing.T) {
+	e := newEnv(t, nil)
+	first := logs("p", 20000)
+	e.write("n/p.log", first, false)
+	e.clock.Add(2 * time.Minute)
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := e.tier.cat.get("n", "p.log"); rec.Evicted < 1<<20 {
+		t.Fatalf("evicted %d bytes, want the sealed prefix", rec.Evicted)
+	}
+	more := logs("q", 100)
+	e.write("n/p.log", more, true)
+	commit := func(seq int, data []byte) {
+		t.Helper()
+		rec := archive.CommitRecord{Agent: "n", Seq: uint64(seq), Time: time.Now().UTC(),
+			Files: []archive.CommitFile{{Path: "p.log", Size: int64(len(data)), SHA256: sum(data)}}}
+		b, _ := json.Marshal(rec)
+		name := fmt.Sprintf("%s/%s/%08d.json", archive.MetaDir, archive.CommitsDir, seq)
+		e.write("n/"+name, b, false)
+	}
+	commit(1, first) // a prefix of what the index has hashed: read again from 0
+	ent, err := e.ix.Lookup("n", "p.log")
+	if err != nil || ent.Status() == store.VerifyMismatch {
+		t.Fatalf("after a commit of the evicted prefix: %v %v, want no mismatch", ent.Status(), err)
+	}
+	all := append(append([]byte(nil), first...), more...)
+	commit(2, all)
+	if ent, err = e.ix.Lookup("n", "p.log"); err != nil || ent.Status() != store.VerifyVerified {
+		t.Fatalf("after a commit of the whole file: %v %v, want verified", ent.Status(), err)
+	}
+	// The same check with a wrong hash of the prefix is a mismatch: the
+	// test can fail.
+	bad := bytes.Clone(first)
+	bad[10] ^= 1
+	commit(3, bad)
+	if ent, _ = e.ix.Lookup("n", "p.log"); ent.Status() != store.VerifyMismatch {
+		t.Fatalf("after a commit of other bytes: %v, want mismatch", ent.Status())
 	}
 }
