@@ -13,7 +13,7 @@ type metrics struct {
 	sealFailures, corrupt       prometheus.Counter
 	frameFetches                prometheus.Counter
 	retainedFiles, retainedSegs prometheus.Counter
-	rounds                      prometheus.Counter
+	rounds, compacted           prometheus.Counter
 	collectors                  []prometheus.Collector
 }
 
@@ -36,6 +36,7 @@ func (t *Tier) initMetrics() {
 	m.frameFetches = c("syncer_tier_frame_fetches_total", "Frames read from the object store (cache misses).")
 	m.retainedFiles = c("syncer_tier_retention_deleted_files_total", "Files deleted by retention (--retain).")
 	m.retainedSegs = c("syncer_tier_retention_deleted_segments_total", "Segments deleted by retention (--retain).")
+	m.compacted = c("syncer_tier_compacted_segments_total", "Small segments merged into larger ones (and retired).")
 	m.rounds = c("syncer_tier_rounds_total", "Passes of the seal loop finished (successful or not).")
 	g("syncer_tier_unsealed_bytes", "Archived bytes not yet in a segment (the hot tier's backlog).", func() float64 { return float64(m.backlog.Load()) })
 	g("syncer_tier_segments_pending", "Segments due to be cut and written.", func() float64 { return float64(m.pending.Load()) })

@@ -70,7 +70,7 @@ func (t *Tier) sealAll(ctx context.Context, ix *store.Index, highWater bool) err
 			now.Sub(time.Unix(0, f.mtimeNs)) >= t.cfg.SealIdle
 		cuts := t.cuts(sealed, f.size, final)
 		pending += int64(len(cuts))
-		if len(cuts) > 0 || rec.Evicted < sealed {
+		if len(cuts) > 0 || rec.Evicted < sealed || len(rec.Segments) > 1 {
 			todo = append(todo, work{rec, cuts, f})
 		}
 	}
@@ -97,6 +97,9 @@ func (t *Tier) sealAll(ctx context.Context, ix *store.Index, highWater bool) err
 		}
 		if firstErr != nil {
 			break
+		}
+		if err := t.compact(ctx, &rec); err != nil {
+			t.log.Warn("tier: compaction failed; retried at the next pass", "agent", f.agent, "path", f.rel, "err", err)
 		}
 		if err := t.evict(&rec, highWater); err != nil {
 			t.log.Warn("tier: cannot evict sealed bytes", "agent", f.agent, "path", f.rel, "err", err)

@@ -178,6 +178,9 @@ func (t *Tier) Round(ctx context.Context) error {
 	if err := t.retain(ctx, ix); err != nil && firstErr == nil {
 		firstErr = err
 	}
+	if err := t.deleteRetired(ctx); err != nil && firstErr == nil {
+		firstErr = err
+	}
 	if firstErr == nil && (t.snapshotDue.Swap(false) || t.cfg.Now().Sub(t.lastSnapshot) >= t.cfg.SnapshotEvery) {
 		firstErr = t.snapshot(ctx)
 	}

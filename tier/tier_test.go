@@ -472,3 +472,51 @@ func TestCommitAfterEviction(t *testing.T) {
 		t.Fatalf("after a commit of other bytes: %v, want mismatch", ent.Status())
 	}
 }
+
+// TestCompaction: a file sealed a little at a time has its small
+// segments merged into one; the small ones leave the bucket a minute
+// later; reads before, during and after, and a restore, give the bytes.
+func TestCompaction(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.LocalKeep = time.Hour })
+	var all []byte
+	for i := range compactMin {
+		part := logs(fmt.Sprint("part", i), 300)
+		all = append(all, part...)
+		e.write("n/slow.log", part, i > 0)
+		e.clock.Add(2 * time.Minute)
+		if err := e.round(); err != nil {
+			t.Fatal(err)
+		}
+		if rec, _, _ := e.tier.cat.get("n", "slow.log"); i < compactMin-1 && len(rec.Segments) != i+1 {
+			t.Fatalf("after %d idle seals: %d segments", i+1, len(rec.Segments))
+		}
+	}
+	rec, _, _ := e.tier.cat.get("n", "slow.log")
+	if len(rec.Segments) != 1 || rec.sealed() != int64(len(all)) {
+		t.Fatalf("after four idle seals and compaction: %d segments up to %d, want 1 up to %d", len(rec.Segments), rec.sealed(), len(all))
+	}
+	if n := len(e.objects("seg/")); n != 5 {
+		t.Fatalf("%d objects right after compaction, want 5: the four small ones wait a minute", n)
+	}
+	e.clock.Add(2 * time.Minute)
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	if keys := e.objects("seg/"); len(keys) != 1 || keys[0] != rec.Segments[0].Key {
+		t.Fatalf("objects a minute later: %v, want only %s", keys, rec.Segments[0].Key)
+	}
+	e.clock.Add(2 * time.Hour) // past --local-keep: evicted, read from the merged segment
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.read("n/slow.log"); err != nil || !bytes.Equal(got, all) {
+		t.Fatalf("read after compaction: %d bytes, %v", len(got), err)
+	}
+	e.stop()
+	_ = os.RemoveAll(e.root)
+	_ = os.RemoveAll(e.state)
+	e.start(nil)
+	if got, err := e.read("n/slow.log"); err != nil || !bytes.Equal(got, all) {
+		t.Fatalf("read after restore: %d bytes, %v", len(got), err)
+	}
+}
