@@ -3,8 +3,8 @@
 // segment objects (sealing), frees the local copies of sealed bytes
 // (eviction by hole punching, so the hot file keeps its size, inode and
 // appends), reads evicted bytes back through a bounded local cache,
-// rebuilds an empty historian from the bucket (recovery), and deletes
-// old segments on request (retention).
+// merges small segments (compaction), rebuilds an empty historian from
+// the bucket (recovery), and deletes old segments on request (retention).
 //
 // # Where the tier's records live
 //
