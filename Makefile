@@ -33,6 +33,7 @@ fmt-check:
 # The agent runs on Windows and macOS nodes too (SPEC.md, Platforms).
 cross:
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/syncer
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/syncer
 
 # Each copy in third_party (go-fuse, ftpserverlib) must stay its release plus

@@ -63,6 +63,7 @@ func (s *Server) newHandler(sess *session, u accounts.User) (*handler, error) {
 	if err := s.mkdirAll(s.root, rel); err != nil {
 		return nil, err
 	}
+	s.flush.ancestorsChanged(u.Home)
 	r, err := s.root.OpenRoot(rel)
 	if err != nil {
 		return nil, err
@@ -280,7 +281,11 @@ func (h *handler) Mkdir(name string, _ os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fsError("mkdir", p, h.s.mkdir(h.root, rel))
+	if err := h.s.mkdir(h.root, rel); err != nil {
+		return fsError("mkdir", p, err)
+	}
+	h.s.flush.dirChanged(path.Dir(p))
+	return nil
 }
 
 // MkdirAll creates a directory and its parents (m; SITE MKDIR).
@@ -289,7 +294,11 @@ func (h *handler) MkdirAll(name string, _ os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fsError("mkdir", p, h.s.mkdirAll(h.root, rel))
+	if err := h.s.mkdirAll(h.root, rel); err != nil {
+		return fsError("mkdir", p, err)
+	}
+	h.s.flush.ancestorsChanged(p)
+	return nil
 }
 
 // Remove deletes a file (d; DELE). A file being uploaded is not removed.
@@ -356,7 +365,12 @@ func (h *handler) Rename(oldname, newname string) error {
 	if _, err := h.root.Lstat(relNew); err == nil {
 		return fmt.Errorf("rename %s to %s: %w", pOld, pNew, ErrExists)
 	}
-	return fsError("rename", pOld, h.root.Rename(relOld, relNew))
+	if err := h.root.Rename(relOld, relNew); err != nil {
+		return fsError("rename", pOld, err)
+	}
+	h.s.flush.dirChanged(path.Dir(pOld))
+	h.s.flush.dirChanged(path.Dir(pNew))
+	return nil
 }
 
 // Chmod changes permission bits (M; SITE CHMOD). Only the rwx bits of

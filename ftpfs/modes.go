@@ -80,21 +80,23 @@ func checkMode(m Mode, own Mode) error {
 // with the archive's file mode if it does not exist. The mode of a new
 // file is set exactly (the process's umask does not apply: the operator
 // asked for this mode); an existing file keeps its own, which the
-// operator may have changed.
-func (s *Server) createFile(root *os.Root, rel string, flag int) (*os.File, error) {
+// operator may have changed. created says whether the file is new (its
+// name is a new entry of its directory).
+func (s *Server) createFile(root *os.Root, rel string, flag int) (f *os.File, created bool, err error) {
 	mode := fs.FileMode(s.cfg.ArchiveFileMode)
-	f, err := root.OpenFile(rel, flag|os.O_CREATE|os.O_EXCL, mode)
+	f, err = root.OpenFile(rel, flag|os.O_CREATE|os.O_EXCL, mode)
 	switch {
 	case err == nil:
 		if err := f.Chmod(mode); err != nil {
 			_ = f.Close()
-			return nil, err
+			return nil, false, err
 		}
-		return f, nil
+		return f, true, nil
 	case errors.Is(err, fs.ErrExist):
-		return root.OpenFile(rel, flag, 0)
+		f, err = root.OpenFile(rel, flag, 0)
+		return f, false, err
 	}
-	return nil, err
+	return nil, false, err
 }
 
 // mkdir creates the directory rel beneath root with the archive's

@@ -240,6 +240,7 @@ type Server struct {
 
 	reg         registry
 	writers     writerTable
+	flush       *flusher // makes uploads durable before their 226 (durable.go)
 	def         *defender.Defender
 	stopDefense func()        // unregisters the ban listener
 	janitorStop chan struct{} // ends the janitor and the summarizer
@@ -303,6 +304,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("ftpfs: ServerConfig.Root %q: %w", cfg.Root, err)
 	}
 	s.root = root
+	s.flush = newFlusher(root)
 	s.settings = s.buildSettings()
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,9 @@ const (
 )
 
 // transfer is the FileTransfer handle of one upload or download. It does
-// not implement io.ReaderFrom or io.WriterTo: io.Copy must call Read and
-// Write, where the rate limit and the cut check are.
+// not implement io.WriterTo, and its io.ReaderFrom only calls Write with a
+// larger buffer: every byte goes through Read and Write, where the rate
+// limit and the cut check are.
 type transfer struct {
 	s      *Server
 	sess   *session
@@ -53,6 +55,11 @@ type transfer struct {
 	cancel  context.CancelFunc
 
 	written atomic.Int64
+	// dirs are the directories (archive paths) whose entries the upload
+	// changed; Close makes them durable with the data.
+	dirs []string
+	// flushed is the offset in the file up to which writeback was started.
+	flushed int64
 
 	// mu is held around each write to the file: once cut has taken it and
 	// set cutErr, no further byte of this transfer reaches the file.
@@ -68,6 +75,7 @@ type transfer struct {
 var (
 	_ ftpserver.FileTransfer      = (*transfer)(nil)
 	_ ftpserver.FileTransferError = (*transfer)(nil)
+	_ io.ReaderFrom               = (*transfer)(nil)
 )
 
 // writerTable enforces one writer per archive path.
@@ -323,18 +331,25 @@ func (o *uploadOpen) plan() error {
 // at the restart offset, or replaced (its old content kept as a version).
 func (o *uploadOpen) open() (*os.File, error) {
 	var f *os.File
+	var created bool
 	var err error
 	root := o.h.root
 	switch {
 	case o.appendMode:
-		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_APPEND)
+		f, created, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_APPEND)
 	case o.offset > 0:
 		f, err = o.openAt()
 	default:
 		if err := o.keepOld(); err != nil {
 			return nil, err
 		}
-		f, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_TRUNC)
+		f, created, err = o.h.s.createFile(root, o.rel, os.O_WRONLY|os.O_TRUNC)
+	}
+	if o.version != "" || created {
+		// The directory's entries changed (a new name, or the old
+		// content's move to a version): the 226 waits for them too.
+		// Recorded even when the open failed after the move.
+		o.t.dirs = append(o.t.dirs, path.Dir(o.p))
 	}
 	if err != nil {
 		return nil, fsError("upload", o.p, err)
@@ -394,6 +409,7 @@ func (o *uploadOpen) start(f *os.File) {
 		t.event(activity.UploadSuperseded, o.size, func(ev *activity.UploadEvent) { ev.VersionPath = o.version })
 	}
 	t.lastProg = time.Now()
+	t.flushed = t.offset
 	t.event(activity.UploadOpened, t.size(), nil)
 }
 
@@ -533,11 +549,54 @@ func (t *transfer) Write(p []byte) (int, error) {
 		}
 		p = p[n:]
 	}
+	if end := t.offset + t.written.Load(); end-t.flushed >= writebackEvery {
+		// Start writing back what arrived, so that the fdatasync
+		// before the 226 has little left to do.
+		startWriteback(t.f, t.flushed, end-t.flushed)
+		t.flushed = end
+	}
 	if now := time.Now(); now.Sub(t.lastProg) >= progressEvery {
 		t.lastProg = now
 		t.event(activity.UploadProgress, t.size(), nil)
 	}
 	return total, nil
+}
+
+// uploadBufs are ReadFrom's buffers.
+var uploadBufs = sync.Pool{New: func() any { b := make([]byte, uploadBuf); return &b }}
+
+// uploadBuf is the buffer ReadFrom receives an upload with: io.Copy's
+// 32 KiB made a large upload cost one write(2), one lock and one limiter
+// wait per 32 KiB.
+const uploadBuf = 1 << 20
+
+// ReadFrom implements io.ReaderFrom for uploads: ftpserverlib copies the
+// data connection into the transfer with io.Copy, which (through the TCP
+// connection's WriteTo) comes here. Each chunk goes through Write.
+func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
+	if !t.upload {
+		return 0, errors.New("write to a download")
+	}
+	bp := uploadBufs.Get().(*[]byte)
+	defer uploadBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			w, werr := t.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return total, nil
+		case rerr != nil:
+			return total, rerr
+		}
+	}
 }
 
 // stopReason prefers the cut's cause to the limiter's context error.
@@ -578,10 +637,15 @@ func (t *transfer) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
 		if t.upload && t.f != nil {
-			// The 226 reply goes out after Close: the bytes must be on
-			// stable storage by then, because the agent advances its
-			// manifest on that reply and never sends them again.
-			err = t.f.Sync()
+			// The 226 reply goes out after Close: the bytes and the
+			// file's name must be on stable storage by then, because
+			// the agent advances its manifest on that reply and never
+			// sends them again (durable.go).
+			err = t.s.flush.sync(t.f, t.dirs...)
+		} else if t.upload && len(t.dirs) > 0 {
+			// The open moved the old content to a version and then
+			// failed: no 226, but the move is made durable all the same.
+			_ = t.s.flush.sync(nil, t.dirs...)
 		}
 		if t.f != nil {
 			if cerr := t.f.Close(); err == nil {

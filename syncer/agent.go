@@ -33,6 +33,9 @@ type Options struct {
 	// Include and Exclude select files (see Matcher); Include defaults to
 	// DefaultInclude.
 	Include, Exclude []string
+	// GlobCase says whether the patterns match letter case (default: as
+	// the platform's names do, see GlobCase).
+	GlobCase GlobCase
 	// OldDirs are directories where rotated logs may be moved (logrotate's
 	// olddir): relative ones are taken from each log's own directory. The
 	// agent looks there, besides the log's directory, for a rotated log's
@@ -146,7 +149,7 @@ func NewAgent(opts Options, m *store.Manifest) (*Agent, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("log directory is empty")
 	}
-	match, err := NewMatcher(opts.Include, opts.Exclude)
+	match, err := NewMatcherCase(opts.Include, opts.Exclude, opts.GlobCase)
 	if err != nil {
 		return nil, err
 	}

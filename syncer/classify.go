@@ -26,7 +26,7 @@ type local struct {
 
 // openLocal takes the stat of an open file for a transfer.
 func openLocal(f *os.File) (*local, error) {
-	fi, err := f.Stat()
+	fi, err := statOpen(f)
 	if err != nil {
 		return nil, fmt.Errorf("stat: %w", unwrapPath(err))
 	}

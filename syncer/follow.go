@@ -197,11 +197,15 @@ func (r *run) siblingDir(dir string) *siblingDir {
 		if !de.Type().IsRegular() {
 			continue
 		}
+		abs := filepath.Join(dir, de.Name())
 		fi, err := de.Info()
+		if err == nil {
+			fi, err = identify(abs, fi) // the identity, on Windows from a handle
+		}
 		if err != nil {
 			continue
 		}
-		s := &sibling{abs: filepath.Join(dir, de.Name()), name: de.Name(), fi: fi}
+		s := &sibling{abs: abs, name: de.Name(), fi: fi}
 		s.dev, s.ino = fileID(fi)
 		if inside {
 			s.rel = filepath.ToSlash(filepath.Join(relDir, de.Name()))
@@ -331,7 +335,7 @@ func (r *run) generations(d departure, dirs []string) []*sibling {
 // (its head and the block before the archived offset match): it is a form
 // of a log the archive holds, not an unseen generation.
 func (r *run) explained(s *sibling, gz bool) bool {
-	f, err := os.Open(s.abs)
+	f, err := openLog(s.abs)
 	if err != nil {
 		return true // unreadable: not archived
 	}
@@ -358,7 +362,7 @@ func (r *run) explained(s *sibling, gz bool) bool {
 			continue
 		}
 		if !gz {
-			if fi, err := f.Stat(); err == nil && fi.Size() >= m.Entry.Archived {
+			if fi, err := statOpen(f); err == nil && fi.Size() >= m.Entry.Archived {
 				if ok, _ := sameArchivedBlock(&local{f: f, size: fi.Size()}, &m.Entry); ok {
 					return true
 				}
@@ -374,12 +378,12 @@ func (r *run) explained(s *sibling, gz bool) bool {
 
 // continuesFile reports whether s begins with e's archived bytes.
 func (r *run) continuesFile(s *sibling, e *store.Entry) bool {
-	f, err := os.Open(s.abs)
+	f, err := openLog(s.abs)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	fi, err := statOpen(f)
 	if err != nil {
 		return false
 	}

@@ -23,7 +23,7 @@ import (
 // 2^32) says whether more follows. The archived bytes are checked in full
 // when a tail is taken (see decompressTo).
 func (r *run) gzipForm(s *sibling, e *store.Entry) foundKind {
-	f, err := os.Open(s.abs)
+	f, err := openLog(s.abs)
 	if err != nil {
 		return foundNone
 	}
@@ -37,7 +37,7 @@ func (r *run) gzipForm(s *sibling, e *store.Entry) foundKind {
 		return foundNone
 	}
 	var trailer [4]byte
-	if fi, err := f.Stat(); err == nil && fi.Size() >= 18 {
+	if fi, err := statOpen(f); err == nil && fi.Size() >= 18 {
 		if _, err := f.ReadAt(trailer[:], fi.Size()-4); err == nil && binary.LittleEndian.Uint32(trailer[:]) == uint32(e.Archived) {
 			return foundGzipNo
 		}
@@ -52,7 +52,7 @@ func (r *run) openSibling(s *sibling, gz bool) (*local, error) {
 	var err error
 	if gz {
 		f, err = r.decompressTo(s)
-	} else if f, err = os.Open(s.abs); err != nil {
+	} else if f, err = openLog(s.abs); err != nil {
 		err = fmt.Errorf("open: %w", unwrapPath(err))
 	}
 	if err != nil {
@@ -69,7 +69,7 @@ func (r *run) openSibling(s *sibling, gz bool) (*local, error) {
 // decompressTo writes the decompressed s into a temporary file in the state
 // directory and returns it open, with the stat to record for s.
 func (r *run) decompressTo(s *sibling) (*os.File, error) {
-	in, err := os.Open(s.abs)
+	in, err := openLog(s.abs)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", unwrapPath(err))
 	}
@@ -129,7 +129,7 @@ func (r *run) compressedForm(ctx context.Context, rel string, loc *local) (bool,
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	fi, err := loc.f.Stat()
+	fi, err := statOpen(loc.f)
 	if err != nil {
 		return false, fmt.Errorf("stat: %w", unwrapPath(err))
 	}

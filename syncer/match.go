@@ -40,28 +40,67 @@ type Matcher struct {
 	hit   []atomic.Bool
 }
 
-// NewMatcher compiles include (DefaultInclude when empty) and exclude. A
-// pattern the glob library refuses, an empty one, one longer than
-// MaxPatternLen and one holding U+FFFD are refused with ErrBadPattern.
+// GlobCase says whether include and exclude patterns match letter case.
+type GlobCase int
+
+const (
+	// GlobCasePlatform follows the platform's file names: without regard
+	// to case on Windows (NTFS compares names so), exactly elsewhere.
+	GlobCasePlatform GlobCase = iota
+	// GlobCaseSensitive matches letters exactly.
+	GlobCaseSensitive
+	// GlobCaseInsensitive matches letters without regard to case.
+	GlobCaseInsensitive
+)
+
+// DefaultIgnoreCase is the platform's case rule as a flag's default: true
+// on Windows.
+const DefaultIgnoreCase = windowsNames
+
+// GlobCaseOf returns the explicit rule for an --ignore-case value.
+func GlobCaseOf(ignoreCase bool) GlobCase {
+	if ignoreCase {
+		return GlobCaseInsensitive
+	}
+	return GlobCaseSensitive
+}
+
+// foldCase reports whether c matches without regard to case here.
+func (c GlobCase) foldCase() bool {
+	return c == GlobCaseInsensitive || (c == GlobCasePlatform && windowsNames)
+}
+
+// NewMatcher compiles include (DefaultInclude when empty) and exclude with
+// the platform's case rule (GlobCasePlatform). A pattern the glob library
+// refuses, an empty one, one longer than MaxPatternLen and one holding
+// U+FFFD are refused with ErrBadPattern.
 func NewMatcher(include, exclude []string) (*Matcher, error) {
+	return NewMatcherCase(include, exclude, GlobCasePlatform)
+}
+
+// NewMatcherCase is NewMatcher with the case rule c. On Windows a `\` in
+// a pattern is a path separator, as a Windows user writes it
+// (`Logs\X\*.log`), not an escape.
+func NewMatcherCase(include, exclude []string, c GlobCase) (*Matcher, error) {
 	if len(include) == 0 {
 		include = []string{DefaultInclude}
 	}
+	opts := pathglob.Options{BackslashSeparator: windowsNames, FoldCase: c.foldCase()}
 	m := &Matcher{names: include, hit: make([]atomic.Bool, len(include))}
 	var err error
-	if m.include, err = compileAll(include); err != nil {
+	if m.include, err = compileAll(include, opts); err != nil {
 		return nil, err
 	}
-	if m.exclude, err = compileAll(exclude); err != nil {
+	if m.exclude, err = compileAll(exclude, opts); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func compileAll(patterns []string) ([]*pathglob.Pattern, error) {
+func compileAll(patterns []string, opts pathglob.Options) ([]*pathglob.Pattern, error) {
 	out := make([]*pathglob.Pattern, 0, len(patterns))
 	for _, p := range patterns {
-		c, err := pathglob.Compile(p)
+		c, err := pathglob.CompileWith(p, opts)
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %w: %v", p, ErrBadPattern, err)
 		}

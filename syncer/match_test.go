@@ -190,3 +190,33 @@ func TestGlobRegexpAgrees(t *testing.T) {
 		t.Fatalf("only %d of the random patterns compiled", compiled)
 	}
 }
+
+// TestMatcherCase: the case rule of --ignore-case, and the platform's
+// default (Windows: without regard to case, `\` a separator).
+func TestMatcherCase(t *testing.T) {
+	for _, tc := range []struct {
+		c       GlobCase
+		include string
+		path    string
+		want    bool
+	}{
+		{GlobCaseSensitive, "**/*.log", "x/APP.LOG", false},
+		{GlobCaseInsensitive, "**/*.log", "x/APP.LOG", true},
+		{GlobCaseInsensitive, "Logs/X/*.log", "logs/x/a.Log", true},
+		{GlobCaseSensitive, "Logs/X/*.log", "logs/x/a.log", false},
+		{GlobCasePlatform, "**/*.log", "x/APP.LOG", windowsNames},
+		{GlobCasePlatform, `Logs\X\*.log`, "Logs/X/a.log", windowsNames},
+		{GlobCasePlatform, `Logs\X\*.log`, `LogsX*.log`, !windowsNames},
+	} {
+		m, err := NewMatcherCase([]string{tc.include}, nil, tc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Match(tc.path); got != tc.want {
+			t.Errorf("case rule %d, %q matches %q: %v, want %v", tc.c, tc.include, tc.path, got, tc.want)
+		}
+	}
+	if GlobCaseOf(true) != GlobCaseInsensitive || GlobCaseOf(false) != GlobCaseSensitive {
+		t.Error("GlobCaseOf")
+	}
+}

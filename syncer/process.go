@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -45,7 +44,7 @@ func (r *run) process(ctx context.Context, j job) error {
 		return r.depart(ctx, *j.plan)
 	}
 	abs := filepath.Join(r.a.opts.Dir, filepath.FromSlash(j.rel))
-	f, err := os.Open(abs)
+	f, err := openLog(abs)
 	if err != nil {
 		return fmt.Errorf("open: %w", unwrapPath(err))
 	}

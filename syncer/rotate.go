@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/syncer-dev/syncer/store"
@@ -193,7 +192,7 @@ func (r *run) copiedFrom(rel string, loc *local) (job, bool, error) {
 // all (gone). A file that cannot be checked counts as still there: the copy
 // is then archived as a new file, which loses nothing.
 func (r *run) leftBehind(from string, e *store.Entry) (gone, moved bool) {
-	f, err := os.Open(filepath.Join(r.a.opts.Dir, filepath.FromSlash(from)))
+	f, err := openLog(filepath.Join(r.a.opts.Dir, filepath.FromSlash(from)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, true
 	}
@@ -201,7 +200,7 @@ func (r *run) leftBehind(from string, e *store.Entry) (gone, moved bool) {
 		return false, false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	fi, err := statOpen(f)
 	if err != nil || !fi.Mode().IsRegular() {
 		return false, false
 	}

@@ -93,7 +93,7 @@ func (r *run) departed(d departure) {
 // gone (no longer matched), kept in the archive.
 func (r *run) unvisited(rel string, e store.Entry) (job, bool) {
 	abs := filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel))
-	fi, err := os.Lstat(abs)
+	fi, err := lstatLog(abs)
 	followed := (e.Status == store.StatusRotated || e.Status == store.StatusCompressed) && !r.a.match.Match(rel)
 	switch {
 	case err != nil && unchangedStatus(e.Status): // archived, rotated or compressed
@@ -203,7 +203,7 @@ func (r *run) rewriteDepartures(later []job) []job {
 // bytes of another log that left its name, and returns the job that
 // follows it as that log (see copiedFrom).
 func (r *run) continuationAt(rel string) (job, bool) {
-	f, err := os.Open(filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)))
+	f, err := openLog(filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)))
 	if err != nil {
 		return job{}, false
 	}
@@ -222,7 +222,7 @@ func (r *run) continuationAt(rel string) (job, bool) {
 // holds reports whether the file at rel (relative to the log directory) is
 // the inode (dev, ino).
 func (r *run) holds(rel string, dev, ino uint64) bool {
-	fi, err := os.Lstat(filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)))
+	fi, err := lstatLog(filepath.Join(r.a.opts.Dir, filepath.FromSlash(rel)))
 	if err != nil {
 		return false
 	}
@@ -430,6 +430,12 @@ func (w *fileWalk) entry(abs, prefix string, de fs.DirEntry, info statted) error
 	}
 	if !cfi.Mode().IsRegular() {
 		w.visit(rel, nil, fmt.Errorf("not a regular file (%s)", cfi.Mode().Type()))
+		return nil
+	}
+	// A candidate: on Windows its current size and identity come from a
+	// handle (fileid_windows.go); elsewhere cfi is already that.
+	if cfi, err = identify(filepath.Join(abs, de.Name()), cfi); err != nil {
+		w.visit(rel, nil, fmt.Errorf("stat: %w", unwrapPath(err)))
 		return nil
 	}
 	w.visit(rel, cfi, nil)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -29,6 +31,7 @@ type pushOptions struct {
 	Dir            string
 	Include        []string
 	Exclude        []string
+	IgnoreCase     bool
 	State          string
 	Parallel       int
 	DryRun         bool
@@ -69,18 +72,25 @@ func newPushCommand() *cobra.Command {
 changed: new files, the appended tail of grown files, and a new version of
 rewritten or truncated files (the historian keeps the old one). Files go to
 /<agent-id>/<path relative to --dir> on the server. Deleted files stay
-archived. A log is followed by its identity (device and inode, and a
-fingerprint of its first bytes) through rotation: renamed (app.log ->
+archived. A log is followed by its identity (device and inode; on Windows
+volume serial number and file index; and a fingerprint of its first bytes)
+through rotation: renamed (app.log ->
 app.log.1 -> app.log.2), copied (copytruncate) or compressed (app.log.1.gz),
 its bytes are not sent again, and the lines written just before the rotation
 reach its archived copy even when the rotated name is not matched. Rotated
 files moved to another directory (logrotate's olddir) are found with
 --olddir.
 
+Globs use '/' as separator; on Windows '\' is a separator too (Logs\X\*.log)
+and not an escape, and names match without regard to case unless
+--ignore-case=false. On Windows a log is read with delete sharing, so a
+logger can rename or delete it during an upload.
+
 The password comes from --password-file or the SYNCER_PASSWORD environment
 variable, never from the command line. The manifest lives in
 --state/manifest-<agent-id>/ (default state directory: $XDG_STATE_HOME/syncer
-or ~/.local/state/syncer on Linux, the user config directory elsewhere).
+or ~/.local/state/syncer on Linux, %ProgramData%\syncer on Windows, the user
+config directory elsewhere).
 
 Exit codes: 0 all done; 1 some files failed (the rest were archived); 2 usage
 or configuration error; 3 could not reach or log in to the server; 130
@@ -109,6 +119,7 @@ func addPushFlags(cmd *cobra.Command, o *pushOptions) {
 	f.StringVar(&o.Dir, "dir", "", "log `DIR`ectory to archive")
 	f.StringArrayVar(&o.Include, "include", nil, "archive files matching `GLOB` (repeatable; default '**/*.log')")
 	f.StringArrayVar(&o.Exclude, "exclude", nil, "skip files matching `GLOB` (repeatable)")
+	f.BoolVar(&o.IgnoreCase, "ignore-case", syncer.DefaultIgnoreCase, "match --include and --exclude without regard to letter case (default true on Windows, where NTFS names are compared so)")
 	f.StringVar(&o.State, "state", syncer.DefaultStateDir(), "state `DIR`ectory holding the manifest")
 	f.IntVar(&o.Parallel, "parallel", 4, "upload `N` files at once, one connection each")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be sent; send nothing, change nothing")
@@ -172,7 +183,7 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	if o.State == "" {
 		return nil, usageErrorf("--state: no default state directory on this system; set one")
 	}
-	if _, err := syncer.NewMatcher(o.Include, o.Exclude); err != nil {
+	if _, err := syncer.NewMatcherCase(o.Include, o.Exclude, syncer.GlobCaseOf(o.IgnoreCase)); err != nil {
 		return nil, withCode(exitUsage, err)
 	}
 	if o.ExpectEvery < 0 {
@@ -208,6 +219,9 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 	level := slog.LevelInfo
 	var bar *syncer.Bar
 	logOut := io.Writer(os.Stderr)
+	if logSink != nil {
+		logOut = logSink
+	}
 	if o.human() && !watch && !o.DryRun && !o.Quiet {
 		// The bar shows progress; only warnings are printed, above it.
 		level = slog.LevelWarn
@@ -237,7 +251,7 @@ func prepare(o pushOptions, watch bool) (*prepared, error) {
 		dryOut = os.Stderr
 	}
 	sopts := syncer.Options{
-		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude,
+		AgentID: o.AgentID, Dir: o.Dir, Include: o.Include, Exclude: o.Exclude, GlobCase: syncer.GlobCaseOf(o.IgnoreCase),
 		FollowSymlinks: o.FollowSymlinks, OldDirs: o.OldDirs, Parallel: o.Parallel, DryRun: o.DryRun, DryRunOut: dryOut,
 		StateDir: o.State, RemoteRoot: o.RemoteRoot, Logger: log, ExpectEvery: o.ExpectEvery,
 		// Pushes run with a relaxed garbage collector; watch's idle waits
@@ -285,6 +299,10 @@ func openManifest(o pushOptions, tmp *string) (*store.Manifest, error) {
 	return m, nil
 }
 
+// logSink, when set, receives the agent's log lines instead of stderr: the
+// Windows service sends them to its log file and the event log.
+var logSink io.Writer
+
 // readPassword reads the password from file, else from SYNCER_PASSWORD. It
 // never comes from a flag: flags show in process lists.
 func readPassword(file string) (string, error) {
@@ -293,7 +311,11 @@ func readPassword(file string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("--password-file: %w", errors.Unwrap(err))
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		pw, err := passwordText(b)
+		if err != nil {
+			return "", fmt.Errorf("--password-file %s: %w", file, err)
+		}
+		return pw, nil
 	}
 	if pw, ok := os.LookupEnv("SYNCER_PASSWORD"); ok {
 		return pw, nil
@@ -447,4 +469,20 @@ func humanSummary(sum syncer.Summary) string {
 	}
 	fmt.Fprintf(&b, "Elapsed:    %s\n", elapsed.Round(time.Millisecond))
 	return b.String()
+}
+
+// passwordText is the password in the bytes of a password file: one line,
+// UTF-8, its line ending dropped. A UTF-8 byte-order mark (PowerShell 5.1's
+// Set-Content and Out-File -Encoding utf8 write one) is not part of the
+// password. UTF-16 (Out-File's default in PowerShell 5.1) is refused rather
+// than sent as a wrong password that counts toward the server's ban.
+func passwordText(b []byte) (string, error) {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(b, []byte("\xff\xfe")) || bytes.HasPrefix(b, []byte("\xfe\xff")) || bytes.IndexByte(b, 0) >= 0 {
+		return "", errors.New("the file is UTF-16 text; save it as UTF-8 (PowerShell: Set-Content -Encoding ascii, or -Encoding utf8NoBOM in PowerShell 7)")
+	}
+	if !utf8.Valid(b) {
+		return "", errors.New("the file is not UTF-8 text")
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }

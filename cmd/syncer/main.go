@@ -106,6 +106,7 @@ var commands = []command{
 	{new: newBanCommand},
 	{new: newTokenCommand},
 	{new: newTLSCommand},
+	{new: newServiceCommand},
 	{new: newVersionCommand},
 }
 

@@ -59,6 +59,8 @@ type DB struct {
 	// serialises them between processes.
 	writeMu sync.Mutex
 
+	auth *authCache // passwords bcrypt has verified (authcache.go)
+
 	mu    sync.RWMutex
 	users map[string]User // by name
 	sum   [sha256.Size]byte
@@ -71,7 +73,7 @@ func New() *DB {
 }
 
 func newDB(path string) *DB {
-	db := &DB{path: path, cost: PasswordCost, users: map[string]User{}}
+	db := &DB{path: path, cost: PasswordCost, users: map[string]User{}, auth: newAuthCache()}
 	db.dummyHash = sync.OnceValue(func() []byte {
 		secret := make([]byte, 32)
 		_, _ = rand.Read(secret)
@@ -118,7 +120,13 @@ func (db *DB) Authenticate(name, password string) (User, error) {
 		_ = bcrypt.CompareHashAndPassword(db.dummyHash(), []byte(password))
 		return User{}, ErrServerAuth
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)); err != nil {
+	if db.auth.verified(u.Name, u.PasswordHash, password) {
+		return u, nil
+	}
+	ok = db.auth.verify(u.Name, u.PasswordHash, password, func() bool {
+		return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil
+	})
+	if !ok {
 		return User{}, ErrServerAuth
 	}
 	return u, nil
@@ -237,7 +245,7 @@ func (db *DB) reload(onlyIfChanged bool) (bool, error) {
 	if db.path == "" {
 		return false, nil
 	}
-	data, err := os.ReadFile(db.path)
+	data, err := readShared(db.path)
 	if err != nil {
 		db.mu.RLock()
 		neverExisted := db.sum == emptySum

@@ -23,7 +23,7 @@ import (
 // readUsersFile reads and parses the users file. A missing file returns
 // empty accounts, no data and an error wrapping fs.ErrNotExist.
 func readUsersFile(p string) (map[string]User, []byte, error) {
-	data, err := os.ReadFile(p)
+	data, err := readShared(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return map[string]User{}, nil, fmt.Errorf("users file %s: %w", p, err)
@@ -80,7 +80,7 @@ func writeFileAtomicAs(p string, data []byte, what string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := replaceFile(tmp.Name(), p); err != nil {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
 	ok = true

@@ -14,3 +14,9 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// readShared reads the file p.
+func readShared(p string) ([]byte, error) { return os.ReadFile(p) }
+
+// replaceFile renames src over dst.
+func replaceFile(src, dst string) error { return os.Rename(src, dst) }

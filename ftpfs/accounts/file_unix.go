@@ -29,3 +29,10 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// readShared reads the file p; on Unix an open file never blocks its
+// replacement.
+func readShared(p string) ([]byte, error) { return os.ReadFile(p) }
+
+// replaceFile renames src over dst.
+func replaceFile(src, dst string) error { return os.Rename(src, dst) }

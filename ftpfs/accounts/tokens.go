@@ -98,7 +98,7 @@ const tokensFileComment = `syncer API tokens: manage them with "syncer token add
 
 // readTokensFile parses the file; missing is no tokens.
 func readTokensFile(p string) (map[string]Token, error) {
-	data, err := os.ReadFile(p)
+	data, err := readShared(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]Token{}, nil
 	}

@@ -15,6 +15,9 @@
 // len(pattern) * len(path) steps. The common `**/*SUFFIX` form is a plain
 // suffix test. Both are fuzzed against the glob library (syncer's FuzzGlob).
 //
+// Options read a pattern as Windows users write it: `\` as a separator
+// (escaping is then off) and letters matched without regard to case.
+//
 // Paths that are not UTF-8 are matched byte for byte where the pattern is
 // literal; `?`, `*` and the classes take an invalid byte for one U+FFFD, as
 // the glob library does.
@@ -41,11 +44,29 @@ const MaxLen = 1024
 type Pattern struct {
 	re     *regexp.Regexp
 	suffix string
+	fold   bool // the suffix is ASCII, compared without case
+}
+
+// Options change how Compile reads a pattern. The zero value is the syntax
+// described in the package comment.
+type Options struct {
+	// BackslashSeparator reads `\` as a path separator, like '/', instead
+	// of an escape: `Logs\X\*.log` is `Logs/X/*.log`, as a Windows user
+	// writes it (and as path/filepath.Match reads patterns on Windows). A
+	// meta character is then matched literally with a class: `[[]`.
+	BackslashSeparator bool
+	// FoldCase matches without regard to letter case (Unicode simple case
+	// folding), as NTFS and the Windows API compare names: `*.LOG` matches
+	// `app.log`.
+	FoldCase bool
 }
 
 // Match reports whether the slash-separated path s matches the whole pattern.
 func (p *Pattern) Match(s string) bool {
 	if p.re == nil {
+		if p.fold {
+			return len(s) >= len(p.suffix) && strings.EqualFold(s[len(s)-len(p.suffix):], p.suffix)
+		}
 		return strings.HasSuffix(s, p.suffix)
 	}
 	return p.re.MatchString(s)
@@ -67,7 +88,13 @@ var reference = glob.Compiler{Separators: []rune{'/'}, Globstar: true}
 // pattern, one longer than MaxLen, one the glob library refuses (with its
 // message; it also refuses a pattern that is not UTF-8) and one holding
 // U+FFFD.
-func Compile(p string) (*Pattern, error) {
+func Compile(p string) (*Pattern, error) { return CompileWith(p, Options{}) }
+
+// CompileWith compiles p as Compile does, read as opts say.
+func CompileWith(p string, opts Options) (*Pattern, error) {
+	if opts.BackslashSeparator {
+		p = strings.ReplaceAll(p, `\`, "/")
+	}
 	switch {
 	case p == "":
 		return nil, errors.New("empty")
@@ -88,11 +115,19 @@ func Compile(p string) (*Pattern, error) {
 	// the paths ending in X: `**/` spans any directories (none included)
 	// and `*` any part of the last name.
 	if rest, ok := strings.CutPrefix(p, "**/*"); ok && rest != "" && !strings.ContainsAny(rest, "/*?[]{}\\!") {
-		return &Pattern{suffix: rest}, nil
+		if !opts.FoldCase {
+			return &Pattern{suffix: rest}, nil
+		}
+		if isASCII(rest) {
+			return &Pattern{suffix: rest, fold: true}, nil
+		}
 	}
 	expr, err := globRegexp(p)
 	if err != nil {
 		return nil, err
+	}
+	if opts.FoldCase {
+		expr = "(?i)" + expr
 	}
 	re, err := regexp.Compile(expr)
 	if err != nil {
@@ -407,4 +442,15 @@ func writeRegexp(sb *strings.Builder, n *gnode) {
 		}
 		sb.WriteByte(')')
 	}
+}
+
+// isASCII reports whether s is all ASCII: strings.EqualFold on a suffix of
+// the same byte length is then exact.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

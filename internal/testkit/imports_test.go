@@ -33,8 +33,10 @@ var layers = map[string][]string{
 	"internal/statelock": {},
 	"internal/defender":  {"internal/statelock"},
 	"internal/rotsim":    {"internal/archive"},
+	"internal/lazyfs":    {},
 	"internal/testkit":   {"ftpfs/...", "internal/archive"},
-	"faults":             {"ftpfs/...", "store", "internal/archive"},
+	"faults":             {"ftpfs/...", "store", "internal/archive", "internal/lazyfs"},
+	"internal/winetest":  {},
 	"scripts/...":        {"store", "internal/archive", "internal/rotsim"},
 }
 

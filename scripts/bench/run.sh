@@ -9,6 +9,7 @@
 #   ROUNDS=N  runs per contender (default 5, 2 with QUICK=1)
 #   ONLY=1,3  run only these scenarios
 #   KEEP=1    keep the work directory (under $BENCH_DIR, default /var/tmp)
+#   SERVE_BEFORE=BIN  scenario 5 also measures `BIN serve` in the same rounds (before/after)
 #
 # Arguments are passed to the driver (scripts/bench/cmd/bench; -h lists them).
 # It exits 1 when a scenario breaks (a copy that differs, a client or server

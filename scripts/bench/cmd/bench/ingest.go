@@ -36,10 +36,11 @@ func (b *bench) ingestScenarios(ctx context.Context) []*Scenario {
 	sz := b.sz
 	a := &Scenario{ID: "5a", Title: fmt.Sprintf("server ingest: curl -T of one %s log", fmtBytes(sz.IngestBytes))}
 	bb := &Scenario{ID: "5b", Title: fmt.Sprintf("server ingest: lftp mirror -R -P 4 of %d files of 4 KiB", sz.IngestFiles)}
+	c := &Scenario{ID: "5c", Title: fmt.Sprintf("server ingest: syncer push --parallel 4 of %d files of 4 KiB", sz.IngestFiles)}
 	big := filepath.Join(b.work, "ingest-big")
 	if err := b.genTree(ctx, big, 1, strconv.FormatInt(sz.IngestBytes, 10)+"B"); err != nil {
 		a.failf("generate: %v", err)
-		return []*Scenario{a, bb}
+		return []*Scenario{a, bb, c}
 	}
 	defer os.RemoveAll(big)
 	var bigFile string
@@ -63,7 +64,7 @@ func (b *bench) ingestScenarios(ctx context.Context) []*Scenario {
 	small := filepath.Join(b.work, "ingest-small")
 	if err := b.genTree(ctx, small, sz.IngestFiles, "4KiB"); err != nil {
 		bb.failf("generate: %v", err)
-		return []*Scenario{a, bb}
+		return []*Scenario{a, bb, c}
 	}
 	defer os.RemoveAll(small)
 	bb.Setup = "lftp -f SCRIPT: mirror -R -P 4 --no-perms DIR [up/]rN (password from LFTP_PASSWORD), into a new directory each run"
@@ -75,7 +76,33 @@ func (b *bench) ingestScenarios(ctx context.Context) []*Scenario {
 		defer os.RemoveAll(filepath.Join(t.dir, name))
 		return verifyTree(small, filepath.Join(t.dir, name))
 	}, int64(sz.IngestFiles)*4096, sz.IngestFiles)
-	return []*Scenario{a, bb}
+
+	// The same client against every server: syncer push speaks plain FTP
+	// to a third-party server (--remote-root), each run a new agent with
+	// a new manifest, so it sends every file.
+	c.Setup = "syncer push --parallel 4 --remote-root DIR --agent-id rN --dir DIR --state NEW (password from SYNCER_PASSWORD); syncer serve: account bench, DIR /bench; pyftpdlib: DIR /; vsftpd: the upload directory's real path (vsftpd run as the launching user does not chroot)"
+	b.ingest(ctx, c, func(ctx context.Context, t *ftpTarget, round int) (runResult, string, error) {
+		name := fmt.Sprintf("r%d", round)
+		remote := "/" + t.base
+		switch t.peer {
+		case "": // syncer serve, this build's or the one before
+			remote = "/" + t.user
+		case "vsftpd":
+			// run_as_launching_user turns vsftpd's chroot off: the
+			// anonymous login starts in anon_root, but "/" is the
+			// machine's root, so an absolute remote root is the real path.
+			remote = t.dir
+		}
+		res, err := run(ctx, cmdSpec{Name: b.syncer, Timeout: sz.ScenarioTimeout, Env: []string{"SYNCER_PASSWORD=" + t.pw},
+			Args: []string{"push", "--server", fmt.Sprintf("ftp://127.0.0.1:%d", t.port), "--user", t.user,
+				"--remote-root", remote, "--agent-id", name, "--dir", small,
+				"--state", filepath.Join(b.work, "ingest-push-state", t.label, name), "--parallel", "4"}})
+		return res, name, err
+	}, func(t *ftpTarget, name string) error {
+		defer os.RemoveAll(filepath.Join(t.dir, name))
+		return verifyTree(small, filepath.Join(t.dir, name))
+	}, int64(sz.IngestFiles)*4096, sz.IngestFiles)
+	return []*Scenario{a, bb, c}
 }
 
 // ingest runs upload against every server, Rounds times, rotating the
@@ -84,8 +111,11 @@ func (b *bench) ingest(ctx context.Context, sc *Scenario,
 	upload func(context.Context, *ftpTarget, int) (runResult, string, error),
 	check func(*ftpTarget, string) error, payload int64, files int) {
 	client := "curl"
-	if sc.ID == "5b" {
+	switch sc.ID {
+	case "5b":
 		client = "lftp"
+	case "5c":
+		client = "" // syncer itself
 	}
 	targets := b.ftpTargets(sc.ID)
 	rows := map[*ftpTarget]*Row{}
@@ -94,7 +124,7 @@ func (b *bench) ingest(ctx context.Context, sc *Scenario,
 		r := sc.row(t.label, t.syncer, "s")
 		r.PayloadBytes, r.PayloadFiles = payload, files
 		r.RSSWhat = "server"
-		if (t.peer != "" && !b.has(t.peer, r)) || !b.has(client, r) {
+		if (t.peer != "" && !b.has(t.peer, r)) || (client != "" && !b.has(client, r)) {
 			continue
 		}
 		if err := t.start(ctx, t); err != nil {
@@ -237,5 +267,26 @@ max_per_ip=200
 			}
 			return netrc(t)
 		}}
-	return []*ftpTarget{sy, vs, py}
+	targets := []*ftpTarget{sy, vs, py}
+	if b.serveBefore != "" {
+		before := *sy
+		before.label, before.syncer = "syncer serve, before ("+filepath.Base(b.serveBefore)+")", false
+		before.start = func(ctx context.Context, t *ftpTarget) error {
+			// Sequential: nothing else runs b.syncer meanwhile.
+			now := b.syncer
+			b.syncer = b.serveBefore
+			defer func() { b.syncer = now }()
+			h, err := b.startHistorian(ctx, "ingest-"+id+"-syncer-before", []string{"bench"}, "")
+			if err != nil {
+				return err
+			}
+			t.srv, t.port, t.pw, t.dir = h.srv, h.ftp, h.pw, filepath.Join(h.root, "bench")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			return netrc(t)
+		}
+		targets = append(targets, &before)
+	}
+	return targets
 }

@@ -102,11 +102,14 @@ type bench struct {
 	sz     sizes
 	work   string // temp directory, removed at the end unless -keep
 	syncer string // absolute path of bin/syncer
-	gen    string // gen-logs binary
-	repo   string
-	peers  map[string]string // peer -> "" if usable, else why not
-	log    *slog.Logger
-	seq    int // names of scratch files
+	// serveBefore is another syncer binary whose serve scenario 5 also
+	// measures, side by side ("before" a change; -serve-before).
+	serveBefore string
+	gen         string // gen-logs binary
+	repo        string
+	peers       map[string]string // peer -> "" if usable, else why not
+	log         *slog.Logger
+	seq         int // names of scratch files
 }
 
 func main() {
@@ -119,6 +122,7 @@ func mainErr() int {
 	only := flag.String("only", "", "comma-separated scenario numbers to run (default: all)")
 	out := flag.String("out", envOr("BENCH_OUT", "bench-results"), "directory for results.json and results.md")
 	syncerBin := flag.String("syncer", envOr("SYNCER_BIN", "bin/syncer"), "the syncer binary to measure")
+	serveBefore := flag.String("serve-before", os.Getenv("SERVE_BEFORE"), "scenario 5 also measures `syncer serve` of this binary (e.g. one built from main), in the same rounds")
 	keep := flag.Bool("keep", os.Getenv("KEEP") != "", "keep the work directory")
 	workBase := flag.String("workdir", envOr("BENCH_DIR", "/var/tmp"), "where the work directory is made (needs a few GiB)")
 	install := flag.Bool("install", true, "apt-get install missing peers when running as root")
@@ -149,6 +153,12 @@ func mainErr() int {
 	if b.syncer, err = filepath.Abs(*syncerBin); err != nil {
 		log.Error("syncer binary", "err", err)
 		return 2
+	}
+	if *serveBefore != "" {
+		if b.serveBefore, err = filepath.Abs(*serveBefore); err != nil {
+			log.Error("serve-before", "err", err)
+			os.Exit(2)
+		}
 	}
 	if _, err := os.Stat(b.syncer); err != nil {
 		log.Error("syncer binary missing: run make build first", "path", b.syncer)
