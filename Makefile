@@ -4,7 +4,7 @@ BIN     ?= bin/syncer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/syncer-dev/syncer/syncer.Version=$(VERSION)
 
-.PHONY: build test vet fmt-check cross patched-check staticcheck tools demo demo-stop bench bench-quick faults faults-quick clean
+.PHONY: build test vet fmt-check cross patched-check staticcheck tools demo demo-stop bench bench-quick bench-tier faults faults-quick clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/syncer
@@ -52,6 +52,10 @@ bench: build
 
 bench-quick: build
 	QUICK=1 bash scripts/bench/run.sh
+
+# The storage tier's figures (README, "Storage tier"): root, Ceph packages.
+bench-tier:
+	bash scripts/bench/tier.sh
 
 # Fault, load and abuse suite (README, "Faults and abuse"); needs root for
 # the disk-full test. faults-quick is the bounded version CI runs.

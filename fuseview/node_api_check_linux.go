@@ -44,4 +44,7 @@ var (
 	_ fs.FileLseeker  = (*fileHandle)(nil)
 
 	_ fs.FilePassthroughFder = (*passthroughHandle)(nil)
+
+	_ fs.FileReader   = (*contentHandle)(nil)
+	_ fs.FileReleaser = (*contentHandle)(nil)
 )

@@ -344,6 +344,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if n.dir {
 		return nil, 0, syscall.EISDIR
 	}
+	if h, errno, ok := n.openContent(); ok {
+		return h, fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, errno
+	}
 	// openFile cannot leave the archive root, follows no symlink and
 	// does not block on a FIFO (see there); the type check below refuses
 	// anything but a regular file.

@@ -115,6 +115,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Debug logs every FUSE request (very verbose).
 	Debug bool
+	// Content, if set, is asked first for every open: a file it returns
+	// as an *os.File (all its bytes on the local disk) is served as
+	// without it (passthrough when the kernel offers it); any other file
+	// (bytes evicted to the historian's storage tier) is served by the
+	// daemon through it, a failed read answering EIO.
+	Content archive.Opener
 }
 
 func (o Options) withDefaults() Options {

@@ -18,6 +18,7 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/internal/statelock"
+	"github.com/syncer-dev/syncer/tier"
 )
 
 // DefaultStopTimeout bounds an orderly shutdown when Config.StopTimeout is 0.
@@ -113,6 +114,11 @@ type Config struct {
 	StopTimeout time.Duration
 	// Logger receives the historian's log; nil discards.
 	Logger *slog.Logger
+
+	// Tier, if set, keeps sealed bytes in an S3-compatible bucket (package
+	// tier): its State, Root, FileMode, DirMode and Logger are the
+	// historian's. nil keeps the archive on the local disk only.
+	Tier *tier.Config
 }
 
 // ConfigError is a Config field whose value cannot be used: the caller's to
@@ -154,6 +160,7 @@ type Historian struct {
 	def     *defender.Defender
 	bans    *defender.File
 	index   *indexSide
+	tier    *tier.Tier                   // nil without Config.Tier
 	ftp     atomic.Pointer[ftpfs.Server] // read by the users file's watch
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -278,8 +285,14 @@ func (h *Historian) stages() []stage {
 	st = append(st,
 		stage{name: "bans file", start: h.startBans},
 		stage{name: "users file", start: h.startUsers},
-		stage{name: "index", start: h.startIndex},
 	)
+	if h.cfg.Tier != nil {
+		st = append(st, stage{name: "storage tier", start: h.startTier})
+	}
+	st = append(st, stage{name: "index", start: h.startIndex})
+	if h.cfg.Tier != nil {
+		st = append(st, stage{name: "sealing", start: h.startSealing})
+	}
 	if h.cfg.Mount != "" {
 		// Before the FTP server: no agent uploads to a historian whose
 		// view is about to fail. Unmounted after it, before the index
@@ -414,7 +427,7 @@ func (h *Historian) reloadLoop(ctx context.Context, changed func()) {
 // startIndex opens the index and keeps it up to date; its stop applies
 // the last upload events, syncs and closes it.
 func (h *Historian) startIndex(context.Context) (stop func(context.Context) error, err error) {
-	ix, err := openIndex(h.cfg, h.log, h.fail)
+	ix, err := openIndex(h.cfg, h.content(), h.log, h.fail)
 	if err != nil {
 		return nil, &ConfigError{Field: "State", Value: h.cfg.State, Err: err}
 	}
@@ -424,7 +437,7 @@ func (h *Historian) startIndex(context.Context) (stop func(context.Context) erro
 
 // startMount mounts the FUSE view.
 func (h *Historian) startMount(context.Context) (stop func(context.Context) error, err error) {
-	if err := h.index.mount(h.cfg); err != nil {
+	if err := h.index.mount(h.cfg, h.content()); err != nil {
 		return nil, err
 	}
 	return func(context.Context) error { return h.index.unmount() }, nil
@@ -475,7 +488,7 @@ func (h *Historian) startFTP(context.Context) (stop func(context.Context) error,
 // startHTTP starts the web viewer; a failure while serving stops the
 // historian.
 func (h *Historian) startHTTP(context.Context) (stop func(context.Context) error, err error) {
-	hs, err := h.index.httpServer(h.cfg, h.ftp.Load(), h.users, h.tokens, h.def, h.limiters)
+	hs, err := h.index.httpServer(h.cfg, h.content(), h.ftp.Load(), h.users, h.tokens, h.def, h.limiters)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/syncer-dev/syncer/ftpfs/activity"
 	"github.com/syncer-dev/syncer/fuseview"
 	"github.com/syncer-dev/syncer/httpview"
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -43,8 +44,8 @@ func indexDir(state string) string { return filepath.Join(state, "index") }
 // openIndex opens the index over the archive and starts keeping it
 // up to date (a reconcile with the disk first, in the background). failed
 // is told if the index stops by itself.
-func openIndex(cfg Config, log *slog.Logger, failed func(error)) (*indexSide, error) {
-	ix, err := store.OpenIndex(store.IndexConfig{Dir: indexDir(cfg.State), Root: cfg.Archive.Dir(), Logger: log.With("component", "index")})
+func openIndex(cfg Config, content archive.Opener, log *slog.Logger, failed func(error)) (*indexSide, error) {
+	ix, err := store.OpenIndex(store.IndexConfig{Dir: indexDir(cfg.State), Root: cfg.Archive.Dir(), Content: content, Logger: log.With("component", "index")})
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +91,11 @@ func (h *indexSide) onUpload(ev activity.UploadEvent) { h.uploads.event(ev) }
 // logins go through def, the FTP server's defender: failures on either
 // count together and a ban on one is a ban on both. Web downloads take
 // their tokens from lim, the FTP server's buckets.
-func (h *indexSide) httpServer(cfg Config, srv *ftpfs.Server, users *accounts.DB, tokens *accounts.Tokens, def *defender.Defender, lim *accounts.Limiters) (*http.Server, error) {
+func (h *indexSide) httpServer(cfg Config, content archive.Opener, srv *ftpfs.Server, users *accounts.DB, tokens *accounts.Tokens, def *defender.Defender, lim *accounts.Limiters) (*http.Server, error) {
 	offLoopback := httpview.RequiresAuth(cfg.HTTPAddr)
 	auth := !cfg.HTTPNoLogin
 	web, err := httpview.New(httpview.Config{
-		Index: h.ix, Root: cfg.Archive.Dir(), Connections: srv.Connections, Users: users, RequireAuth: auth,
+		Index: h.ix, Root: cfg.Archive.Dir(), Content: content, Connections: srv.Connections, Users: users, RequireAuth: auth,
 		Tokens: tokens, LoopbackOnly: !offLoopback,
 		Defender: def, MaxDownloadRate: cfg.MaxDownloadRate, Limiters: lim,
 		Metrics: h.metrics, Logger: h.log.With("component", "http"),
@@ -159,7 +160,7 @@ func (h *indexSide) close() error {
 // owners from the archived files, and contents from them. Only the
 // historian's user may use it unless cfg.MountAllowOther. It stays mounted
 // until unmount.
-func (h *indexSide) mount(cfg Config) error {
+func (h *indexSide) mount(cfg Config, content archive.Opener) error {
 	src, err := fuseview.NewIndexSource(h.ix, cfg.Archive.Dir())
 	if err != nil {
 		return &ConfigError{Field: "Archive", Value: cfg.Archive.Dir(), Err: err}
@@ -167,7 +168,7 @@ func (h *indexSide) mount(cfg Config) error {
 	// The view's own context never ends: unmount, in its place in the
 	// shutdown order, detaches it.
 	m, err := fuseview.Mount(context.Background(), src, cfg.Archive.Dir(), cfg.Mount,
-		fuseview.Options{AllowOther: cfg.MountAllowOther, Logger: h.log.With("component", "fuse")})
+		fuseview.Options{AllowOther: cfg.MountAllowOther, Content: content, Logger: h.log.With("component", "fuse")})
 	switch {
 	case errors.Is(err, fuseview.ErrMountpoint), errors.Is(err, fuseview.ErrUnsupported):
 		src.Close()

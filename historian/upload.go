@@ -24,6 +24,10 @@ type uploads struct {
 
 	mu      sync.Mutex
 	written map[string]int64 // bytes reported so far per open upload path
+	// superseded, if set, hears of every file renamed to a version before
+	// a new upload takes its place (the storage tier moves its record);
+	// set before the FTP server starts.
+	superseded func(path, version string)
 }
 
 func newUploads(ix *store.Index, m uploadCounter) *uploads {
@@ -51,6 +55,9 @@ func (u *uploads) event(ev activity.UploadEvent) {
 		kind = store.IngestFailed
 	case activity.UploadSuperseded:
 		kind = store.IngestSuperseded
+		if u.superseded != nil {
+			u.superseded(ev.Path, ev.VersionPath)
+		}
 	case activity.UploadTouched:
 		kind = store.IngestTouched
 	default:

@@ -173,3 +173,14 @@ func (a *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(a.failed, prometheus.GaugeValue, float64(r.Failed), r.ID)
 	}
 }
+
+// Register adds collectors of other components (the storage tier's) to
+// the /metrics registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

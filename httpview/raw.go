@@ -7,18 +7,25 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
-	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/gin-gonic/gin"
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // openArchived opens agent's file rel through the archive's os.Root: a
 // symbolic link leading out of the root fails to open. Directories and
 // anything that is not a regular file count as missing.
-func (s *Server) openArchived(agent, rel string) (*os.File, fs.FileInfo, error) {
-	f, err := s.root.Open(agent + "/" + rel)
+func (s *Server) openArchived(agent, rel string) (archive.File, fs.FileInfo, error) {
+	var f archive.File
+	var err error
+	if s.cfg.Content != nil {
+		f, err = s.cfg.Content.Open(agent, rel)
+	} else {
+		f, err = s.root.Open(agent + "/" + rel)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -58,6 +65,13 @@ func (s *Server) raw(c *gin.Context) {
 		return
 	}
 	defer f.Close()
+	if _, err := f.ReadAt(make([]byte, 1), 0); err != nil && errors.Is(err, syscall.EIO) {
+		// Bytes kept in the storage tier that fail their checksum (or
+		// cannot be fetched) are never sent: say so before any byte goes.
+		s.log.Error("http: archived bytes cannot be served", "path", c.Request.URL.Path, "err", err)
+		apiError(c, http.StatusBadGateway, "the archived bytes of this file cannot be read from the storage tier or fail their checksum")
+		return
+	}
 	h := c.Writer.Header()
 	name := path.Base(rel)
 	// Never let a browser render archived bytes as HTML: logs are text,

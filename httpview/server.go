@@ -46,6 +46,7 @@ import (
 
 	"github.com/syncer-dev/syncer/ftpfs/accounts"
 	"github.com/syncer-dev/syncer/ftpfs/activity"
+	"github.com/syncer-dev/syncer/internal/archive"
 	"github.com/syncer-dev/syncer/internal/defender"
 	"github.com/syncer-dev/syncer/store"
 )
@@ -69,6 +70,10 @@ type Config struct {
 	Index *store.Index
 	// Root is the archive root; /raw and grep read files below it.
 	Root string
+	// Content, if set, opens the archived files' bytes (the historian's
+	// storage tier, which serves bytes evicted from Root); nil reads them
+	// from Root.
+	Content archive.Opener
 	// Connections lists the live FTP sessions (ftpfs.Server.Connections);
 	// nil means none.
 	Connections func() []activity.ConnInfo

@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/syncer-dev/syncer/internal/archive"
 )
 
 // content is an archived file as the file view reads it: the bytes of a
@@ -21,7 +22,7 @@ import (
 // a .gz file has to be decompressed from its start, so its offsets cost
 // their distance from 0 (bounded by the request's deadline).
 type content struct {
-	f     *os.File
+	f     archive.File
 	fi    fs.FileInfo
 	gz    bool
 	key   string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -231,7 +232,8 @@ func (t *tailStream) send(event string, id int64, v any) bool {
 
 // readFileAt reads archive file name (agent/rel) at off, through the root.
 func (s *Server) readFileAt(name string, p []byte, off int64) (int, error) {
-	f, err := s.root.Open(name)
+	agent, rel, _ := strings.Cut(name, "/")
+	f, _, err := s.openArchived(agent, rel)
 	if err != nil {
 		return 0, err
 	}

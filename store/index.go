@@ -59,6 +59,11 @@ type IndexConfig struct {
 	ReconcileEvery time.Duration
 	// Logger receives mismatches and errors; nil discards.
 	Logger *slog.Logger
+	// Content, if set, is where the index reads the files' bytes when it
+	// hashes them (the storage tier, for files whose local bytes were
+	// evicted); nil reads them from Root. Sizes and mtimes always come
+	// from Root.
+	Content archive.Opener
 }
 
 // AgentRecord describes one agent: what its .syncer/agent.json says, what
@@ -223,6 +228,7 @@ type Index struct {
 	log      *slog.Logger
 	every    time.Duration
 	fatal    *fatalState
+	content  archive.Opener
 
 	statsMu sync.RWMutex
 	agents  map[string]*AgentRecord
@@ -302,7 +308,7 @@ func OpenIndex(cfg IndexConfig) (*Index, error) {
 		every = DefaultReconcileEvery
 	}
 	ix := &Index{
-		db: db, dir: cfg.Dir, root: root, rootPath: absRoot, log: log, every: every, fatal: fatal,
+		db: db, dir: cfg.Dir, root: root, rootPath: absRoot, log: log, every: every, fatal: fatal, content: cfg.Content,
 		agents: map[string]*AgentRecord{}, stats: map[string]*agentStats{},
 		reqs: make(chan request), subs: map[int]func(Change){}, ready: make(chan struct{}),
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -157,7 +156,9 @@ func (ix *Index) uploading(p string) bool {
 
 type request struct {
 	reconcile bool
-	done      chan error
+	// mismatch, if set, is "agent/rel" of a file to mark mismatch.
+	mismatch string
+	done     chan error
 }
 
 // Run keeps the index up to date until ctx ends: first a reconcile with the
@@ -195,8 +196,11 @@ func (ix *Index) Run(ctx context.Context) (err error) {
 			}
 		case r := <-ix.reqs:
 			err := ix.drain(ctx)
-			if err == nil && r.reconcile {
+			switch {
+			case err == nil && r.reconcile:
 				err = ix.reconcile(ctx)
+			case err == nil && r.mismatch != "":
+				err = ix.markMismatch(r.mismatch)
 			}
 			r.done <- err
 		}
@@ -211,8 +215,35 @@ func (ix *Index) Flush(ctx context.Context) error { return ix.request(ctx, false
 // disk and waits for it to finish. It needs Run.
 func (ix *Index) Reconcile(ctx context.Context) error { return ix.request(ctx, true) }
 
+// MarkMismatch records that bytes of agent's file rel failed a check
+// outside the index (the storage tier's segment checksums): the file shows
+// mismatch until its bytes are hashed again from scratch. It needs Run.
+func (ix *Index) MarkMismatch(ctx context.Context, agent, rel string) error {
+	return ix.send(ctx, request{mismatch: agent + "/" + rel, done: make(chan error, 1)})
+}
+
+func (ix *Index) markMismatch(p string) error {
+	agent, rel, _ := strings.Cut(p, "/")
+	w := ix.newWriter()
+	e, ok, err := w.get(agent, rel)
+	if err != nil || !ok || e.Dir || e.check == checkMismatch {
+		return err
+	}
+	old := e
+	e.check = checkMismatch
+	e.HasExpected = true
+	ix.log.Error("archived file fails a check of its stored bytes; marked mismatch", "agent", agent, "path", rel)
+	if err := w.put(&old, &e); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
 func (ix *Index) request(ctx context.Context, reconcile bool) error {
-	r := request{reconcile: reconcile, done: make(chan error, 1)}
+	return ix.send(ctx, request{reconcile: reconcile, done: make(chan error, 1)})
+}
+
+func (ix *Index) send(ctx context.Context, r request) error {
 	select {
 	case ix.reqs <- r:
 	case <-ctx.Done():
@@ -301,7 +332,7 @@ func (e *IndexEntry) resetHash() {
 // hashInto extends e's hash with the file's bytes up to size, resuming
 // from the saved state. On the way it compares the hash at the expected
 // length with the agent's record.
-func (ix *Index) hashInto(e *IndexEntry, f *os.File, size int64) error {
+func (ix *Index) hashInto(e *IndexEntry, f io.ReaderAt, size int64) error {
 	h := sha256.New()
 	if e.Hashed > 0 {
 		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(e.hashState); err != nil {
@@ -354,7 +385,7 @@ var hashBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }
 
 // hashRange feeds n bytes of f from off into h; a file that became shorter
 // ends it early without error.
-func hashRange(h io.Writer, f *os.File, off, n int64) (int64, error) {
+func hashRange(h io.Writer, f io.ReaderAt, off, n int64) (int64, error) {
 	bp := hashBufs.Get().(*[]byte)
 	defer hashBufs.Put(bp)
 	got, err := io.CopyBuffer(h, io.NewSectionReader(f, off, n), *bp)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"sort"
 	"time"
 
@@ -229,8 +230,13 @@ func (ix *Index) checkPrefix(e *IndexEntry) error {
 		return err
 	}
 	defer f.Close()
+	content, closeContent, err := ix.contentOf(e.Agent, e.Path, f)
+	if err != nil {
+		return err
+	}
+	defer closeContent()
 	h := sha256.New()
-	n, err := hashRange(h, f, 0, e.ExpectedSize)
+	n, err := hashRange(h, content, 0, e.ExpectedSize)
 	if err != nil {
 		return err
 	}
@@ -241,4 +247,17 @@ func (ix *Index) checkPrefix(e *IndexEntry) error {
 	copy(sum[:], h.Sum(nil))
 	ix.setCheck(e, sum)
 	return nil
+}
+
+// contentOf is where the bytes of agent's rel are read for hashing: the
+// IndexConfig's Content when set, the local file f otherwise.
+func (ix *Index) contentOf(agent, rel string, f *os.File) (io.ReaderAt, func(), error) {
+	if ix.content == nil {
+		return f, func() {}, nil
+	}
+	c, err := ix.content.Open(agent, rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Close() }, nil
 }

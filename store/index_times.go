@@ -113,7 +113,7 @@ const spanHead = 64 << 10
 // rewritten file). Compressed files are left without a span. A read error
 // leaves the span as it was: the span is a hint that a later refresh
 // completes, never a claim the disk does not back.
-func (w *ixWriter) updateTimeSpan(agent, rel string, f *os.File, size int64, fresh bool) error {
+func (w *ixWriter) updateTimeSpan(agent, rel string, f *os.File, content io.ReaderAt, size int64, fresh bool) error {
 	if strings.HasSuffix(rel, ".gz") {
 		return nil
 	}
@@ -137,12 +137,12 @@ func (w *ixWriter) updateTimeSpan(agent, rel string, f *os.File, size int64, fre
 	opts := logfmt.Options{Ref: fi.ModTime()}
 	if span.Scanned == 0 {
 		head := make([]byte, min(size, spanHead))
-		n, _ := f.ReadAt(head, 0)
+		n, _ := content.ReadAt(head, 0)
 		span.Format = logfmt.Detect(head[:n], opts).Format()
 	}
 	if span.Format == logfmt.Unknown {
 		span.Scanned = size // no time in the head: not a timed log
-	} else if err := scanSpan(&span, logfmt.NewParser(span.Format, opts), f, size); err != nil {
+	} else if err := scanSpan(&span, logfmt.NewParser(span.Format, opts), content, size); err != nil {
 		return nil
 	}
 	return w.b.Set(key, encodeTimeSpan(span), nil)
@@ -159,7 +159,7 @@ const spanProbe = 1 << 20
 // the first and last lines of each appended piece; a line in the middle
 // of a piece that is earlier or later than both (logs are written in time
 // order, give or take a moment) is not in it.
-func scanSpan(span *TimeSpan, p *logfmt.Parser, f *os.File, size int64) error {
+func scanSpan(span *TimeSpan, p *logfmt.Parser, f io.ReaderAt, size int64) error {
 	bp := hashBufs.Get().(*[]byte)
 	defer hashBufs.Put(bp)
 	buf := (*bp)[:min(len(*bp), spanProbe)]

@@ -353,10 +353,15 @@ func (w *ixWriter) refresh(agent, rel string, rewriteFrom int64, synced bool, up
 		w.sync = true
 	}
 	fresh := e.Hashed == 0
-	if err := w.ix.hashInto(&e, f, size); err != nil {
+	content, closeContent, err := w.ix.contentOf(agent, rel, f)
+	if err != nil {
 		return fmt.Errorf("index %s/%s: %w", agent, rel, err)
 	}
-	if err := w.updateTimeSpan(agent, rel, f, size, fresh); err != nil {
+	defer closeContent()
+	if err := w.ix.hashInto(&e, content, size); err != nil {
+		return fmt.Errorf("index %s/%s: %w", agent, rel, err)
+	}
+	if err := w.updateTimeSpan(agent, rel, f, content, size, fresh); err != nil {
 		return err
 	}
 	e.Size = size

@@ -26,6 +26,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testkit.Cleanup()
+	testkit.StopS3()
 	os.Exit(code)
 }
 

@@ -45,6 +45,8 @@ type serveOptions struct {
 	LoginTimeout       time.Duration
 	IdleTimeout        time.Duration
 	Log                logOptions
+	Tier               tierOptions
+	tierChanged        func(string) bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -135,9 +137,17 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 
   # Agents behind one NAT address: allow more connections per address
   syncer serve --root /srv/archive --state /var/lib/syncer \
-      --max-conns-per-ip 200 --login-timeout 30s`,
+      --max-conns-per-ip 200 --login-timeout 30s
+
+  # Sealed bytes in an S3-compatible bucket (keys from AWS_ACCESS_KEY_ID/
+  # AWS_SECRET_ACCESS_KEY or ~/.aws/credentials), local copies freed after a
+  # week, everything deleted after 400 days but node17's kept for ever
+  syncer serve --root /srv/archive --state /var/lib/syncer \
+      --tier s3://logs/historian1 --tier-endpoint https://rgw.example.org \
+      --tier-path-style --local-keep 7d --retain 400d --retain-agent node17=0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.tierChanged = cmd.Flags().Changed
 			return runServe(cmd.Context(), opts, args)
 		},
 	}
@@ -171,6 +181,7 @@ view, index) and exits: 0 after SIGTERM, 130 after SIGINT (Ctrl-C).`,
 	f.IntVar(&opts.MaxUnauthConns, "max-unauth-conns", ftpfs.DefaultMaxUnauthConns, "maximum connections not logged in yet, all addresses together")
 	f.DurationVar(&opts.LoginTimeout, "login-timeout", ftpfs.DefaultLoginTimeout, "close a connection that has not logged in within this time")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", ftpfs.DefaultIdleTimeout, "close a session silent, or without a file command or transfer, for this long")
+	addTierFlags(f, &opts.Tier)
 	f.StringVar(&opts.Log.Level, "log-level", "info", "log `LEVEL`: debug (every login and upload), info (a summary a minute, changes, refusals), warn, error")
 	f.StringVar(&opts.Log.Format, "log-format", "text", "log `FORMAT` on stderr: text (key=value) or json (one object a line)")
 	addConfigFlag(cmd)
@@ -225,6 +236,14 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 	if err := checkServeOptions(opts); err != nil {
 		return err
 	}
+	changed := opts.tierChanged
+	if changed == nil {
+		changed = func(string) bool { return false }
+	}
+	tierCfg, err := opts.Tier.config(changed)
+	if err != nil {
+		return err
+	}
 	log, err := opts.Log.logger(os.Stderr)
 	if err != nil {
 		return err
@@ -268,6 +287,7 @@ func runServe(ctx context.Context, opts serveOptions, _ []string) error {
 		Reload:          hup,
 		Version:         syncer.Version,
 		Logger:          log,
+		Tier:            tierCfg,
 	})
 	if err == nil {
 		err = h.Run(ctx)
@@ -282,6 +302,7 @@ var serveFlags = map[string]string{
 	"ArchiveFileMode": "--archive-file-mode", "ArchiveDirMode": "--archive-dir-mode",
 	"TLSHosts": "--tls-san", "TLSCertFile": "--tls-cert",
 	"HTTPTLSCertFile": "--http-tls-cert", "HTTPNoLogin": "--http-no-login",
+	"Tier": "--tier",
 }
 
 // serveError gives err its exit code: a configuration error (2), named by

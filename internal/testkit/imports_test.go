@@ -16,8 +16,9 @@ const module = "github.com/syncer-dev/syncer"
 // ending in "/..." names a folder's packages). A new package needs a row;
 // a new edge that the layering does not allow fails here, naming it.
 var layers = map[string][]string{
-	"cmd/syncer":         {"historian", "syncer", "store", "ftpfs/...", "fuseview", "httpview", "internal/archive", "internal/pathglob", "internal/statelock", "internal/defender", "internal/iec"},
-	"historian":          {"fuseview", "httpview", "ftpfs/...", "store", "internal/archive", "internal/statelock", "internal/defender"},
+	"cmd/syncer":         {"historian", "syncer", "store", "tier", "ftpfs/...", "fuseview", "httpview", "internal/archive", "internal/pathglob", "internal/statelock", "internal/defender", "internal/iec"},
+	"historian":          {"fuseview", "httpview", "ftpfs/...", "store", "tier", "internal/archive", "internal/statelock", "internal/defender"},
+	"tier":               {"store", "internal/archive"},
 	"syncer":             {"ftpfs", "store", "internal/archive", "internal/pathglob", "internal/statelock"},
 	"store":              {"internal/archive", "internal/statelock", "internal/logfmt"},
 	"ftpfs":              {"ftpfs/accounts", "ftpfs/activity", "internal/archive", "internal/statelock", "internal/defender"},
