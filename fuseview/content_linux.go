@@ -16,32 +16,39 @@ import (
 
 // openContent opens the file through Options.Content when it has bytes
 // that are not on the local disk. ok is false when the ordinary open
-// applies: no Content, or a file whose bytes are all local.
-func (n *node) openContent() (h fs.FileHandle, errno syscall.Errno, ok bool) {
+// applies: no Content, or a file whose bytes are all local. Then pin, when
+// not nil, is the Content's File of a local file (archive.Local), which
+// the ordinary handle keeps open until its release: while it is open the
+// tier evicts nothing of the file, so a passthrough descriptor, which the
+// kernel reads without asking the daemon, never meets a punched hole.
+func (n *node) openContent() (h fs.FileHandle, pin io.Closer, errno syscall.Errno, ok bool) {
 	c := n.v.opts.Content
 	if c == nil {
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	f, err := c.Open(n.agent, n.rel)
 	if err != nil {
-		return nil, 0, false // the ordinary open says why
+		return nil, nil, 0, false // the ordinary open says why
 	}
 	if _, local := f.(*os.File); local {
 		f.Close()
-		return nil, 0, false
+		return nil, nil, 0, false
+	}
+	if l, local := f.(archive.Local); local && l.IsLocal() {
+		return nil, f, 0, false
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, syscall.ENOENT, true
+		return nil, nil, syscall.ENOENT, true
 	}
 	if st, isStat := fi.Sys().(*syscall.Stat_t); isStat && !n.claimFile(st.Ino, st.Dev) {
 		f.Close()
 		n.stale.Store(true)
-		return nil, syscall.ESTALE, true
+		return nil, nil, syscall.ESTALE, true
 	}
 	n.v.opens.Add(1)
-	return &contentHandle{v: n.v, f: f}, 0, true
+	return &contentHandle{v: n.v, f: f}, nil, 0, true
 }
 
 // contentHandle serves a file with evicted bytes through the daemon.

@@ -5,6 +5,7 @@ package fuseview
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -344,24 +345,46 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if n.dir {
 		return nil, 0, syscall.EISDIR
 	}
-	if h, errno, ok := n.openContent(); ok {
+	h, pin, errno, ok := n.openContent()
+	if ok {
 		return h, fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, errno
 	}
+	fh, errno := n.openLocal()
+	if errno != 0 {
+		if pin != nil {
+			pin.Close()
+		}
+		return nil, 0, errno
+	}
+	fh.pin = pin
+	// KEEP_CACHE keeps pages across opens when reads go through us; the
+	// kernel still drops them when the size or mtime changes and when a
+	// change notification invalidates the inode. NOFLUSH: there is nothing
+	// to flush on close, so the kernel need not ask.
+	const fl = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
+	if n.v.passthrough.Load() {
+		return &passthroughHandle{fh}, fl, 0
+	}
+	return fh, fl, 0
+}
+
+// openLocal opens the archived file on the local disk.
+func (n *node) openLocal() (*fileHandle, syscall.Errno) {
 	// openFile cannot leave the archive root, follows no symlink and
 	// does not block on a FIFO (see there); the type check below refuses
 	// anything but a regular file.
 	fd, err := n.v.openFile(n.agent, n.rel)
 	if err != nil {
-		return nil, 0, n.v.errno("open", n.agent, n.rel, notExist(err))
+		return nil, n.v.errno("open", n.agent, n.rel, notExist(err))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, 0, fs.ToErrno(err)
+		return nil, fs.ToErrno(err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, 0, syscall.ENOENT
+		return nil, syscall.ENOENT
 	}
 	if !n.claimFile(uint64(st.Ino), uint64(st.Dev)) {
 		// Another file under this name since the lookup: ESTALE makes the
@@ -369,19 +392,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		// new file as a new node.
 		unix.Close(fd)
 		n.stale.Store(true)
-		return nil, 0, syscall.ESTALE
+		return nil, syscall.ESTALE
 	}
 	n.v.opens.Add(1)
-	h := &fileHandle{v: n.v, fd: fd}
-	// KEEP_CACHE keeps pages across opens when reads go through us; the
-	// kernel still drops them when the size or mtime changes and when a
-	// change notification invalidates the inode. NOFLUSH: there is nothing
-	// to flush on close, so the kernel need not ask.
-	const fl = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
-	if n.v.passthrough.Load() {
-		return &passthroughHandle{h}, fl, 0
-	}
-	return h, fl, 0
+	return &fileHandle{v: n.v, fd: fd}, 0
 }
 
 // fileHandle is an open archived file. It holds the bare descriptor, not
@@ -390,6 +404,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 type fileHandle struct {
 	v  *view
 	fd int
+	// pin, when not nil, keeps the tier from evicting the file's bytes
+	// while the descriptor is open (see openContent).
+	pin io.Closer
 }
 
 func (h *fileHandle) handle() *fileHandle { return h }
@@ -408,7 +425,11 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 }
 
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	return fs.ToErrno(unix.Close(h.fd))
+	err := unix.Close(h.fd)
+	if h.pin != nil {
+		h.pin.Close()
+	}
+	return fs.ToErrno(err)
 }
 
 // Lseek supports SEEK_DATA and SEEK_HOLE on the archived file.

@@ -14,6 +14,7 @@ type metrics struct {
 	frameFetches                prometheus.Counter
 	retainedFiles, retainedSegs prometheus.Counter
 	rounds, compacted           prometheus.Counter
+	evictDeferred               prometheus.Counter
 	collectors                  []prometheus.Collector
 }
 
@@ -37,6 +38,7 @@ func (t *Tier) initMetrics() {
 	m.retainedFiles = c("syncer_tier_retention_deleted_files_total", "Files deleted by retention (--retain).")
 	m.retainedSegs = c("syncer_tier_retention_deleted_segments_total", "Segments deleted by retention (--retain).")
 	m.compacted = c("syncer_tier_compacted_segments_total", "Small segments merged into larger ones (and retired).")
+	m.evictDeferred = c("syncer_tier_evictions_deferred_total", "Evictions put off because the file was open as a local file (a FUSE passthrough reader).")
 	m.rounds = c("syncer_tier_rounds_total", "Passes of the seal loop finished (successful or not).")
 	g("syncer_tier_unsealed_bytes", "Archived bytes not yet in a segment (the hot tier's backlog).", func() float64 { return float64(m.backlog.Load()) })
 	g("syncer_tier_segments_pending", "Segments due to be cut and written.", func() float64 { return float64(m.pending.Load()) })

@@ -36,18 +36,64 @@ func (t *Tier) Open(agent, rel string) (archive.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Under evictMu shared, a file found all local is pinned before an
+	// eviction can start: its bytes stay on the disk while it is open.
+	t.evictMu.RLock()
+	defer t.evictMu.RUnlock()
 	rec, ok, err := t.cat.get(agent, rel)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if !ok || (rec.Evicted == 0 && rec.Mismatch == "") {
-		return f, nil
+	local := !ok || (rec.Evicted == 0 && rec.Mismatch == "")
+	if !local {
+		if ino, err := inode(f); err != nil || (rec.Ino != 0 && ino != rec.Ino) {
+			local = true // another file in the sealed one's place: all local
+		}
 	}
-	if ino, err := inode(f); err != nil || (rec.Ino != 0 && ino != rec.Ino) {
-		return f, nil // another file in the sealed one's place: all local
+	if local {
+		key := agent + "/" + rel
+		t.pin(key, 1)
+		return &localFile{File: f, t: t, key: key}, nil
 	}
 	return &file{t: t, f: f, agent: agent, rel: rel}, nil
+}
+
+// pin adds d to the count of open local Files of key.
+func (t *Tier) pin(key string, d int) {
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	if t.pins == nil {
+		t.pins = map[string]int{}
+	}
+	if t.pins[key] += d; t.pins[key] <= 0 {
+		delete(t.pins, key)
+	}
+}
+
+// pinned reports whether a local File of key is open.
+func (t *Tier) pinned(key string) bool {
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	return t.pins[key] > 0
+}
+
+// localFile is an archived file with all its bytes on the disk, pinned
+// there until it is closed (archive.Local).
+type localFile struct {
+	*os.File
+	t    *Tier
+	key  string
+	once sync.Once
+}
+
+var _ archive.Local = (*localFile)(nil)
+
+func (f *localFile) IsLocal() bool { return true }
+
+func (f *localFile) Close() error {
+	f.once.Do(func() { f.t.pin(f.key, -1) })
+	return f.File.Close()
 }
 
 // file is an archived file with evicted bytes.

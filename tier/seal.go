@@ -264,6 +264,12 @@ func (t *Tier) evict(rec *fileRec, highWater bool) error {
 	from := rec.Evicted
 	t.evictMu.Lock()
 	defer t.evictMu.Unlock()
+	if t.pinned(rec.Agent + "/" + rec.Path) {
+		// Open as a local file (a FUSE passthrough reads the disk
+		// directly): the next pass evicts it once it is closed.
+		t.m.evictDeferred.Inc()
+		return nil
+	}
 	// The catalog first: a crash between the two leaves bytes on disk that
 	// readers fetch from the bucket, never holes read as data.
 	rec.Evicted = upto

@@ -40,6 +40,11 @@ type Tier struct {
 	// readers of the local file: a reader holds it shared from looking up
 	// the evicted offset to reading the disk bytes above it.
 	evictMu sync.RWMutex
+	// pins counts the open local Files of each file (agent/path), taken
+	// under evictMu shared: evict, which holds evictMu exclusively, leaves
+	// a pinned file's bytes on the disk until the next pass.
+	pinMu sync.Mutex
+	pins  map[string]int
 
 	// fetching holds the frames a read-ahead is fetching, each with a
 	// channel closed when it is done.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -518,5 +519,55 @@ func TestCompaction(t *testing.T) {
 	e.start(nil)
 	if got, err := e.read("n/slow.log"); err != nil || !bytes.Equal(got, all) {
 		t.Fatalf("read after restore: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestOpenLocalFileIsNotEvicted: a file opened while all its bytes are
+// local (what the FUSE view's passthrough descriptor reads without asking
+// the daemon) keeps them on the disk until it is closed, over several
+// passes; the pass after the close evicts it, and reads stay identical
+// all along.
+func TestOpenLocalFileIsNotEvicted(t *testing.T) {
+	e := newEnv(t, nil)
+	big := logs("pinned", 30000) // ~3 MiB: whole SealSize segments
+	e.write("node1/app/big.log", big, false)
+	f, err := e.tier.Open("node1", "app/big.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := f.(archive.Local); !ok || !l.IsLocal() {
+		t.Fatalf("Open of a file with nothing evicted gave %T, want an archive.Local", f)
+	}
+	p := filepath.Join(e.root, "node1/app/big.log")
+	disk, err := os.Open(p) // the passthrough reader: the disk file itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	for pass := range 3 {
+		if err := e.round(); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(e.objects("seg/")); n == 0 {
+			t.Fatalf("pass %d: nothing sealed", pass)
+		}
+		got, err := io.ReadAll(io.NewSectionReader(disk, 0, int64(len(big))))
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("pass %d: the disk file read %d bytes (err %v), not the archived ones: evicted while open", pass, len(got), err)
+		}
+		if got := allocated(t, p); got < int64(len(big))-64<<10 {
+			t.Fatalf("pass %d: %d bytes allocated of %d: evicted while open", pass, got, len(big))
+		}
+	}
+	f.Close()
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	if got := allocated(t, p); got >= int64(len(big))-1<<20 {
+		t.Fatalf("after close: %d bytes allocated of %d, want the sealed bytes evicted", got, len(big))
+	}
+	got, err := e.read("node1/app/big.log")
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read after eviction: %d bytes (err %v), want %d identical", len(got), err, len(big))
 	}
 }

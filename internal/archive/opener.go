@@ -24,3 +24,13 @@ type File interface {
 type Opener interface {
 	Open(agent, rel string) (File, error)
 }
+
+// Local is implemented by a File whose bytes are all on the local disk,
+// as an *os.File's are. While such a File is open, the tier evicts none
+// of its file's bytes: a view that reads the disk file by other means
+// (the FUSE view's passthrough descriptor) keeps it open as long as it
+// reads, so it never reads a punched hole as data.
+type Local interface {
+	File
+	IsLocal() bool
+}
