@@ -61,7 +61,23 @@ func (t *transfer) remoteSize(ctx context.Context) (size int64, exists bool, err
 // not sent again (after checking that the block before its size equals the
 // local bytes there), and a remote file that is not a prefix of the local
 // one is superseded by a new version, never appended to.
+//
+// A restart offset the server refuses as below the end of its file means
+// the server's size grew between SIZE and STOR: the bytes of an older
+// upload of the same file (a run killed a moment ago, its connection not
+// yet closed on the server) were still landing, and the STOR waited for
+// them. run then starts over once from a fresh SIZE, which now sees them.
 func (t *transfer) run(ctx context.Context, p plan) error {
+	err := t.runOnce(ctx, p)
+	if errors.Is(err, ftpfs.ErrOffset) && ctx.Err() == nil {
+		t.r.a.log.Info("the server's copy grew while this upload started (an older upload was still landing); resuming from its new size",
+			"path", t.rel, "err", err)
+		err = t.runOnce(ctx, p)
+	}
+	return err
+}
+
+func (t *transfer) runOnce(ctx context.Context, p plan) error {
 	t.outcome = p
 	t.status = store.StatusArchived
 	if t.remote != t.rel {
