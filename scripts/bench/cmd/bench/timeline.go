@@ -24,7 +24,8 @@ import (
 // (5 with -quick); four in five span the measured day (one line every few
 // seconds, in UTC with a Z), one in five an earlier day (rotated history:
 // the index's time spans let the viewer skip them). Every 4,000th line
-// (50th with -quick) carries tlPattern.
+// of a 2 MiB file (proportionally fewer in larger ones; every 50th with
+// -quick) carries tlPattern.
 
 // tlDay is the day the archive spans.
 var tlDay = time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
@@ -34,7 +35,9 @@ const tlPattern = "code=E4711"
 
 // tlGen writes the archive and returns its bytes.
 func tlGen(root string, files int, fileBytes int64) (int64, error) {
-	agents, period := 20, int64(4000)
+	// A larger archive (TL_GIB) keeps the matches per file, not per line,
+	// so that 9b's answer stays under the API's MaxGrepMatches.
+	agents, period := 20, max(4000, 4000*fileBytes/(2<<20))
 	if files < 100 {
 		agents, period = 5, 50
 	}
