@@ -571,3 +571,55 @@ func TestOpenLocalFileIsNotEvicted(t *testing.T) {
 		t.Fatalf("read after eviction: %d bytes (err %v), want %d identical", len(got), err, len(big))
 	}
 }
+
+// TestSequentialReadAhead: a sequential reader of an evicted file (128 KiB
+// reads, as the FUSE view gets them) is served by read-ahead in runs of
+// frames, a few large GETs instead of one per frame, and still gets the
+// very bytes, every frame and the whole segment checked.
+func TestSequentialReadAhead(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SealSize = 40 << 20; c.CacheSize = 64 << 20 })
+	data := logs("seq", 420000) // ~42 MiB: one 80-frame segment, the rest hot
+	e.write("node1/app/seq.log", data, false)
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := e.objects("seg/"); len(segs) != 1 {
+		t.Fatalf("%d segments, want 1: %v", len(segs), segs)
+	}
+	for round := range 2 { // the second time from the cache, no GET
+		f, err := e.tier.Open("node1", "app/seq.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := e.tier.b.reqs.Load()
+		var got []byte
+		b := make([]byte, 128<<10)
+		for off := int64(0); ; {
+			n, err := f.ReadAt(b, off)
+			got = append(got, b[:n]...)
+			off += int64(n)
+			if err == io.EOF || (err == nil && off == int64(len(data))) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("ReadAt %d: %v", off, err)
+			}
+		}
+		f.Close()
+		e.tier.fetchWG.Wait() // the read-ahead's last GETs, and the cache files
+		e.tier.cache.wg.Wait()
+		reqs := e.tier.b.reqs.Load() - before
+		if !bytes.Equal(got, data) {
+			t.Fatalf("round %d: read %d bytes, not the %d written", round, len(got), len(data))
+		}
+		frames := (40 << 20) / FrameSize
+		// The seek table (2 GETs when not known), the first frame, then
+		// runs of readAheadChunk frames.
+		if limit := int64(frames/readAheadChunk + 6); round == 0 && reqs > limit {
+			t.Errorf("a sequential read of %d evicted frames made %d requests, want at most %d (read-ahead in runs)", frames, reqs, limit)
+		}
+		if round == 1 && reqs != 0 {
+			t.Errorf("reading again from a warm cache made %d requests, want 0", reqs)
+		}
+	}
+}
