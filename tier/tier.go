@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,14 @@ func (t *Tier) Attach(ix *store.Index) { t.ix.Store(ix) }
 // snapshot. Failures to reach the bucket are logged and retried with
 // backoff; they never stop Run.
 func (t *Tier) Run(ctx context.Context) error {
+	// Sealing (compression, hashing) runs on a thread of its own at a
+	// lower priority, so that it never competes with ingest for the CPU.
+	// The thread is never unlocked: it ends with this goroutine, and no
+	// other goroutine ever runs at its priority.
+	runtime.LockOSThread()
+	if err := lowerThreadPriority(); err != nil {
+		t.log.Debug("tier: sealing runs at the process's priority", "err", err)
+	}
 	for {
 		wait := t.cfg.Every
 		if err := t.Round(ctx); err != nil && ctx.Err() == nil {
