@@ -9,12 +9,16 @@ import "golang.org/x/sys/unix"
 const sealNice = 10
 
 // lowerThreadPriority lowers the priority of the calling OS thread (the
-// caller has locked its goroutine to it) by sealNice, capped at nice 19.
-func lowerThreadPriority() error {
+// caller has locked its goroutine to it) by sealNice, capped at nice 19,
+// and returns the function that puts it back.
+func lowerThreadPriority() (restore func(), err error) {
 	tid := unix.Gettid()
 	raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid) // 20 - nice on Linux
 	if err != nil {
-		return err
+		return func() {}, err
 	}
-	return unix.Setpriority(unix.PRIO_PROCESS, tid, min(20-raw+sealNice, 19))
+	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, min(20-raw+sealNice, 19)); err != nil {
+		return func() {}, err
+	}
+	return func() { _ = unix.Setpriority(unix.PRIO_PROCESS, tid, 20-raw) }, nil
 }

@@ -40,8 +40,9 @@ func threadsAt(t *testing.T, n int) int {
 
 // TestSealLoopRunsNiced: the sealing loop (Run) runs on one thread of its
 // own, sealNice lower in priority than the process (so that compressing
-// segments yields the CPU to ingest), seals there, and the thread ends
-// with the loop: no other goroutine ever runs at its priority.
+// segments yields the CPU to ingest), seals there, and the thread gets the
+// process's priority back when the loop ends: no other goroutine ever runs
+// at the lower one.
 func TestSealLoopRunsNiced(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Every = 20 * time.Millisecond; c.SealSize = 256 << 10 })
 	base := niceOf(t, "/proc/self/stat")
@@ -57,11 +58,12 @@ func TestSealLoopRunsNiced(t *testing.T) {
 	go func() { done <- e.tier.Run(ctx) }()
 	data := logs("niced", 20000)
 	e.write("node1/app/n.log", data, false)
-	deadline := time.Now().Add(30 * time.Second)
+	// At nice 19 on a busy machine the loop seals slowly: that is the point.
+	deadline := time.Now().Add(2 * time.Minute)
 	for len(e.objects("seg/")) < len(data)/(256<<10) {
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("the loop sealed %d segments in 30 s, want %d", len(e.objects("seg/")), len(data)/(256<<10))
+			t.Fatalf("the loop sealed %d segments in 2 min, want %d", len(e.objects("seg/")), len(data)/(256<<10))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -72,9 +74,10 @@ func TestSealLoopRunsNiced(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	deadline = time.Now().Add(5 * time.Second)
 	for threadsAt(t, low) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("a thread at nice %d outlives the loop", low)
+			t.Fatalf("a thread is still at nice %d after the loop", low)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -4,4 +4,4 @@ package tier
 
 // lowerThreadPriority does nothing here: the sealing loop runs at the
 // process's priority.
-func lowerThreadPriority() error { return nil }
+func lowerThreadPriority() (restore func(), err error) { return func() {}, nil }

@@ -289,7 +289,7 @@ func (t *Tier) readAhead(s *segment, from int) {
 			to++
 		}
 		if to > from {
-			t.fetchChunk(&seg, from, to)
+			t.fetchChunk(&seg, from, to, nil)
 			from = to
 		} else {
 			from++
@@ -298,8 +298,9 @@ func (t *Tier) readAhead(s *segment, from int) {
 }
 
 // fetchChunk fetches frames [from,to) of seg in one range GET into the
-// cache, in the background; fetchMu is held.
-func (t *Tier) fetchChunk(s *segment, from, to int) {
+// cache, in the background, and calls done (if not nil) when it is over;
+// fetchMu is held.
+func (t *Tier) fetchChunk(s *segment, from, to int, done2 func()) {
 	done := make(chan struct{})
 	for j := from; j < to; j++ {
 		t.fetching[frameKey(s, j)] = done
@@ -308,6 +309,9 @@ func (t *Tier) fetchChunk(s *segment, from, to int) {
 	t.fetchWG.Add(1)
 	go func() {
 		defer t.fetchWG.Done()
+		if done2 != nil {
+			defer done2()
+		}
 		defer func() {
 			t.fetchMu.Lock()
 			for j := from; j < to; j++ {

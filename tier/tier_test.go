@@ -623,3 +623,55 @@ func TestSequentialReadAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreWarmsCache: a restore fetches the restored files' frames into
+// the cache in the background, several GETs at once, so that the index,
+// which then hashes every file one after the other, finds them there
+// instead of waiting for a GET per small file.
+func TestRestoreWarmsCache(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CacheSize = 64 << 20 })
+	files := map[string][]byte{}
+	for i := range 40 {
+		files[fmt.Sprintf("n1/app/d%d/f%02d.log", i%4, i)] = logs(fmt.Sprint("w", i), 40+i)
+	}
+	for rel, b := range files {
+		e.write(rel, b, false)
+	}
+	e.clock.Add(2 * time.Minute)
+	if err := e.round(); err != nil { // seals them all and ships a snapshot
+		t.Fatal(err)
+	}
+	e.stop()
+	for _, d := range []string{e.root, e.state} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := New(e.config(func(c *Config) { c.CacheSize = 64 << 20 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	n, err := tr.Restore(context.Background())
+	if err != nil || n != len(files) {
+		t.Fatalf("restored %d files (err %v), want %d", n, err, len(files))
+	}
+	tr.fetchWG.Wait() // the warming
+	tr.cache.wg.Wait()
+	before := tr.b.reqs.Load()
+	for rel, want := range files {
+		agent, r, _ := strings.Cut(rel, "/")
+		f, err := tr.Open(agent, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read restored %s: %d bytes (err %v), want %d identical", rel, len(got), err, len(want))
+		}
+	}
+	if reqs := tr.b.reqs.Load() - before; reqs != 0 {
+		t.Errorf("reading the %d restored files made %d requests to the store, want 0 (warmed at restore)", len(files), reqs)
+	}
+}
