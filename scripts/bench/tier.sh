@@ -91,10 +91,13 @@ sealed() {
   echo "not sealed in time"; exit 1
 }
 
+logs_bytes=0
+if [ "${PARTS:-all}" != rebuild ]; then
 echo "generating $FILES files (mixed sizes) and one ${BIG_MIB} MiB log" >&2
 "$W/gen-logs" -out "$W/logs" -files "$FILES" -size mixed >/dev/null
 "$W/gen-logs" -out "$W/big" -files 1 -apps 1 -days 1 -size "${BIG_MIB}MiB" -seed 7 >/dev/null
 logs_bytes=$(du -sb --apparent-size "$W/logs" | cut -f1)
+fi
 tierflags() { echo --tier "s3://$1/h" --tier-endpoint "$EP" --tier-path-style --seal-idle 2s --local-keep 0s; }
 
 # 3. ingest on/off, alternating; 1-2 from the tier-on runs.
