@@ -254,40 +254,53 @@ func (f *file) frame(s *segment, j int, coff int64) ([]byte, error) {
 }
 
 // readAheadFrames is how many frames a sequential reader has fetched
-// ahead of it, in one range GET per run of missing frames: a grep over an
-// evicted file waits for the store once per few MiB, not once per frame.
-const readAheadFrames = 16
+// ahead of it (16 MiB): a grep over an evicted file waits for the store
+// once per few MiB, not once per frame.
+const readAheadFrames = 32
 
-// readAheadChunk frames go in one GET; the chunks of a read-ahead are
-// fetched at once.
+// readAheadRefill: the read-ahead is topped up only when fewer than this
+// many frames ahead of the reader are cached or being fetched, so that it
+// fetches runs of frames in few large GETs instead of one small GET per
+// frame the reader passes (each GET costs the store a request's work).
+const readAheadRefill = readAheadFrames / 2
+
+// readAheadChunk frames go in one GET (2 MiB); the chunks of a read-ahead
+// are fetched, and decoded, at once.
 const readAheadChunk = 4
 
-// readAhead fetches in the background the frames from..from+readAheadFrames
-// of s that are neither cached nor being fetched.
+// readAhead fetches in the background the frames of s from `from` up to
+// from+readAheadFrames that are neither cached nor being fetched, once
+// fewer than readAheadRefill frames ahead are.
 func (t *Tier) readAhead(s *segment, from int) {
 	end := min(from+readAheadFrames, len(s.Frames))
 	t.fetchMu.Lock()
+	defer t.fetchMu.Unlock()
 	for from < end && (t.fetching[frameKey(s, from)] != nil || t.cache.has(frameKey(s, from))) {
 		from++
 	}
-	to := from
-	for to < end && t.fetching[frameKey(s, to)] == nil && !t.cache.has(frameKey(s, to)) {
-		to++
-	}
-	if from == to {
-		t.fetchMu.Unlock()
+	if from == end || (end-from < readAheadFrames-readAheadRefill && end < len(s.Frames)) {
 		return
 	}
 	seg := *s
-	for a := from; a < to; a += readAheadChunk {
-		t.fetchChunk(&seg, a, min(a+readAheadChunk, to))
+	for from < end {
+		// The next run of missing frames, in chunks.
+		to := from
+		for to < end && to-from < readAheadChunk && t.fetching[frameKey(s, to)] == nil && !t.cache.has(frameKey(s, to)) {
+			to++
+		}
+		if to > from {
+			t.fetchChunk(&seg, from, to, nil)
+			from = to
+		} else {
+			from++
+		}
 	}
-	t.fetchMu.Unlock()
 }
 
 // fetchChunk fetches frames [from,to) of seg in one range GET into the
-// cache, in the background; fetchMu is held.
-func (t *Tier) fetchChunk(s *segment, from, to int) {
+// cache, in the background, and calls done (if not nil) when it is over;
+// fetchMu is held.
+func (t *Tier) fetchChunk(s *segment, from, to int, done2 func()) {
 	done := make(chan struct{})
 	for j := from; j < to; j++ {
 		t.fetching[frameKey(s, j)] = done
@@ -296,6 +309,9 @@ func (t *Tier) fetchChunk(s *segment, from, to int) {
 	t.fetchWG.Add(1)
 	go func() {
 		defer t.fetchWG.Done()
+		if done2 != nil {
+			defer done2()
+		}
 		defer func() {
 			t.fetchMu.Lock()
 			for j := from; j < to; j++ {

@@ -66,6 +66,7 @@ func (t *Tier) Restore(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	n := 0
+	var restored, recs []fileRec
 	for p, segs := range files {
 		agent, rel := splitPath(p)
 		chain := chainFrom0(segs)
@@ -80,23 +81,92 @@ func (t *Tier) Restore(ctx context.Context) (int, error) {
 			// The local copy is there: nothing evicted.
 		case errors.Is(err, fs.ErrNotExist):
 			if err := t.placeholder(agent, rel, end, chain[len(chain)-1].FileMtime); err != nil {
+				if perr := t.cat.putAll(recs); perr != nil { // the placeholders made so far
+					return 0, perr
+				}
 				return n, err
 			}
 			rec.Evicted = end
+			restored = append(restored, rec)
 		default:
 			t.log.Warn("tier: a local file is shorter than its segments; left as it is", "agent", agent, "path", rel)
 			continue
 		}
-		if err := t.cat.put(&rec); err != nil {
-			return n, err
-		}
+		recs = append(recs, rec)
 		n++
+	}
+	// In batches, each synced once: one sync per file made a restore of
+	// many small files wait for the disk thousands of times.
+	for len(recs) > 0 {
+		k := min(len(recs), 256)
+		if err := t.cat.putAll(recs[:k]); err != nil {
+			return 0, err
+		}
+		recs = recs[k:]
 	}
 	if err := t.restoreMeta(ctx); err != nil {
 		return n, err
 	}
 	t.log.Info("tier: historian restored from the bucket", "files", n, "took", time.Since(start).Round(time.Millisecond))
+	t.warm(restored)
 	return n, nil
+}
+
+// warmParallel is how many GETs warm has in flight.
+const warmParallel = 8
+
+// warm fetches the frames of restored files into the cache in the
+// background, warmParallel GETs at once, in the order the index will hash
+// the files (by path), up to half the cache: the index, which hashes the
+// files one after the other to verify them, then mostly finds their
+// frames fetched, instead of waiting for one GET per small file. Frames
+// are checked when fetched, and again by the index's reads (the whole
+// segment's SHA-256, the agents' records). Segments whose seek table is
+// not known yet (not in a catalog snapshot) are left to the reader.
+func (t *Tier) warm(recs []fileRec) {
+	if len(recs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.warmStop = cancel
+	sort.Slice(recs, func(i, j int) bool {
+		if recs[i].Agent != recs[j].Agent {
+			return recs[i].Agent < recs[j].Agent
+		}
+		return recs[i].Path < recs[j].Path
+	})
+	t.fetchWG.Add(1)
+	go func() {
+		defer t.fetchWG.Done()
+		defer cancel()
+		sem := make(chan struct{}, warmParallel)
+		budget := t.cfg.CacheSize / 2
+		for _, r := range recs {
+			for _, s := range r.Segments {
+				if s.Frames == nil {
+					continue
+				}
+				if budget -= s.End - s.Start; budget < 0 {
+					return
+				}
+				for a := 0; a < len(s.Frames); a += readAheadChunk {
+					select {
+					case sem <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+					b := min(a+readAheadChunk, len(s.Frames))
+					t.fetchMu.Lock()
+					if t.fetching[frameKey(&s, a)] != nil || t.cache.has(frameKey(&s, a)) {
+						<-sem
+					} else {
+						t.fetchChunk(&s, a, b, func() { <-sem })
+					}
+					t.fetchMu.Unlock()
+				}
+			}
+		}
+	}()
 }
 
 // chainFrom0 picks the segments that cover a file from byte 0 without

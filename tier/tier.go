@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,8 @@ type Tier struct {
 	fetchMu  sync.Mutex
 	fetching map[string]chan struct{}
 	fetchWG  sync.WaitGroup
+	// warmStop ends the warming of the cache after a restore (warm).
+	warmStop context.CancelFunc
 
 	m metrics
 	// backoff is the wait after a round that failed to reach the bucket.
@@ -141,6 +144,17 @@ func (t *Tier) Attach(ix *store.Index) { t.ix.Store(ix) }
 // snapshot. Failures to reach the bucket are logged and retried with
 // backoff; they never stop Run.
 func (t *Tier) Run(ctx context.Context) error {
+	// Sealing (compression, hashing) runs on a thread of its own at a
+	// lower priority, so that it never competes with ingest for the CPU;
+	// the thread gets its priority back before it is unlocked, so no
+	// other goroutine ever runs at the lower one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	restore, err := lowerThreadPriority()
+	defer restore()
+	if err != nil {
+		t.log.Debug("tier: sealing runs at the process's priority", "err", err)
+	}
 	for {
 		wait := t.cfg.Every
 		if err := t.Round(ctx); err != nil && ctx.Err() == nil {
@@ -195,6 +209,9 @@ func (t *Tier) Round(ctx context.Context) error {
 
 // Close closes the catalog and the cache. Run must have returned.
 func (t *Tier) Close() error {
+	if t.warmStop != nil {
+		t.warmStop()
+	}
 	t.fetchWG.Wait()
 	t.cache.wg.Wait()
 	err := t.cat.close()

@@ -571,3 +571,107 @@ func TestOpenLocalFileIsNotEvicted(t *testing.T) {
 		t.Fatalf("read after eviction: %d bytes (err %v), want %d identical", len(got), err, len(big))
 	}
 }
+
+// TestSequentialReadAhead: a sequential reader of an evicted file (128 KiB
+// reads, as the FUSE view gets them) is served by read-ahead in runs of
+// frames, a few large GETs instead of one per frame, and still gets the
+// very bytes, every frame and the whole segment checked.
+func TestSequentialReadAhead(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SealSize = 40 << 20; c.CacheSize = 64 << 20 })
+	data := logs("seq", 420000) // ~42 MiB: one 80-frame segment, the rest hot
+	e.write("node1/app/seq.log", data, false)
+	if err := e.round(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := e.objects("seg/"); len(segs) != 1 {
+		t.Fatalf("%d segments, want 1: %v", len(segs), segs)
+	}
+	for round := range 2 { // the second time from the cache, no GET
+		f, err := e.tier.Open("node1", "app/seq.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := e.tier.b.reqs.Load()
+		var got []byte
+		b := make([]byte, 128<<10)
+		for off := int64(0); ; {
+			n, err := f.ReadAt(b, off)
+			got = append(got, b[:n]...)
+			off += int64(n)
+			if err == io.EOF || (err == nil && off == int64(len(data))) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("ReadAt %d: %v", off, err)
+			}
+		}
+		f.Close()
+		e.tier.fetchWG.Wait() // the read-ahead's last GETs, and the cache files
+		e.tier.cache.wg.Wait()
+		reqs := e.tier.b.reqs.Load() - before
+		if !bytes.Equal(got, data) {
+			t.Fatalf("round %d: read %d bytes, not the %d written", round, len(got), len(data))
+		}
+		frames := (40 << 20) / FrameSize
+		// The seek table (2 GETs when not known), the first frame, then
+		// runs of readAheadChunk frames.
+		if limit := int64(frames/readAheadChunk + 6); round == 0 && reqs > limit {
+			t.Errorf("a sequential read of %d evicted frames made %d requests, want at most %d (read-ahead in runs)", frames, reqs, limit)
+		}
+		if round == 1 && reqs != 0 {
+			t.Errorf("reading again from a warm cache made %d requests, want 0", reqs)
+		}
+	}
+}
+
+// TestRestoreWarmsCache: a restore fetches the restored files' frames into
+// the cache in the background, several GETs at once, so that the index,
+// which then hashes every file one after the other, finds them there
+// instead of waiting for a GET per small file.
+func TestRestoreWarmsCache(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CacheSize = 64 << 20 })
+	files := map[string][]byte{}
+	for i := range 40 {
+		files[fmt.Sprintf("n1/app/d%d/f%02d.log", i%4, i)] = logs(fmt.Sprint("w", i), 40+i)
+	}
+	for rel, b := range files {
+		e.write(rel, b, false)
+	}
+	e.clock.Add(2 * time.Minute)
+	if err := e.round(); err != nil { // seals them all and ships a snapshot
+		t.Fatal(err)
+	}
+	e.stop()
+	for _, d := range []string{e.root, e.state} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := New(e.config(func(c *Config) { c.CacheSize = 64 << 20 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	n, err := tr.Restore(context.Background())
+	if err != nil || n != len(files) {
+		t.Fatalf("restored %d files (err %v), want %d", n, err, len(files))
+	}
+	tr.fetchWG.Wait() // the warming
+	tr.cache.wg.Wait()
+	before := tr.b.reqs.Load()
+	for rel, want := range files {
+		agent, r, _ := strings.Cut(rel, "/")
+		f, err := tr.Open(agent, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read restored %s: %d bytes (err %v), want %d identical", rel, len(got), err, len(want))
+		}
+	}
+	if reqs := tr.b.reqs.Load() - before; reqs != 0 {
+		t.Errorf("reading the %d restored files made %d requests to the store, want 0 (warmed at restore)", len(files), reqs)
+	}
+}

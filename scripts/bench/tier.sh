@@ -13,6 +13,7 @@
 #
 #   FILES=300 BIG_MIB=1024 ROUNDS=3 bash scripts/bench/tier.sh   (make bench-tier)
 #   QUICK=1: FILES=60 BIG_MIB=128 ROUNDS=1; PARTS=big: only 5 and 6
+#   REBUILD_FILES=N: also 4 with N files of 4 KiB (PARTS=rebuild: only that)
 # Needs root (FUSE mount, Ceph). Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -90,16 +91,19 @@ sealed() {
   echo "not sealed in time"; exit 1
 }
 
+logs_bytes=0
+if [ "${PARTS:-all}" != rebuild ]; then
 echo "generating $FILES files (mixed sizes) and one ${BIG_MIB} MiB log" >&2
 "$W/gen-logs" -out "$W/logs" -files "$FILES" -size mixed >/dev/null
 "$W/gen-logs" -out "$W/big" -files 1 -apps 1 -days 1 -size "${BIG_MIB}MiB" -seed 7 >/dev/null
 logs_bytes=$(du -sb --apparent-size "$W/logs" | cut -f1)
+fi
 tierflags() { echo --tier "s3://$1/h" --tier-endpoint "$EP" --tier-path-style --seal-idle 2s --local-keep 0s; }
 
 # 3. ingest on/off, alternating; 1-2 from the tier-on runs.
 on=(); off=(); ratio=-; reqgib=-; sealedmib=-; ton=0; toff=0; rebuild=-; nfiles=0
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
-if [ "${PARTS:-all}" != big ]; then
+if [ "${PARTS:-all}" = all ]; then
 for r in $(seq "$ROUNDS"); do
   for mode in off on; do
     rm -rf "$W/i" "$W/ist"; b=bench-ingest-$r-$mode-$RANDOM
@@ -130,6 +134,26 @@ done
 t1=$(now); rebuild=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
 stop
 fi
+
+# 4b. rebuild of REBUILD_FILES small (4 KiB) files, sealed into a bucket of
+# their own (PARTS=rebuild: only this).
+rebuild_n=-; rebuild_s=-; rebuild_seal=-
+if [ "${REBUILD_FILES:-0}" -gt 0 ] && { [ "${PARTS:-all}" = all ] || [ "${PARTS:-all}" = rebuild ]; }; then
+  echo "generating $REBUILD_FILES files of 4 KiB" >&2
+  "$W/gen-logs" -out "$W/small" -files "$REBUILD_FILES" -size 4KiB -apps 20 -days 50 -seed 3 >/dev/null
+  b=bench-rebuild-$RANDOM; s3 "$EP" PUT "/$b"
+  rm -rf "$W/r"; t0=$(now); start r $(tierflags "$b"); push "$W/small" "$W/rst"; sealed; t1=$(now); stop
+  rebuild_seal=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", b-a}')
+  rm -rf "$W/r"
+  t0=$(now); start r $(tierflags "$b")
+  for _ in $(seq 30000); do
+    v=$(curl -s "http://$HTTP/api/v1/agents" | python3 -c 'import sys,json; a=json.load(sys.stdin)["agents"]; print(sum(x["verified"] for x in a))' 2>/dev/null || echo 0)
+    [ "$v" -ge "$REBUILD_FILES" ] && break; sleep 0.5
+  done
+  t1=$(now); rebuild_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}'); rebuild_n=$REBUILD_FILES
+  stop
+fi
+[ "${PARTS:-all}" = rebuild ] && { echo "| rebuild from the bucket, $rebuild_n files of 4 KiB (pushed and sealed in ${rebuild_seal}s), until all verified | ${rebuild_s}s | |"; exit 0; }
 
 # 5-6. the big log, hot (tier off) and evicted (tier on), through the mount.
 mkdir -p "$W/mnt-hot" "$W/mnt-tier"
@@ -187,6 +211,7 @@ cat <<TABLE
 | S3 requests per GiB sealed | $reqgib | |
 | ingest with tier on / off (push of $((logs_bytes >> 20)) MiB: ${ton}s / ${toff}s) | $(awk -v a="$ton" -v b="$toff" 'BEGIN{if (a>0) printf "%.2f", b/a; else print "-"}') | target ≥ 0.95 (throughput ratio) |
 | rebuild from the bucket, $nfiles files, until all verified | ${rebuild}s | |
+| rebuild from the bucket, $rebuild_n files of 4 KiB (pushed and sealed in ${rebuild_seal}s), until all verified | ${rebuild_s}s | |
 | grep -c over a sealed ${BIG_MIB} MiB log via the mount: hot (local disk) / evicted (bucket), caches dropped | $(awk -v h="$hmed" -v c="$cmed" 'BEGIN{printf "%.2f", h/c}') (${hmed}s / ${cmed}s) | target ≥ 0.5 |
 | the same, evicted, read again (tier cache and page cache warm) | $(awk -v h="$hmed" -v c="$wmed" 'BEGIN{printf "%.2f", h/c}') (${wmed}s) | |
 | random 4 KiB read through the mount, evicted, cold: p50 / p99 ms | ${lat/ / \/ } | target p50 < 5 ms |
