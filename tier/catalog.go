@@ -127,29 +127,6 @@ func (c *catalog) put(r *fileRec) error {
 	return nil
 }
 
-// putAll writes records in one batch, synced once: a restore records
-// thousands of files.
-func (c *catalog) putAll(recs []fileRec) error {
-	bt := c.db.NewBatch()
-	defer bt.Close()
-	for i := range recs {
-		b, err := json.Marshal(&recs[i])
-		if err != nil {
-			return err
-		}
-		if err := bt.Set(fileKey(recs[i].Agent, recs[i].Path), b, nil); err != nil {
-			return err
-		}
-	}
-	if err := bt.Commit(pebble.Sync); err != nil {
-		return err
-	}
-	for i := range recs {
-		c.remember(&recs[i])
-	}
-	return nil
-}
-
 func (c *catalog) del(agent, rel string) error {
 	c.mu.Lock()
 	delete(c.mem, agent+"\x00"+rel)

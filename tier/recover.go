@@ -66,7 +66,7 @@ func (t *Tier) Restore(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	var restored, recs []fileRec
+	var restored []fileRec
 	for p, segs := range files {
 		agent, rel := splitPath(p)
 		chain := chainFrom0(segs)
@@ -81,9 +81,6 @@ func (t *Tier) Restore(ctx context.Context) (int, error) {
 			// The local copy is there: nothing evicted.
 		case errors.Is(err, fs.ErrNotExist):
 			if err := t.placeholder(agent, rel, end, chain[len(chain)-1].FileMtime); err != nil {
-				if perr := t.cat.putAll(recs); perr != nil { // the placeholders made so far
-					return 0, perr
-				}
 				return n, err
 			}
 			rec.Evicted = end
@@ -92,17 +89,10 @@ func (t *Tier) Restore(ctx context.Context) (int, error) {
 			t.log.Warn("tier: a local file is shorter than its segments; left as it is", "agent", agent, "path", rel)
 			continue
 		}
-		recs = append(recs, rec)
-		n++
-	}
-	// In batches, each synced once: one sync per file made a restore of
-	// many small files wait for the disk thousands of times.
-	for len(recs) > 0 {
-		k := min(len(recs), 256)
-		if err := t.cat.putAll(recs[:k]); err != nil {
-			return 0, err
+		if err := t.cat.put(&rec); err != nil {
+			return n, err
 		}
-		recs = recs[k:]
+		n++
 	}
 	if err := t.restoreMeta(ctx); err != nil {
 		return n, err
