@@ -118,36 +118,10 @@ func (h *historian) startOnce() error {
 	// No web login: these tests are about the archive and the front
 	// door's limits; the web login has its own tests (cmd/syncer, historian).
 	args := append([]string{"serve", "--root", h.root, "--state", h.state, "--ftp", h.ftp, "--http", h.http, "--http-no-login"}, h.extra...)
-	h.cmd = exec.Command(testkit.SyncerBinary(h.t), args...)
 	h.stderr = &testkit.LockedBuffer{}
-	h.cmd.Stderr = h.stderr
-	h.done = make(chan error, 1)
-	if err := h.cmd.Start(); err != nil {
-		return err
-	}
-	cmd, done := h.cmd, h.done
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + h.http + "/healthz")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(b) == "ok" {
-				return nil
-			}
-		}
-		select {
-		case err := <-done:
-			done <- err
-			return fmt.Errorf("serve exited at start: %v\n%s", err, h.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("serve not ready: %v\n%s", err, h.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var err error
+	h.cmd, h.done, err = testkit.StartServe(h.t, h.http, h.stderr, args...)
+	return err
 }
 
 // kill9 kills the process with SIGKILL and waits for it.
