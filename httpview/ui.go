@@ -578,16 +578,7 @@ func (s *Server) pageView(c *gin.Context) {
 }
 
 func (s *Server) pageSearch(c *gin.Context) {
-	v := s.viewerOf(c)
-	var agents []string
-	for _, r := range s.agentRows(v) {
-		agents = append(agents, r.ID)
-	}
-	sort.Strings(agents)
-	chosen := map[string]bool{}
-	for _, a := range c.QueryArray("agent") {
-		chosen[a] = true
-	}
+	agents, chosen := s.agentChoice(c)
 	s.render(c, http.StatusOK, "search", "Search", struct {
 		Name, Q, Path, Max, Timeout, Since, Until string
 		ByTime                                    bool
